@@ -1,0 +1,260 @@
+"""A small STAC API on 127.0.0.1 for tests: landing page, /search (GET and POST, paged by token), injected faults.
+
+Items are synthetic and generated in code (`make_items`); they never leave the tests. The server records every
+request it receives so tests can count which pages were fetched, and a fault plan lets a test break chosen
+requests: an HTTP status, a sleep past the client's timeout, a dropped connection, a truncated body, a next link
+that repeats the page, or a next link that serves the same items again.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlencode, urlparse
+
+ITEM_SEARCH = "https://api.stacspec.org/v1.0.0/item-search"
+CORE = "https://api.stacspec.org/v1.0.0/core"
+
+
+def make_items(months: list[str], per_month: int = 25, seed: int = 0) -> list[dict]:
+    """Synthetic Sentinel-2 and Landsat items, `per_month` in each 'YYYY-MM' month, deterministic."""
+    items = []
+    for m, month in enumerate(months):
+        first = datetime.strptime(month + "-01", "%Y-%m-%d").replace(tzinfo=timezone.utc)
+        for i in range(per_month):
+            k = m * per_month + i + seed
+            when = first + timedelta(days=i % 28, hours=5, minutes=k % 60, seconds=(7 * k) % 60)
+            lon, lat = 75.0 + (k * 7) % 18, 36.0 + (k * 3) % 12
+            geom = {"type": "Polygon", "coordinates": [[[lon, lat], [lon + 1.2, lat], [lon + 1.2, lat + 1.0],
+                                                         [lon, lat + 1.0], [lon, lat]]]}
+            stamp = when.strftime("%Y%m%dT%H%M%S")
+            if k % 4 == 3:
+                path, row = 140 + k % 9, 28 + k % 7
+                coll, iid = "landsat-c2-l2", f"LC08_L2SP_{path:03d}{row:03d}_{stamp}_{k:04d}"
+                props = {"platform": "landsat-8" if k % 2 else "landsat-9", "eo:cloud_cover": (k * 13) % 100,
+                         "landsat:wrs_path": f"{path:03d}", "landsat:wrs_row": f"{row:03d}"}
+            else:
+                tile = f"{43 + k % 3}T{'NKLM'[k % 4]}{'KLMN'[(k // 4) % 4]}"
+                coll, iid = "sentinel-2-c1-l2a", f"S2{'AB'[k % 2]}_{tile}_{stamp}_{k:04d}"
+                props = {"platform": f"sentinel-2{'ab'[k % 2]}", "eo:cloud_cover": round((k * 7.31) % 100, 2)}
+                if k % 2:
+                    props["grid:code"] = f"MGRS-{tile}"
+                else:
+                    props["s2:mgrs_tile"] = tile
+            props["datetime"] = when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+            assets = {f"B{b:02d}": {"href": f"https://example.invalid/{iid}/B{b:02d}.tif",
+                                    "type": "image/tiff; application=geotiff; profile=cloud-optimized",
+                                    "roles": ["data"], "title": f"Band {b}"} for b in range(1, 13)}
+            items.append({
+                "type": "Feature", "stac_version": "1.0.0", "stac_extensions": [], "id": iid, "collection": coll,
+                "bbox": [lon, lat, lon + 1.2, lat + 1.0], "geometry": geom, "properties": props,
+                "links": [], "assets": assets,
+            })
+    return items
+
+
+@dataclass
+class Fault:
+    """Break matching requests. `page` is 1-based within a search; `window` a substring of the datetime
+    parameter; `times` the n-th requests (1-based) for that page that break, None for all of them.
+    `action`: "status:503", "sleep:0.5", "drop", "truncate" (half the JSON, honest length),
+    "short" (Content-Length of the full body, half sent), "repeat" (next link = this page),
+    "stuck" (next link with a new token that serves this page's items again)."""
+
+    action: str
+    page: int | None = None
+    window: str | None = None
+    times: set[int] | None = None
+    path: str = "/search"
+
+
+@dataclass
+class Hit:
+    method: str
+    path: str
+    window: str | None
+    page: int | None
+    n: int
+
+
+@dataclass
+class StacServer:
+    items: list[dict]
+    faults: list[Fault] = field(default_factory=list)
+    max_limit: int = 1000
+
+    def __post_init__(self) -> None:
+        self.hits: list[Hit] = []
+        self._counts: dict[tuple, int] = {}
+        self._lock = threading.Lock()
+        self.items = sorted(self.items, key=lambda it: (it["properties"]["datetime"], it["id"]))
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+    def __enter__(self) -> "StacServer":
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+            def do_GET(self):
+                server._handle(self, "GET")
+
+            def do_POST(self):
+                server._handle(self, "POST")
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    # -- queries for tests -------------------------------------------------------------------------------------
+    def search_hits(self, window: str | None = None, page: int | None = None) -> list[Hit]:
+        return [h for h in self.hits if h.path == "/search"
+                and (window is None or (h.window and window in h.window)) and (page is None or h.page == page)]
+
+    def count(self, path: str) -> int:
+        return sum(1 for h in self.hits if h.path == path)
+
+    # -- the API -----------------------------------------------------------------------------------------------
+    def _handle(self, req: BaseHTTPRequestHandler, method: str) -> None:
+        parsed = urlparse(req.path)
+        if parsed.path in ("", "/"):
+            self._record(method, "/", None, None)
+            return self._send(req, 200, self._landing())
+        if parsed.path != "/search":
+            self._record(method, parsed.path, None, None)
+            return self._send(req, 404, {"code": "NotFound", "description": parsed.path})
+        if method == "POST":
+            length = int(req.headers.get("Content-Length") or 0)
+            params = json.loads(req.rfile.read(length) or b"{}")
+        else:
+            q = {k: v[0] for k, v in parse_qs(parsed.query).items()}
+            params = dict(q)
+            if "bbox" in q:
+                params["bbox"] = [float(v) for v in q["bbox"].split(",")]
+            if "collections" in q:
+                params["collections"] = q["collections"].split(",")
+        limit = min(int(params.get("limit", 10)), self.max_limit)
+        token = params.get("token") or params.get("next")
+        offset = int(str(token).split("-")[0][1:]) if token else 0
+        window = params.get("datetime")
+        page = offset // limit + 1
+        n = self._record(method, "/search", window, page)
+        fault = next((f for f in self.faults if f.path == "/search" and (f.page is None or f.page == page)
+                      and (f.window is None or (window and f.window in window))
+                      and (f.times is None or n in f.times)), None)
+        action = fault.action if fault else ""
+        if action.startswith("status:"):
+            return self._send(req, int(action.split(":")[1]), {"code": "ServerError", "description": "injected"})
+        if action.startswith("sleep:"):
+            import time
+            time.sleep(float(action.split(":")[1]))
+        if action == "drop":
+            req.close_connection = True
+            return
+        matched = self._filter(params)
+        features = matched[offset:offset + limit]
+        body = {"type": "FeatureCollection", "features": [self._with_links(it) for it in features],
+                "numberMatched": len(matched), "numberReturned": len(features),
+                "context": {"matched": len(matched), "returned": len(features), "limit": limit}, "links": []}
+        if offset + limit < len(matched) or action in ("repeat", "stuck"):
+            nxt_offset = offset if action in ("repeat", "stuck") else offset + limit
+            nxt = f"o{nxt_offset}-{n}" if action == "stuck" else f"o{nxt_offset}-0"
+            if action == "repeat" and token:
+                nxt = token
+            body["links"].append(self._next_link(method, params, nxt))
+        if action in ("truncate", "short"):
+            return self._send(req, 200, body, truncate=action)
+        return self._send(req, 200, body)
+
+    def _record(self, method: str, path: str, window: str | None, page: int | None) -> int:
+        with self._lock:
+            key = (path, window, page)
+            self._counts[key] = self._counts.get(key, 0) + 1
+            self.hits.append(Hit(method, path, window, page, self._counts[key]))
+            return self._counts[key]
+
+    def _landing(self) -> dict:
+        return {"type": "Catalog", "id": "test-stac", "stac_version": "1.0.0", "description": "test STAC API",
+                "conformsTo": [CORE, ITEM_SEARCH],
+                "links": [{"rel": "self", "href": self.url + "/", "type": "application/json"},
+                          {"rel": "root", "href": self.url + "/", "type": "application/json"},
+                          {"rel": "search", "href": self.url + "/search", "type": "application/geo+json",
+                           "method": "GET"},
+                          {"rel": "search", "href": self.url + "/search", "type": "application/geo+json",
+                           "method": "POST"}]}
+
+    def _filter(self, params: dict) -> list[dict]:
+        colls = params.get("collections")
+        bbox = params.get("bbox")
+        lo = hi = None
+        if params.get("datetime"):
+            a, _, b = params["datetime"].partition("/")
+            lo, hi = _parse(a), _parse(b or a)
+        out = []
+        for it in self.items:
+            if colls and it["collection"] not in colls:
+                continue
+            if bbox:
+                x0, y0, x1, y1 = it["bbox"]
+                if x1 < bbox[0] or x0 > bbox[2] or y1 < bbox[1] or y0 > bbox[3]:
+                    continue
+            when = _parse(it["properties"]["datetime"])
+            if (lo and when < lo) or (hi and when > hi):
+                continue
+            out.append(it)
+        return out
+
+    def _with_links(self, item: dict) -> dict:
+        item = dict(item)
+        item["links"] = [{"rel": "self", "type": "application/geo+json",
+                          "href": f"{self.url}/collections/{item['collection']}/items/{item['id']}"},
+                         {"rel": "collection", "href": f"{self.url}/collections/{item['collection']}"}]
+        return item
+
+    def _next_link(self, method: str, params: dict, token: str) -> dict:
+        if method == "POST":
+            body = {k: v for k, v in params.items() if k not in ("token", "next")}
+            body["token"] = token
+            return {"rel": "next", "href": self.url + "/search", "method": "POST", "body": body, "merge": False,
+                    "type": "application/geo+json"}
+        q = {k: (",".join(map(str, v)) if isinstance(v, list) else v) for k, v in params.items() if k != "token"}
+        q["token"] = token
+        return {"rel": "next", "href": self.url + "/search?" + urlencode(q), "type": "application/geo+json"}
+
+    @staticmethod
+    def _send(req: BaseHTTPRequestHandler, status: int, body: dict, truncate: str = "") -> None:
+        data = json.dumps(body).encode("utf-8")
+        length = len(data)
+        if truncate:
+            data = data[: len(data) // 2]
+            if truncate == "truncate":
+                length = len(data)
+        try:
+            req.send_response(status)
+            req.send_header("Content-Type", "application/geo+json" if status == 200 else "application/json")
+            req.send_header("Content-Length", str(length))
+            req.end_headers()
+            req.wfile.write(data)
+            req.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (timeout): nothing to do
+        req.close_connection = True
+
+
+def _parse(text: str) -> datetime | None:
+    if text in ("", ".."):
+        return None
+    text = text.replace("Z", "+00:00")
+    if len(text) == 10:
+        text += "T00:00:00+00:00"
+    return datetime.fromisoformat(text)

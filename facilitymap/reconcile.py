@@ -1,0 +1,589 @@
+"""Records to sites: which records of which sources describe the same real-world place.
+
+Sources are taken in priority order. The first source's detention points found sites; every later point source
+is matched onto existing sites by name (where configured), then by distance (one-to-one, nearest first, county
+agreement required beyond a strict distance), and outline sources by containment or distance to the outline.
+Every decision is counted in the report; every ambiguity is listed with the rule that settled it. The reconciled
+value of a field comes from the highest-priority source that gives it, and every value stays in `attributes`.
+See docs/matching-evaluation.md for the rules, thresholds and their measured precision and recall.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from . import counties
+
+EARTH_RADIUS_M = 6_371_008.8
+
+DEFAULTS: dict[str, Any] = {
+    # source -> max metres between two records whose names are equal (after normalising case/space/punctuation)
+    "name_match": {"aspi-camp-dataset-v1": 1000},
+    # source -> distance matching: accepted up to strict_m; up to county_m only if both counties agree
+    "distance": {
+        "aspi-camp-dataset-v1": {"strict_m": 50, "county_m": 50},
+        "buzzfeed-2020": {"strict_m": 300, "county_m": 1000},
+    },
+    "default_distance": {"strict_m": 100, "county_m": 100},
+    # a record left over after one-to-one matching, this close to a site that already holds a record of its own
+    # source, joins that site (a duplicate listing of one place) instead of founding a new site
+    "duplicate_m": 50,
+    # an outline joins a site whose point it contains, or else the nearest site point within this distance
+    "outline_m": 100,
+    # points of one site further apart than this are a `location` disagreement
+    "disagreement_m": 100,
+    # sources whose county is the head of the record name (BuzzFeed's "Shufu - I")
+    "county_from_name": ["buzzfeed-2020"],
+    # naming scheme of each source's county names (see counties.SCHEMES); others use "aspi"
+    "county_scheme": {"buzzfeed-2020": "pinyin"},
+    # sources that share one naming scheme: only their names are compared for disagreements
+    "name_sources": ["aspi-xjdp-markers", "aspi-camp-dataset-v1"],
+    # site-id prefix of sites founded by a record of each source; others use "<slug>-"
+    "site_id_prefix": {
+        "aspi-xjdp-markers": "aspi-",
+        "aspi-camp-dataset-v1": "aspi1-",
+        "buzzfeed-2020": "bf-",
+        "osm-reeducation-camps": "osm-",
+    },
+}
+
+SITE_FIELDS = ("name", "name_en", "name_zh", "name_ug", "county", "prefecture", "tier", "status", "latest_imagery")
+NAME_FIELDS = ("name", "name_en", "name_zh", "name_ug")
+RECORD_TEXT_FIELDS = ("name", "name_en", "name_zh", "name_ug", "county", "prefecture")
+SITE_COLUMNS = ("site_id", "name", "name_en", "name_zh", "name_ug", "kind", "county", "prefecture", "lon", "lat",
+                "tier", "status", "latest_imagery", "records", "attributes", "disagreements", "match")
+
+
+@dataclass
+class Reconciled:
+    """Sites, all records with their `site_id`, and the match report."""
+    sites: gpd.GeoDataFrame
+    records: gpd.GeoDataFrame
+    report: dict
+
+
+@dataclass
+class _Rec:
+    source: str
+    record_id: str
+    rank: int  # position of the source in the priority order
+    kind: str
+    name: str | None
+    county: str | None  # county key (counties.canonical)
+    geometry: Any
+    row: dict
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.source, self.record_id)
+
+
+@dataclass
+class _Site:
+    site_id: str
+    primary: _Rec
+    kind: str
+    point: Any  # representative shapely Point (None when the record has no geometry)
+    members: list[_Rec] = field(default_factory=list)
+    match: list[dict] = field(default_factory=list)
+    outline: Any = None
+
+    def sources(self) -> set[str]:
+        return {m.source for m in self.members}
+
+    def county(self) -> str | None:
+        for m in sorted(self.members, key=lambda r: r.rank):
+            if m.county:
+                return m.county
+        return None
+
+
+# --- small helpers -------------------------------------------------------------------------------------------------
+
+def options_with_defaults(options: dict | None) -> dict:
+    """DEFAULTS overlaid with `options` (dict values are merged one level deep)."""
+    opts = copy.deepcopy(DEFAULTS)
+    for key, value in (options or {}).items():
+        if isinstance(value, dict) and isinstance(opts.get(key), dict):
+            opts[key] = {**opts[key], **copy.deepcopy(value)}
+        else:
+            opts[key] = copy.deepcopy(value)
+    return opts
+
+
+def name_key(name: Any) -> str | None:
+    """A name for exact comparison: case, spaces and punctuation ignored ("Hotan County Facility #1")."""
+    if _missing(name):
+        return None
+    key = re.sub(r"[\W_]+", " ", str(name).casefold()).strip()
+    return key or None
+
+
+def natural_key(text: str) -> tuple:
+    """Sort key that orders "2" before "10"."""
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", str(text)) if p)
+
+
+def haversine_m(lon1, lat1, lon2, lat2):
+    """Great-circle distance in metres (numpy-broadcasting)."""
+    lon1, lat1, lon2, lat2 = (np.radians(np.asarray(v, dtype=float)) for v in (lon1, lat1, lon2, lat2))
+    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
+
+
+def point_outline_m(point, outline) -> float:
+    """Metres from a point to an outline (0 inside), in a local equirectangular plane around the point."""
+    lon0, lat0 = point.x, point.y
+    kx = math.radians(1) * EARTH_RADIUS_M * math.cos(math.radians(lat0))
+    ky = math.radians(1) * EARTH_RADIUS_M
+
+    def local(coords):
+        return np.column_stack([(coords[:, 0] - lon0) * kx, (coords[:, 1] - lat0) * ky])
+
+    return float(shapely.transform(outline, local).distance(shapely.Point(0, 0)))
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    try:
+        return bool(pd.isna(value)) if np.ndim(value) == 0 else False
+    except (TypeError, ValueError):
+        return False
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars to Python values, so attribute values compare and serialise plainly."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _comparable(fld: str, value: Any, source: str, opts: dict) -> Any:
+    if fld == "county":
+        return counties.canonical(value, opts["county_scheme"].get(source, "aspi"))
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        text = " ".join(value.split()).casefold()
+        try:
+            return float(text)
+        except ValueError:
+            return text
+    return repr(value)
+
+
+def _site_id(rec: _Rec, opts: dict) -> str:
+    prefix = opts["site_id_prefix"].get(rec.source, f"{rec.source}-")
+    return prefix + re.sub(r"[^0-9A-Za-z._-]+", "-", rec.record_id)
+
+
+def _is_point(geom) -> bool:
+    return geom is not None and not geom.is_empty and geom.geom_type == "Point"
+
+
+def _is_outline(geom) -> bool:
+    return geom is not None and not geom.is_empty and geom.geom_type in ("Polygon", "MultiPolygon")
+
+
+def _round(d: float) -> float:
+    return round(float(d), 1)
+
+
+# --- the matcher ---------------------------------------------------------------------------------------------------
+
+class _Matcher:
+    def __init__(self, opts: dict, order: list[str]):
+        self.opts = opts
+        self.order = order
+        self.sites: dict[str, _Site] = {}
+        self.rules: dict[str, dict[str, int]] = {s: {} for s in order}
+        self.ambiguities: list[dict] = []
+        self.rejected_names: list[dict] = []
+        self.unmatched: dict[str, list[str]] = {s: [] for s in order}
+
+    # bookkeeping
+    def count(self, source: str, rule: str) -> None:
+        self.rules[source][rule] = self.rules[source].get(rule, 0) + 1
+
+    def found(self, rec: _Rec, rule: str) -> _Site:
+        sid = _site_id(rec, self.opts)
+        if sid in self.sites:
+            raise ValueError(f"two records give the same site id {sid!r} ({rec.source} {rec.record_id})")
+        point = rec.geometry if _is_point(rec.geometry) else (
+            rec.geometry.representative_point() if _is_outline(rec.geometry) else None)
+        site = _Site(sid, rec, rec.kind, point, [rec])
+        if _is_outline(rec.geometry):
+            site.outline = rec.geometry
+        self.sites[sid] = site
+        self.count(rec.source, rule)
+        if rule == "new-site" and rec.rank > 0:
+            self.unmatched[rec.source].append(rec.record_id)
+        return site
+
+    def join(self, site: _Site, rec: _Rec, method: str, distance: float, rule: str, **extra) -> None:
+        site.members.append(rec)
+        site.match.append({"source": rec.source, "record_id": rec.record_id, "method": method,
+                           "distance_m": _round(distance), **extra})
+        if method in ("containment", "outline-distance"):
+            site.outline = rec.geometry
+        self.count(rec.source, rule)
+
+    def detention_sites(self) -> list[_Site]:
+        return [s for _, s in sorted(self.sites.items()) if s.kind == "detention" and s.point is not None]
+
+    # point sources
+    def match_points(self, source: str, recs: list[_Rec]) -> list[_Rec]:
+        """Name, distance and duplicate stages; returns the records left for new sites."""
+        opts = self.opts
+        free = [s for s in self.detention_sites() if source not in s.sources()]
+        if not free or not recs:
+            return recs
+        lon = np.array([s.point.x for s in free])
+        lat = np.array([s.point.y for s in free])
+        dist = {r.key: haversine_m(r.geometry.x, r.geometry.y, lon, lat) for r in recs}
+        taken: set[str] = set()
+        done: set[tuple[str, str]] = set()
+
+        # 1. name
+        max_name = opts["name_match"].get(source)
+        if max_name is not None:
+            by_name: dict[str, list[int]] = {}
+            for i, s in enumerate(free):
+                k = name_key(s.primary.name)
+                if k:
+                    by_name.setdefault(k, []).append(i)
+            pairs = []
+            for r in recs:
+                cands = by_name.get(name_key(r.name) or "", [])
+                for i in cands:
+                    d = float(dist[r.key][i])
+                    if d <= max_name:
+                        pairs.append((d, free[i].site_id, natural_key(r.record_id), r, i))
+                    else:
+                        self.rejected_names.append({"source": source, "record_id": r.record_id,
+                                                    "site_id": free[i].site_id, "name": r.name,
+                                                    "distance_m": _round(d), "max_m": max_name})
+                if len(cands) > 1:
+                    self.ambiguities.append({
+                        "source": source, "record_id": r.record_id, "stage": "name",
+                        "candidates": [{"site_id": free[i].site_id, "distance_m": _round(dist[r.key][i])}
+                                       for i in sorted(cands, key=lambda i: free[i].site_id)],
+                        "rule": "same name: pairs taken one-to-one in order of distance"})
+            for d, sid, _, r, i in sorted(pairs, key=lambda p: p[:3]):
+                if r.key in done or sid in taken:
+                    continue
+                self.join(free[i], r, "name", d, "name")
+                taken.add(sid)
+                done.add(r.key)
+
+        # 2. distance, one-to-one, nearest first; beyond strict_m only with county agreement
+        cfg = opts["distance"].get(source, opts["default_distance"])
+        strict, county_m = float(cfg["strict_m"]), float(max(cfg["county_m"], cfg["strict_m"]))
+        pairs = []
+        eligible: dict[tuple[str, str], list[tuple[float, int, bool | None]]] = {}
+        for r in recs:
+            if r.key in done:
+                continue
+            for i in np.flatnonzero(dist[r.key] <= county_m):
+                d = float(dist[r.key][i])
+                sc = free[i].county()
+                agree = None if (not r.county or not sc) else (r.county == sc)
+                if d <= strict or agree:
+                    eligible.setdefault(r.key, []).append((d, int(i), agree))
+                    pairs.append((d, free[i].site_id, natural_key(r.record_id), r, int(i), agree))
+        chosen: dict[tuple[str, str], str] = {}
+        for d, sid, _, r, i, agree in sorted(pairs, key=lambda p: p[:3]):
+            if r.key in done or sid in taken:
+                continue
+            rule = "distance" if d <= strict else "distance+county"
+            self.join(free[i], r, "distance", d, rule, county_agrees=agree)
+            taken.add(sid)
+            done.add(r.key)
+            chosen[r.key] = sid
+        for r in recs:
+            cands = eligible.get(r.key, [])
+            if len(cands) > 1 or (cands and r.key not in chosen):
+                self.ambiguities.append({
+                    "source": source, "record_id": r.record_id, "stage": "distance",
+                    "candidates": [{"site_id": free[i].site_id, "distance_m": _round(d), "county_agrees": a}
+                                   for d, i, a in sorted(cands, key=lambda c: (c[0], free[c[1]].site_id))],
+                    "chosen": chosen.get(r.key),
+                    "rule": ("one-to-one, nearest pair first: joined the nearest candidate still free"
+                             if r.key in chosen else
+                             "one-to-one, nearest pair first: every candidate was taken by a nearer record")})
+
+        # 3. duplicates: a leftover record on top of a site that already holds a record of this source
+        left = []
+        dup_m = float(opts["duplicate_m"])
+        holders = [s for s in self.detention_sites() if source in s.sources()]
+        for r in recs:
+            if r.key in done:
+                continue
+            best = None
+            for s in holders:
+                d = float(haversine_m(r.geometry.x, r.geometry.y, s.point.x, s.point.y))
+                if d <= dup_m and (best is None or (d, s.site_id) < (best[0], best[1].site_id)):
+                    best = (d, s)
+            if best is None:
+                left.append(r)
+                continue
+            d, s = best
+            holder = [m.record_id for m in s.members if m.source == source]
+            self.join(s, r, "distance", d, "duplicate")
+            self.ambiguities.append({
+                "source": source, "record_id": r.record_id, "stage": "duplicate",
+                "candidates": [{"site_id": s.site_id, "distance_m": _round(d)}], "chosen": s.site_id,
+                "rule": f"within {dup_m:g} m of a site that already holds {source} record(s) "
+                        f"{', '.join(holder)}: joined it as a second listing of the same place"})
+        return left
+
+    # outline sources
+    def match_outlines(self, source: str, recs: list[_Rec]) -> list[_Rec]:
+        """Containment, then distance to the outline; one outline per site; returns outlines left over."""
+        max_m = float(self.opts["outline_m"])
+        cands = [s for s in self.detention_sites() if s.outline is None]
+        if not cands or not recs:
+            return recs
+        tree = shapely.STRtree([s.point for s in cands])
+        pairs = []
+        per_outline: dict[tuple[str, str], list[dict]] = {}
+        for r in recs:
+            geom = r.geometry
+            lat_pad = max_m / 111_000 * 1.5
+            lon_pad = lat_pad / max(math.cos(math.radians(geom.centroid.y)), 0.1)
+            minx, miny, maxx, maxy = geom.bounds
+            box = shapely.box(minx - lon_pad, miny - lat_pad, maxx + lon_pad, maxy + lat_pad)
+            centroid = geom.centroid
+            for i in sorted(tree.query(box)):
+                s = cands[int(i)]
+                inside = bool(geom.covers(s.point))
+                d = 0.0 if inside else point_outline_m(s.point, geom)
+                if not inside and d > max_m:
+                    continue
+                to_centre = float(haversine_m(s.point.x, s.point.y, centroid.x, centroid.y))
+                method = "containment" if inside else "outline-distance"
+                per_outline.setdefault(r.key, []).append(
+                    {"site_id": s.site_id, "method": method, "distance_m": _round(d),
+                     "centroid_distance_m": _round(to_centre)})
+                pairs.append((0 if inside else 1, d if not inside else to_centre, s.site_id,
+                              natural_key(r.record_id), r, s, d, method))
+        done: set[tuple[str, str]] = set()
+        taken: set[str] = set()
+        chosen: dict[tuple[str, str], str] = {}
+        for _, _, sid, _, r, s, d, method in sorted(pairs, key=lambda p: p[:4]):
+            if r.key in done or sid in taken:
+                continue
+            self.join(s, r, method, d, method)
+            taken.add(sid)
+            done.add(r.key)
+            chosen[r.key] = sid
+        for r in recs:
+            c = sorted(per_outline.get(r.key, []), key=lambda x: (x["method"] != "containment",
+                                                                  x["centroid_distance_m"], x["site_id"]))
+            if len(c) > 1 or (c and r.key not in chosen):
+                self.ambiguities.append({
+                    "source": source, "record_id": r.record_id, "stage": "outline", "candidates": c,
+                    "chosen": chosen.get(r.key),
+                    "rule": ("one outline per site and one site per outline: sites inside the outline first, "
+                             "the one nearest its centroid; the others keep their points")
+                    if r.key in chosen else
+                    "every candidate site already has an outline nearer to it: this outline founds its own site"})
+        return [r for r in recs if r.key not in done]
+
+
+# --- the public function -------------------------------------------------------------------------------------------
+
+def _records(source: str, rank: int, gdf: gpd.GeoDataFrame, opts: dict) -> list[_Rec]:
+    out = []
+    scheme = opts["county_scheme"].get(source, "aspi")
+    derive = source in opts["county_from_name"]
+    for row in gdf.to_dict("records"):
+        rid = str(row["record_id"])
+        kind = row.get("kind")
+        kind = "cultural" if kind == "cultural" else "detention"
+        county = None if _missing(row.get("county")) else row.get("county")
+        if county is None and derive:
+            county = counties.from_label(row.get("name"))
+            row["_county_from_name"] = county
+        name = None if _missing(row.get("name")) else str(row.get("name"))
+        out.append(_Rec(source, rid, rank, kind, name,
+                        counties.canonical(county, scheme) if county else None, row.get("geometry"), row))
+    return sorted(out, key=lambda r: natural_key(r.record_id))
+
+
+def _attributes(members: list[_Rec]) -> dict[str, list[dict]]:
+    attrs: dict[str, list[dict]] = {}
+    for m in members:
+        values: dict[str, Any] = {}
+        for f in RECORD_TEXT_FIELDS:
+            v = m.row.get(f)
+            if not _missing(v):
+                values[f] = v
+        if "county" not in values and not _missing(m.row.get("_county_from_name")):
+            values["county"] = m.row["_county_from_name"]
+        for f, v in sorted((m.row.get("attrs") or {}).items()):
+            if f not in values and not _missing(v):
+                values[f] = v
+        for f, v in values.items():
+            attrs.setdefault(f, []).append({"value": _plain(v), "source": m.source, "record_id": m.record_id})
+    return {f: attrs[f] for f in sorted(attrs)}
+
+
+def _disagreements(site: _Site, attrs: dict, opts: dict) -> list[dict]:
+    out = []
+    name_sources = set(opts["name_sources"])
+    for f, entries in attrs.items():
+        if f in NAME_FIELDS:
+            entries = [e for e in entries if e["source"] in name_sources]
+        distinct = []
+        for e in entries:
+            c = _comparable(f, e["value"], e["source"], opts)
+            if c not in distinct:
+                distinct.append(c)
+        if len(distinct) > 1:
+            note = "the sources give different values"
+            if f == "county":
+                note = "different counties, also after matching spellings through the county alias table"
+            out.append({"field": f, "values": entries, "note": note})
+    limit = float(opts["disagreement_m"])
+    p = site.primary
+    if _is_point(p.geometry):
+        for m in site.members[1:]:
+            if not _is_point(m.geometry):
+                continue
+            d = float(haversine_m(p.geometry.x, p.geometry.y, m.geometry.x, m.geometry.y))
+            if d > limit:
+                out.append({"field": "location", "distance_m": _round(d),
+                            "values": [{"value": [round(r.geometry.x, 6), round(r.geometry.y, 6)],
+                                        "source": r.source, "record_id": r.record_id} for r in (p, m)],
+                            "note": f"the two points are {d:,.0f} m apart (more than {limit:g} m)"})
+    return out
+
+
+def reconcile(records_by_source: dict[str, gpd.GeoDataFrame], priority: list[str],
+              options: dict | None = None) -> Reconciled:
+    """Merge the records of all sources into sites. `priority` orders the sources (first wins a field, founds
+    sites, and is matched against by the rest); sources missing from it come after, by slug."""
+    opts = options_with_defaults(options)
+    order = [s for s in priority if s in records_by_source]
+    order += sorted(s for s in records_by_source if s not in order)
+    m = _Matcher(opts, order)
+
+    all_recs: list[_Rec] = []
+    for rank, source in enumerate(order):
+        recs = _records(source, rank, records_by_source[source], opts)
+        all_recs += recs
+        cultural = [r for r in recs if r.kind == "cultural"]
+        points = [r for r in recs if r.kind != "cultural" and _is_point(r.geometry)]
+        outlines = [r for r in recs if r.kind != "cultural" and _is_outline(r.geometry)]
+        other = [r for r in recs if r.kind != "cultural" and not _is_point(r.geometry)
+                 and not _is_outline(r.geometry)]
+        for r in cultural:
+            m.found(r, "cultural")
+        left = m.match_points(source, points) + m.match_outlines(source, outlines) + other
+        for r in sorted(left, key=lambda r: natural_key(r.record_id)):
+            m.found(r, "primary" if rank == 0 else "new-site")
+
+    rank_of = {s: i for i, s in enumerate(order)}
+    site_rows, site_of = [], {}
+    location_disagreements = []
+    for sid, site in sorted(m.sites.items()):
+        members = sorted(site.members, key=lambda r: (r.rank, natural_key(r.record_id)))
+        site.members = [site.primary] + [r for r in members if r is not site.primary]
+        attrs = _attributes(sorted(site.members, key=lambda r: (r.rank, natural_key(r.record_id))))
+        dis = _disagreements(site, attrs, opts)
+        for d in dis:
+            if d["field"] == "location":
+                location_disagreements.append({"site_id": sid, "source": d["values"][1]["source"],
+                                               "record_id": d["values"][1]["record_id"],
+                                               "distance_m": d["distance_m"]})
+        row = {"site_id": sid, "kind": site.kind}
+        for f in SITE_FIELDS:
+            row[f] = attrs[f][0]["value"] if f in attrs else None
+        if row["name"] is None:
+            for f in ("name_en", "name_zh", "name_ug"):
+                if row[f] is not None:
+                    row["name"] = row[f]
+                    break
+        row["lon"] = None if site.point is None else round(site.point.x, 6)
+        row["lat"] = None if site.point is None else round(site.point.y, 6)
+        row["records"] = [{"source": r.source, "record_id": r.record_id}
+                          for r in sorted(site.members, key=lambda r: (r.rank, natural_key(r.record_id)))]
+        row["attributes"] = attrs
+        row["disagreements"] = dis
+        row["match"] = sorted(site.match, key=lambda x: (rank_of[x["source"]], natural_key(x["record_id"])))
+        row["geometry"] = site.outline if site.outline is not None else site.point
+        site_rows.append(row)
+        for r in site.members:
+            site_of[r.key] = sid
+
+    sites = gpd.GeoDataFrame(site_rows, columns=list(SITE_COLUMNS) + ["geometry"], geometry="geometry",
+                             crs="EPSG:4326")
+    records = _all_records(records_by_source, order, site_of)
+    report = _report(m, opts, order, sites, records, location_disagreements)
+    return Reconciled(sites=sites, records=records, report=report)
+
+
+def _all_records(records_by_source: dict, order: list[str], site_of: dict) -> gpd.GeoDataFrame:
+    frames = []
+    for source in order:
+        g = records_by_source[source]
+        if len(g) == 0:
+            continue
+        g = g.copy()
+        g["site_id"] = [site_of[(source, str(rid))] for rid in g["record_id"]]
+        g["_rank"] = order.index(source)
+        g["_id"] = [natural_key(str(r)) for r in g["record_id"]]
+        frames.append(g)
+    if not frames:
+        return gpd.GeoDataFrame({"source": [], "record_id": [], "site_id": []}, geometry=[], crs="EPSG:4326")
+    out = pd.concat(frames, ignore_index=True)
+    out = out.sort_values(["_rank", "_id"], kind="stable").drop(columns=["_rank", "_id"]).reset_index(drop=True)
+    return gpd.GeoDataFrame(out, geometry="geometry", crs="EPSG:4326")
+
+
+def _report(m: _Matcher, opts: dict, order: list[str], sites, records, location_disagreements) -> dict:
+    by_kind = {k: int(v) for k, v in sorted(sites["kind"].value_counts().items())}
+    n_sources = [len({r["source"] for r in recs}) for recs in sites["records"]]
+    multi = {}
+    for recs in sites["records"]:
+        srcs = sorted({r["source"] for r in recs})
+        if len(srcs) > 1:
+            multi["+".join(srcs)] = multi.get("+".join(srcs), 0) + 1
+    amb_counts: dict[str, int] = {}
+    for a in m.ambiguities:
+        amb_counts[a["stage"]] = amb_counts.get(a["stage"], 0) + 1
+    return {
+        "priority": order,
+        "thresholds": {k: opts[k] for k in ("name_match", "distance", "default_distance", "duplicate_m",
+                                            "outline_m", "disagreement_m")},
+        "sites": len(sites),
+        "sites_by_kind": by_kind,
+        "sites_with_two_or_more_sources": int(sum(1 for n in n_sources if n >= 2)),
+        "source_combinations": dict(sorted(multi.items())),
+        "records": {s: int((records["source"] == s).sum()) for s in order} if len(records) else {},
+        "rules": {s: dict(sorted(v.items())) for s, v in m.rules.items()},
+        "unmatched": {s: sorted(v, key=natural_key) for s, v in m.unmatched.items() if v},
+        "rejected_name_matches": sorted(m.rejected_names, key=lambda x: (x["source"], natural_key(x["record_id"]))),
+        "location_disagreements": sorted(location_disagreements, key=lambda x: (x["site_id"], x["source"],
+                                                                                natural_key(x["record_id"]))),
+        "ambiguity_counts": dict(sorted(amb_counts.items())),
+        "ambiguities": sorted(m.ambiguities, key=lambda x: (order.index(x["source"]), x["stage"],
+                                                            natural_key(x["record_id"]))),
+    }

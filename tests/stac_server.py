@@ -128,7 +128,10 @@ class StacServer:
     def _handle(self, req: BaseHTTPRequestHandler, method: str) -> None:
         parsed = urlparse(req.path)
         if parsed.path in ("", "/"):
-            self._record(method, "/", None, None)
+            n = self._record(method, "/", None, None)
+            fault = next((f for f in self.faults if f.path == "/" and (f.times is None or n in f.times)), None)
+            if fault and fault.action.startswith("status:"):
+                return self._send(req, int(fault.action.split(":")[1]), {"code": "ServerError"})
             return self._send(req, 200, self._landing())
         if parsed.path != "/search":
             self._record(method, parsed.path, None, None)

@@ -248,3 +248,28 @@ def test_api_aliases_and_windows():
                     "2016-02-01T00:00:00Z/2016-02-29T23:59:59.999999Z",
                     "2016-03-01T00:00:00Z/2016-03-02T23:59:59.999999Z"]
     assert len(stac.month_windows("2016-01-01", "2026-11-26")) == 131
+
+
+def test_landing_page_down_is_a_clear_error(tmp_path):
+    with StacServer(ITEMS, faults=[Fault("status:502", path="/")]) as srv:
+        with pytest.raises(FetchError) as exc:
+            run(srv, tmp_path, retries=2)
+        assert srv.count("/") == 3 and not srv.search_hits()
+    assert exc.value.status == 502 and exc.value.attempts == 3 and exc.value.url.startswith(srv.url)
+
+
+def test_throttling_429_is_retried(tmp_path):
+    with StacServer(ITEMS, faults=[Fault("status:429", page=1, window="2020-03", times={1, 2})]) as srv:
+        folder = run(srv, tmp_path)
+        assert pages(srv, "2020-03")[1] == 3
+    assert len(read_scenes(folder)) == len(ITEMS)
+
+
+def test_empty_harvest_is_a_valid_empty_layer(tmp_path):
+    with StacServer(ITEMS) as srv:
+        folder = run(srv, tmp_path, bbox=(0.0, 0.0, 1.0, 1.0))
+    scenes = read_scenes(folder)
+    assert len(scenes) == 0
+    assert list(scenes.columns) == ["id", "collection", "datetime", "cloud_cover", "platform", "tile", "url",
+                                    "geometry"]
+    assert json.loads((folder / "datapackage.json").read_text())["facilitymap"]["harvest"]["items"] == 0

@@ -35,7 +35,7 @@ APIS = {
     "planetary-computer": (PLANETARY_COMPUTER, ["sentinel-2-l2a", "landsat-c2-l2"]),
 }
 PUBLISHERS = {EARTH_SEARCH: "Element 84 (Earth Search)", PLANETARY_COMPUTER: "Microsoft Planetary Computer"}
-RETRY_STATUSES = (500, 502, 503, 504)
+RETRY_STATUSES = (429, 500, 502, 503, 504)  # 429: Planetary Computer throttles
 KEEP_PROPERTIES = ("datetime", "start_datetime", "end_datetime", "eo:cloud_cover", "platform", "grid:code",
                    "s2:mgrs_tile", "landsat:wrs_path", "landsat:wrs_row")
 SENTINEL_LICENCE = {"name": "copernicus-sentinel-data", "title": "Copernicus Sentinel data, free and open licence",

@@ -1,0 +1,292 @@
+"""The source registry: ``sources/<slug>/datapackage.json`` folders, loaded, checked and summarised.
+
+A source is data (a Frictionless Data Package plus our ``facilitymap`` block), so adding one needs no Python.
+Hashes are computed once per file state (path, size, mtime) and cached, so validating and reading in the same
+build hash each file once.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import SourceError
+from .fields import FIELDS
+
+LAYERS = ("sites", "outlines", "grid", "scenes", "claims")
+READER_NAMES = ("csv", "geojson", "osm", "geoparquet", "claims")
+REQUIRED_KEYS = ("name", "title", "licenses", "sources", "resources", "facilitymap")
+REQUIRED_FM_KEYS = ("layer", "reader", "resource", "publisher", "citation", "upstream")
+REQUIRED_RESOURCE_KEYS = ("name", "path", "format", "bytes", "hash")
+TEXT_FORMATS = ("csv", "tsv", "geojson", "json", "osm", "xml")
+
+
+@dataclass
+class Source:
+    """One source folder: its slug, where it lives, and its descriptor as read."""
+
+    slug: str
+    folder: Path
+    descriptor: dict = field(repr=False)
+
+    @property
+    def fm(self) -> dict:
+        return self.descriptor.get("facilitymap") or {}
+
+    @property
+    def title(self) -> str:
+        return self.descriptor.get("title", self.slug)
+
+    @property
+    def publisher(self) -> str | None:
+        if self.fm.get("publisher"):
+            return self.fm["publisher"]
+        for c in self.descriptor.get("contributors") or []:
+            if c.get("role") == "publisher":
+                return c.get("title")
+        return None
+
+    @property
+    def licences(self) -> list[dict]:
+        return list(self.descriptor.get("licenses") or [])
+
+    @property
+    def licence(self) -> dict:
+        """The first (main) licence: {name, title, path?}."""
+        return self.licences[0] if self.licences else {}
+
+    @property
+    def citation(self) -> str | None:
+        return self.fm.get("citation")
+
+    @property
+    def citation_url(self) -> str | None:
+        srcs = self.descriptor.get("sources") or []
+        return srcs[0].get("path") if srcs else None
+
+    @property
+    def retrieved(self) -> str | None:
+        return self.fm.get("retrieved")
+
+    @property
+    def upstream(self) -> str | None:
+        return self.fm.get("upstream")
+
+    @property
+    def layer(self) -> str | None:
+        return self.fm.get("layer")
+
+    @property
+    def reader(self) -> str | None:
+        return self.fm.get("reader")
+
+    @property
+    def resource(self) -> dict:
+        """The resource named in ``facilitymap.resource`` (or the only one)."""
+        resources = self.descriptor.get("resources") or []
+        name = self.fm.get("resource")
+        for r in resources:
+            if r.get("name") == name:
+                return r
+        if name is None and len(resources) == 1:
+            return resources[0]
+        raise SourceError(self.folder / "datapackage.json", None,
+                          f"facilitymap.resource {name!r} is not the name of a resource")
+
+    @property
+    def path(self) -> Path:
+        """Path of the main resource's file."""
+        return self.folder / self.resource["path"]
+
+    @property
+    def sha256(self) -> str | None:
+        h = self.resource.get("hash") or ""
+        return h.split(":", 1)[1] if h.startswith("sha256:") else None
+
+    @property
+    def descriptor_path(self) -> Path:
+        return self.folder / "datapackage.json"
+
+
+def load_sources(root: Path) -> list[Source]:
+    """Every ``root/*/datapackage.json``, sorted by slug. Unreadable JSON stops with a SourceError."""
+    root = Path(root)
+    out = []
+    for dp in sorted(root.glob("*/datapackage.json")):
+        try:
+            desc = json.loads(dp.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise SourceError(dp, e.lineno, f"descriptor is not valid JSON: {e.msg}") from None
+        except UnicodeDecodeError as e:
+            raise SourceError(dp, None, f"descriptor is not UTF-8: {e.reason}") from None
+        if not isinstance(desc, dict):
+            raise SourceError(dp, 1, "descriptor is not a JSON object")
+        out.append(Source(dp.parent.name, dp.parent, desc))
+    return sorted(out, key=lambda s: s.slug)
+
+
+# --- hashing (cached per file state) ------------------------------------------------------------------------------
+
+_HASHES: dict[tuple, str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, cached on (path, size, mtime) so one build hashes each file once."""
+    path = Path(path)
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _HASHES:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        _HASHES[key] = h.hexdigest()
+    return _HASHES[key]
+
+
+def check_resource_file(source: Source, resource: dict | None = None) -> Path:
+    """The resource's file, after checking it exists and matches the descriptor's bytes and sha256."""
+    resource = resource or source.resource
+    path = source.folder / resource["path"]
+    if not path.is_file():
+        raise SourceError(path, None, f"file named in {source.slug}/datapackage.json does not exist")
+    size = path.stat().st_size
+    if "bytes" in resource and int(resource["bytes"]) != size:
+        raise SourceError(path, None, f"file has {size} bytes, the descriptor says {resource['bytes']}")
+    want = (resource.get("hash") or "")
+    if want:
+        if not want.startswith("sha256:"):
+            raise SourceError(source.descriptor_path, None, f"hash {want!r} is not 'sha256:<hex>'")
+        got = file_sha256(path)
+        if got != want.split(":", 1)[1].lower():
+            raise SourceError(path, None, f"sha256 {got} does not match the descriptor's {want}")
+    return path
+
+
+# --- validation -------------------------------------------------------------------------------------------------
+
+def validate_sources(sources: list[Source]) -> list[str]:
+    """Problems with descriptors, files, hashes, licences and field mappings, one string each (empty: all good)."""
+    problems: list[str] = []
+    for s in sources:
+        problems += _validate_one(s)
+    return problems
+
+
+def _validate_one(s: Source) -> list[str]:
+    dp = s.descriptor_path
+    d = s.descriptor
+    p = []
+
+    def bad(msg):
+        p.append(f"{dp}: {msg}")
+
+    for k in REQUIRED_KEYS:
+        if k not in d:
+            bad(f"missing key {k!r}")
+    if d.get("name") not in (None, s.slug):
+        bad(f"name {d.get('name')!r} is not the folder name {s.slug!r}")
+    if not isinstance(d.get("licenses"), list) or not d.get("licenses"):
+        bad("licenses: at least one licence is needed (use name 'no-licence-stated' when none is stated)")
+    else:
+        for i, lic in enumerate(d["licenses"]):
+            if not isinstance(lic, dict) or not lic.get("name") or not lic.get("title"):
+                bad(f"licenses[{i}]: needs name and title")
+            elif lic.get("path") and not _is_http(lic["path"]):
+                bad(f"licenses[{i}].path is not an http(s) URL")
+    srcs = d.get("sources")
+    if not isinstance(srcs, list) or not srcs:
+        bad("sources: at least one source with the citation URL is needed")
+    else:
+        for i, src in enumerate(srcs):
+            if not isinstance(src, dict) or not src.get("title") or not _is_http(src.get("path")):
+                bad(f"sources[{i}]: needs title and an http(s) path")
+    fm = d.get("facilitymap")
+    if not isinstance(fm, dict):
+        return p
+    for k in REQUIRED_FM_KEYS:
+        if not fm.get(k):
+            bad(f"facilitymap.{k} is missing")
+    if "retrieved" not in fm:
+        bad("facilitymap.retrieved is missing (null with a retrieved_note when unknown)")
+    elif fm["retrieved"] is None:
+        if not fm.get("retrieved_note"):
+            bad("facilitymap.retrieved is null: say why in facilitymap.retrieved_note")
+    elif not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(fm["retrieved"])):
+        bad(f"facilitymap.retrieved {fm['retrieved']!r} is not YYYY-MM-DD")
+    if fm.get("layer") not in LAYERS:
+        bad(f"facilitymap.layer {fm.get('layer')!r} is not one of {', '.join(LAYERS)}")
+    if fm.get("reader") not in READER_NAMES:
+        bad(f"facilitymap.reader {fm.get('reader')!r} is not one of {', '.join(READER_NAMES)}")
+    if fm.get("upstream") and not _is_http(fm["upstream"]):
+        bad("facilitymap.upstream is not an http(s) URL")
+
+    resources = d.get("resources") if isinstance(d.get("resources"), list) else []
+    for i, r in enumerate(resources):
+        if not isinstance(r, dict):
+            bad(f"resources[{i}] is not an object")
+            continue
+        for k in REQUIRED_RESOURCE_KEYS:
+            if k not in r:
+                bad(f"resources[{i}] ({r.get('name')}): missing {k!r}")
+        if r.get("format") in TEXT_FORMATS and not r.get("encoding"):
+            bad(f"resources[{i}] ({r.get('name')}): a text format needs 'encoding'")
+        if "path" in r:
+            try:
+                check_resource_file(s, r)
+            except SourceError as e:
+                p.append(str(e))
+    try:
+        s.resource
+    except SourceError as e:
+        p.append(str(e))
+        return p
+
+    # Field mapping: targets must be ours, sources must be columns the file has.
+    fields = fm.get("fields") or {}
+    if not isinstance(fields, dict):
+        bad("facilitymap.fields is not an object")
+        return p
+    for ours in fields:
+        if ours not in FIELDS:
+            bad(f"facilitymap.fields: {ours!r} is not one of our fields (see facilitymap/fields.py)")
+    if fm.get("reader") in ("csv", "geojson", "osm", "geoparquet") and not p:
+        from .readers import mapping_problems
+
+        p += mapping_problems(s)
+    return p
+
+
+def _is_http(url) -> bool:
+    return isinstance(url, str) and (url.startswith("https://") or url.startswith("http://"))
+
+
+# --- summary for sources.json -------------------------------------------------------------------------------------
+
+def source_summary(source: Source) -> dict:
+    """The entry of sources.json: who published it, under which licence, where to cite it, which files (sha256)."""
+    lic = source.licence
+    files = []
+    for r in source.descriptor.get("resources") or []:
+        h = r.get("hash") or ""
+        files.append({"path": f"sources/{source.slug}/{r.get('path')}",
+                      "sha256": h.split(":", 1)[1] if h.startswith("sha256:") else None,
+                      "bytes": r.get("bytes")})
+    out = {
+        "slug": source.slug,
+        "title": source.title,
+        "publisher": source.publisher,
+        "licence": {"name": lic.get("name"), "title": lic.get("title"), "path": lic.get("path")},
+        "licences": [{"name": x.get("name"), "title": x.get("title"), "path": x.get("path")} for x in source.licences],
+        "citation": source.citation,
+        "citation_url": source.citation_url,
+        "retrieved": source.retrieved,
+        "upstream": source.upstream,
+        "layer": source.layer,
+        "files": files,
+    }
+    if source.retrieved is None or source.fm.get("retrieved_note"):
+        out["retrieved_note"] = source.fm.get("retrieved_note")
+    return out

@@ -1,0 +1,63 @@
+"""County aliases: ASPI's Uyghur names, BuzzFeed's pinyin and hanzi meet on one key."""
+
+import csv
+
+import pytest
+
+from facilitymap import counties
+
+
+@pytest.mark.parametrize("names", [
+    ("Konasheher", "Shufu", "疏附", "疏附县", "Shufu County", "konasheher"),
+    ("Tekes", "Tekesi", "特克斯", "特克斯县"),
+    ("Kashgar", "Kashi", "喀什", "喀什市"),
+    ("Yarkant", "Shache", "莎车", "莎车县", "Yarkand"),
+    ("Karakash", "Moyu", "墨玉", "墨玉县"),
+    ("Ghulja", "Yining", "Yining County", "伊宁县"),
+    ("Ghulja City", "Yining City", "伊宁市"),
+    ("Yengisheher", "Shule", "疏勒县"),
+])
+def test_spellings_of_one_county_share_a_key(names):
+    keys = {counties.canonical(n) for n in names}
+    assert len(keys) == 1, keys
+    assert None not in keys
+
+
+def test_city_and_county_of_one_name_stay_apart():
+    assert counties.canonical("Hotan City") != counties.canonical("Hotan County")
+    assert counties.canonical("Ghulja") != counties.canonical("Ghulja City")
+
+
+def test_scheme_settles_a_spelling_two_schemes_use_differently():
+    # ASPI "Korgas" is Huocheng County; BuzzFeed's pinyin "Korgas" is Khorgas city (ASPI: "Korgas City").
+    assert counties.canonical("Korgas") == counties.canonical("Huocheng")
+    assert counties.canonical("Korgas", "pinyin") == counties.canonical("Korgas City")
+    assert counties.canonical("Korgas", "pinyin") != counties.canonical("Korgas")
+
+
+def test_unknown_names_compare_only_with_themselves():
+    assert counties.lookup("Atlantis") is None
+    assert counties.canonical("  Atlantis ") == counties.canonical("atlantis")
+    assert counties.canonical("Atlantis") != counties.canonical("Shufu")
+    assert counties.canonical(None) is None and counties.canonical(" ") is None
+
+
+@pytest.mark.parametrize("label, county", [
+    ("Shufu - I", "Shufu"), ("Korla 1", "Korla"), ("Yining City – 8", "Yining City"), ("Emin -2 ", "Emin"),
+    ("Hotan County - 1", "Hotan County"), ("Toutunhe - 4 ", "Toutunhe"), ("", None), (None, None),
+])
+def test_county_from_a_buzzfeed_label(label, county):
+    assert counties.from_label(label) == county
+
+
+def test_alias_table_is_well_formed():
+    with counties.ALIASES_CSV.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and set(rows[0]) == {"key", "aspi", "pinyin", "hanzi", "other", "prefecture", "level", "basis"}
+    keys = [r["key"] for r in rows]
+    assert len(keys) == len(set(keys))
+    assert all(r["basis"].strip() for r in rows), "every alias says what it rests on"
+    # no spelling in the aspi column names two counties
+    aspi = [r["aspi"] for r in rows if r["aspi"]]
+    assert len(aspi) == len(set(aspi))
+    assert counties.entry("konasheher")["hanzi"] == "疏附县"

@@ -1,0 +1,319 @@
+"""The map page: one self-contained HTML file per map, and its embed snippet.
+
+This is the only module that imports folium. folium builds the Leaflet map, its basemaps, the (empty) layer
+groups and the layer control; our own script (static/map.js) draws the sites from the JSON payload and builds
+every panel with textContent. Leaflet is vendored (vendor/manifest.json) and inlined: the page loads nothing from
+the network except basemap tiles, and element ids are fixed so the same payload gives byte-identical HTML.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import folium
+import jinja2
+from branca.element import Element, Figure, MacroElement
+from folium.template import Template
+
+HERE = Path(__file__).parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+VENDOR = HERE / "vendor"
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+)
+
+
+@dataclass(frozen=True)
+class Basemap:
+    """A raster tile layer; attribution is required so it cannot be forgotten."""
+
+    key: str
+    name: str
+    url: str
+    attribution: str
+    max_zoom: int
+    max_native_zoom: int
+
+    @property
+    def origin(self) -> str:
+        """scheme://host of the tile URL, for the Content-Security-Policy."""
+        return re.match(r"^https://[^/]+", self.url).group(0)
+
+
+OSM = Basemap(
+    "osm",
+    "OpenStreetMap",
+    "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+    '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
+    19,
+    19,
+)
+ESRI = Basemap(
+    "esri",
+    "Satellite (Esri World Imagery)",
+    "https://server.arcgisonline.com/ArcGIS/rest/services/World_Imagery/MapServer/tile/{z}/{y}/{x}",
+    "Tiles &copy; Esri &mdash; Source: Esri, i-cubed, USDA, USGS, AEX, GeoEye, Getmapping, Aerogrid, IGN, IGP, "
+    "UPR-EGP, and the GIS User Community",
+    19,
+    18,
+)
+BASEMAPS: dict[str, tuple[Basemap, ...]] = {
+    "default": (OSM, ESRI),
+    "osm": (OSM,),
+    "satellite": (ESRI, OSM),
+    "none": (),
+}
+
+# Overlay groups drawn by map.js, in layer-control order: (key, label, shown at start).
+GROUPS = (
+    ("detention", "Detention facilities (ASPI tier)", True),
+    ("buzzfeed", "Known only from BuzzFeed News (status)", True),
+    ("other", "Other listed sites", True),
+    ("outlines", "Compound outlines (OpenStreetMap)", True),
+    ("cultural", "Cultural sites (ASPI damage index)", False),
+)
+
+
+def _vendor_bytes(package: str, name: str) -> bytes:
+    """A vendored file's bytes, checked against vendor/manifest.json."""
+    manifest = json.loads((VENDOR / "manifest.json").read_text(encoding="utf-8"))
+    entry = next(p for p in manifest["packages"] if p["package"] == package)
+    data = (VENDOR / entry["path"] / name).read_bytes()
+    if hashlib.sha256(data).hexdigest() != entry["files"][name]:
+        raise RuntimeError(f"vendor/{entry['path']}/{name} does not match vendor/manifest.json")
+    return data
+
+
+def _vendor_file(package: str, name: str) -> str:
+    return _vendor_bytes(package, name).decode("utf-8")
+
+
+def _inline_safe(text: str, what: str) -> str:
+    """Code inlined in <script>/<style> must not close its element early."""
+    if re.search(r"</(script|style)", text, re.IGNORECASE) or "<!--" in text:
+        raise RuntimeError(f"{what} cannot be inlined: it contains '</script', '</style' or '<!--'")
+    return text
+
+
+@lru_cache(maxsize=1)
+def _assets() -> dict[str, str]:
+    """Leaflet and our own CSS/JS, ready to inline. Image URLs in leaflet.css become data: URIs."""
+    css = _vendor_file("leaflet", "leaflet.css")
+    for img in ("layers.png", "layers-2x.png"):
+        uri = "data:image/png;base64," + base64.b64encode(_vendor_bytes("leaflet", f"images/{img}")).decode()
+        css = css.replace(f"url(images/{img})", f"url({uri})")
+    # Marker icons are never used (sites are canvas circles); keep the CSS from pointing at a missing file.
+    css = css.replace("url(images/marker-icon.png)", "none")
+    assets = {
+        "leaflet_css": css,
+        "leaflet_js": _vendor_file("leaflet", "leaflet.js"),
+        "map_css": (STATIC / "map.css").read_text(encoding="utf-8"),
+        "map_js": (STATIC / "map.js").read_text(encoding="utf-8"),
+    }
+    if "url(images/" in css:
+        raise RuntimeError("leaflet.css still refers to an image file")
+    return {k: _inline_safe(v, k) for k, v in assets.items()}
+
+
+def json_for_script(data) -> str:
+    """JSON for a <script type="application/json"> block: sorted, and with <, >, & escaped so that
+    '</script>' and '<!--' in the data cannot end the block."""
+    text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return (
+        text.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+
+
+def content_security_policy(basemaps: tuple[Basemap, ...]) -> str:
+    """Inline code only; images from the tile hosts (and data: URIs); nothing else, no connections."""
+    img = " ".join(["data:"] + [b.origin for b in basemaps])
+    return (
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+        f"img-src {img}; connect-src 'none'; font-src 'none'; frame-src 'none'; "
+        "base-uri 'none'; form-action 'none'"
+    )
+
+
+# --- folium elements with our own templates ------------------------------------------------------------
+
+
+class _Page(Figure):
+    """The document: html lang, charset and our head; no folium meta or CDN links."""
+
+    _template = Template((TEMPLATES / "figure.html.j2").read_text(encoding="utf-8"))
+
+    def __init__(self, head: str):
+        super().__init__()
+        self.header._children.clear()
+        self.head = head
+
+
+class _Map(folium.Map):
+    """folium.Map without its CDN assets, viewport lock and jQuery hooks."""
+
+    default_js: list = []
+    default_css: list = []
+    _template = Template((TEMPLATES / "map.js.j2").read_text(encoding="utf-8"))
+
+
+class _Markup(MacroElement):
+    """Trusted markup (rendered by our autoescaping jinja templates) placed in the page body."""
+
+    _template = Template("{% macro html(this, kwargs) %}{{ this.markup }}{% endmacro %}")
+
+    def __init__(self, markup: str):
+        super().__init__()
+        self.markup = markup
+
+
+class _Init(MacroElement):
+    """Calls FacilityMap.init(map, layer groups, layer control) once every folium layer exists."""
+
+    _template = Template((TEMPLATES / "init.js.j2").read_text(encoding="utf-8"))
+
+    def __init__(self, groups: dict, control, basemap_key: str):
+        super().__init__()
+        self.groups = groups
+        self.control = control
+        self.basemap_key = basemap_key
+
+
+def _fixed(element, ident: str):
+    """Replace folium's random uuid with a fixed id, so output is reproducible."""
+    element._id = ident
+    return element
+
+
+# --- the page ------------------------------------------------------------------------------------------
+
+
+def _label(fields: dict, field: str) -> str:
+    return (fields.get(field) or {}).get("label") or field
+
+
+def _site_rows(payload: dict) -> list[dict]:
+    """Plain rows for the server-side list of all sites (no-JS and screen-reader view)."""
+    sources = {s.get("slug"): s for s in payload.get("sources", [])}
+    rows = []
+    for feature in payload.get("sites", {}).get("features", []):
+        p = feature.get("properties") or {}
+        listed = []
+        for rec in p.get("records") or []:
+            src = sources.get(rec.get("source")) or {}
+            listed.append(f"{src.get('title') or rec.get('source')} ({rec.get('record_id')})")
+        detail = []
+        if p.get("tier") not in (None, ""):
+            detail.append(f"ASPI tier {p['tier']}")
+        if p.get("status"):
+            detail.append(f"status: {p['status']}")
+        rows.append(
+            {
+                "site_id": str(p.get("site_id", "")),
+                "name": p.get("name_en") or p.get("name") or str(p.get("site_id", "")),
+                "name_zh": p.get("name_zh") or "",
+                "name_ug": p.get("name_ug") or "",
+                "kind": p.get("kind") or "",
+                "place": ", ".join(x for x in (p.get("county"), p.get("prefecture")) if x),
+                "detail": "; ".join(detail),
+                "listed": "; ".join(listed),
+                "lat": p.get("lat"),
+                "lon": p.get("lon"),
+            }
+        )
+    rows.sort(key=lambda r: (r["kind"] != "detention", r["name"].casefold(), r["site_id"]))
+    return rows
+
+
+def render_map(payload: dict, basemap: str = "default", embed_url: str | None = None) -> str:
+    """The map page as one HTML string; the same payload and options give the same bytes.
+
+    basemap: a key of BASEMAPS ("default": OpenStreetMap + Esri imagery; "none": no request at all).
+    embed_url: the page's public URL, shown in the "embed this map" snippet when known.
+    """
+    if basemap not in BASEMAPS:
+        raise ValueError(f"unknown basemap {basemap!r}; choose one of {', '.join(sorted(BASEMAPS))}")
+    basemaps = BASEMAPS[basemap]
+    assets = _assets()
+    meta = payload.get("map") or {}
+    title = meta.get("title") or meta.get("name") or "facilitymap"
+    n_sites = len((payload.get("sites") or {}).get("features") or [])
+
+    head = _env.get_template("head.html").render(
+        title=title,
+        description=meta.get("description") or "",
+        csp=content_security_policy(basemaps),
+        **assets,
+    )
+    page = _fixed(_Page(head), "page")
+    for part in (page.header, page.html, page.script):
+        _fixed(part, "part")
+    page.add_child(
+        _fixed(_Markup(_env.get_template("top.html").render(title=title, n_sites=n_sites)), "top"), name="top"
+    )
+    fmap = _fixed(
+        _Map(
+            location=None,
+            tiles=None,
+            prefer_canvas=True,
+            control_scale=True,
+            min_zoom=2,
+            zoom_start=3,
+            world_copy_jump=False,
+        ),
+        "fm",
+    )
+    page.add_child(fmap, name="map")
+    for i, b in enumerate(basemaps):
+        folium.TileLayer(
+            tiles=b.url,
+            attr=b.attribution,
+            name=b.name,
+            max_zoom=b.max_zoom,
+            max_native_zoom=b.max_native_zoom,
+            overlay=False,
+            control=True,
+            show=(i == 0),
+        ).add_to(fmap)
+        _fixed(list(fmap._children.values())[-1], b.key)
+    groups = {}
+    for key, label, shown in GROUPS:
+        groups[key] = _fixed(folium.FeatureGroup(name=label, show=shown), key)
+        fmap.add_child(groups[key], name=key)
+    control = _fixed(folium.LayerControl(collapsed=True, position="topright"), "layers")
+    fmap.add_child(control, name="layers")
+    fmap.add_child(_fixed(_Init(groups, control, basemap), "init"), name="init")
+    bottom = _env.get_template("bottom.html").render(
+        data=json_for_script(payload),
+        rows=_site_rows(payload),
+        embed=_embed_snippet(title, embed_url) if embed_url else "",
+        title=title,
+    )
+    page.add_child(_fixed(_Markup(bottom), "bottom"), name="bottom")
+    return page.render()
+
+
+def _embed_snippet(map_title: str, page_url: str) -> str:
+    if re.match(r"^\s*[a-z][a-z0-9+.-]*:", page_url or "", re.I) and not re.match(r"^https?://", page_url, re.I):
+        raise ValueError(f"page_url must be an http(s) or relative URL, not {page_url!r}")
+    return _env.get_template("embed_snippet.html").render(title=map_title, url=page_url).strip()
+
+
+def render_embed(map_title: str, page_url: str) -> str:
+    """embed.html: a copy-paste snippet for a responsive iframe (full width, fixed aspect ratio, a title)."""
+    snippet = _embed_snippet(map_title, page_url)
+    return _env.get_template("embed.html").render(title=map_title, url=page_url, snippet=snippet)

@@ -1,0 +1,854 @@
+/* facilitymap page script.
+ * Draws the sites of the JSON payload into the folium layer groups and builds every panel.
+ * Untrusted text only ever reaches the DOM through textContent / attribute properties; only http(s) URLs
+ * become links. No network request is made here.
+ */
+(function () {
+  "use strict";
+
+  var TIER_COLOURS = { "1": "#fdd49e", "2": "#fc8d59", "3": "#d7301f", "4": "#7f0000" };
+  var NO_TIER = "#9aa3ad";
+  var STATUS_COLOURS = ["#2166ac", "#5aaedb", "#1b9e77", "#b8d7ef", "#6a51a3", "#66a61e"];
+  var DAMAGE_COLOURS = ["#f2f0f7", "#cbc9e2", "#9e9ac8", "#756bb1", "#54278f"];
+  var OTHER_COLOUR = "#4d4d4d";
+  var OUTLINE_COLOUR = "#c2185b";
+  var HIGHLIGHT = "#00e5ff";
+  var KEY_FIELDS = ["tier", "status", "damage_index", "county", "prefecture", "latest_imagery"];
+  var NAME_FIELDS = ["name", "name_en", "name_zh", "name_ug"];
+
+  /* ---------- small DOM helpers ---------- */
+
+  function h(tag, attrs, children) {
+    var el = document.createElement(tag);
+    if (attrs) {
+      Object.keys(attrs).forEach(function (k) {
+        var v = attrs[k];
+        if (v === null || v === undefined || v === false) return;
+        if (k === "text") el.textContent = String(v);
+        else if (k === "className") el.className = v;
+        else if (k === "onclick") el.addEventListener("click", v);
+        else el.setAttribute(k, v === true ? "" : String(v));
+      });
+    }
+    (children || []).forEach(function (c) {
+      if (c === null || c === undefined || c === "") return;
+      el.appendChild(typeof c === "object" ? c : document.createTextNode(String(c)));
+    });
+    return el;
+  }
+
+  function safeUrl(url) {
+    if (typeof url !== "string" || !url) return null;
+    try {
+      var u = new URL(url);
+      return u.protocol === "http:" || u.protocol === "https:" ? u.href : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  /* A link when the URL is http(s); otherwise the text (and the URL, shown as text). */
+  function link(url, text) {
+    var ok = safeUrl(url);
+    if (!ok) return h("span", { text: text || url || "" });
+    return h("a", { href: ok, target: "_blank", rel: "noopener noreferrer", text: text || url });
+  }
+
+  function show(v) {
+    if (v === null || v === undefined) return "";
+    if (typeof v === "object") return JSON.stringify(v);
+    return String(v);
+  }
+
+  function norm(s) {
+    return show(s).normalize("NFKC").toLocaleLowerCase();
+  }
+
+  function has(v) {
+    return v !== null && v !== undefined && v !== "";
+  }
+
+  /* ---------- the app ---------- */
+
+  var FM = {};
+  window.FacilityMap = FM;
+
+  FM.init = function (map, cfg) {
+    var data = cfg.data || {};
+    var groups = cfg.groups;
+    var fields = data.fields || {};
+    var meta = data.map || {};
+    var sources = data.sources || [];
+    var sourceBySlug = {};
+    sources.forEach(function (s) { sourceBySlug[s.slug] = s; });
+    var claims = data.claims || [];
+    var claimById = {};
+    claims.forEach(function (c) { claimById[c.id] = c; });
+    var features = ((data.sites || {}).features) || [];
+
+    function label(field) {
+      return (fields[field] && fields[field].label) || field;
+    }
+    function sourceShort(slug) {
+      var s = sourceBySlug[slug];
+      if (!s) return slug;
+      var m = /\(([^()]+)\)\s*$/.exec(s.publisher || "");
+      return (m && m[1]) || s.publisher || s.title || slug;
+    }
+    function isSource(slug, prefix) { return typeof slug === "string" && slug.indexOf(prefix) === 0; }
+
+    /* ----- sites ----- */
+
+    var statuses = [];
+    var sites = features.map(function (f, i) {
+      var p = f.properties || {};
+      var recs = p.records || [];
+      var cat;
+      if (p.kind === "cultural") cat = "cultural";
+      else if (recs.some(function (r) { return isSource(r.source, "aspi"); }) || has(p.tier)) cat = "detention";
+      else if (recs.length && recs.every(function (r) { return isSource(r.source, "buzzfeed"); })) cat = "buzzfeed";
+      else cat = "other";
+      if (has(p.status) && statuses.indexOf(String(p.status)) < 0) statuses.push(String(p.status));
+      var damage = p.damage_index;
+      if (!has(damage) && p.attributes && p.attributes.damage_index && p.attributes.damage_index.length) {
+        damage = p.attributes.damage_index[0].value;
+      }
+      var text = [p.name, p.name_en, p.name_zh, p.name_ug, p.county, p.prefecture, p.site_id];
+      Object.keys(p.attributes || {}).forEach(function (k) {
+        if (NAME_FIELDS.indexOf(k) >= 0 || k === "county" || k === "prefecture") {
+          p.attributes[k].forEach(function (a) { text.push(a.value); });
+        }
+      });
+      return {
+        i: i, id: String(p.site_id), p: p, f: f, cat: cat, damage: damage,
+        title: p.name_en || p.name || String(p.site_id),
+        search: text.filter(has).map(norm).join("\n"),
+        sources: recs.map(function (r) { return r.source; })
+      };
+    });
+    statuses.sort();
+    var siteById = {};
+    sites.forEach(function (s) { siteById[s.id] = s; });
+
+    function statusColour(st) {
+      var i = statuses.indexOf(String(st));
+      return i < 0 ? NO_TIER : STATUS_COLOURS[i % STATUS_COLOURS.length];
+    }
+    function colour(s) {
+      if (s.cat === "detention") return TIER_COLOURS[String(s.p.tier)] || NO_TIER;
+      if (s.cat === "buzzfeed") return statusColour(s.p.status);
+      if (s.cat === "cultural") {
+        var d = parseInt(s.damage, 10);
+        return d >= 0 && d < DAMAGE_COLOURS.length ? DAMAGE_COLOURS[d] : NO_TIER;
+      }
+      return OTHER_COLOUR;
+    }
+
+    function tooltip(s) {
+      return function () { return h("span", { className: "fm-tip", text: s.title }); };
+    }
+
+    sites.forEach(function (s) {
+      var lat = Number(s.p.lat), lon = Number(s.p.lon);
+      if ((!isFinite(lat) || !isFinite(lon) || s.p.lat === null) && s.f.geometry && s.f.geometry.type === "Point") {
+        lon = s.f.geometry.coordinates[0];
+        lat = s.f.geometry.coordinates[1];
+      }
+      if (isFinite(lat) && isFinite(lon) && lat !== null) {
+        s.latlng = L.latLng(lat, lon);
+        s.marker = L.circleMarker(s.latlng, {
+          radius: s.cat === "cultural" ? 4 : 6,
+          color: "#1b1f24", weight: 1, opacity: 0.9,
+          fillColor: colour(s), fillOpacity: 0.95
+        });
+        s.marker.bindTooltip(tooltip(s), { direction: "top", offset: [0, -4] });
+        s.marker.on("click", function () { openSite(s.id, { from: "map" }); });
+      }
+      var g = s.f.geometry;
+      if (g && (g.type === "Polygon" || g.type === "MultiPolygon")) {
+        s.outline = L.geoJSON(g, {
+          style: { color: OUTLINE_COLOUR, weight: 2, opacity: 0.95, fillColor: OUTLINE_COLOUR, fillOpacity: 0.12 }
+        });
+        s.outline.bindTooltip(tooltip(s), { sticky: true });
+        s.outline.on("click", function () { openSite(s.id, { from: "map" }); });
+      }
+    });
+
+    /* ----- filters ----- */
+
+    var state = { q: "", tiers: { "1": true, "2": true, "3": true, "4": true, none: true }, status: "", source: "" };
+
+    function matches(s) {
+      if (state.q && s.search.indexOf(state.q) < 0) return false;
+      var t = has(s.p.tier) ? String(s.p.tier) : "none";
+      if (state.tiers[t] === false) return false;
+      if (state.status && String(s.p.status) !== state.status) return false;
+      if (state.source && s.sources.indexOf(state.source) < 0) return false;
+      return true;
+    }
+
+    var visible = [];
+    function draw() {
+      Object.keys(groups).forEach(function (k) { groups[k].clearLayers(); });
+      visible = [];
+      var drawn = 0;
+      sites.forEach(function (s) {
+        if (!matches(s)) return;
+        visible.push(s);
+        var placed = false;
+        if (s.marker) { groups[s.cat].addLayer(s.marker); placed = true; }
+        if (s.outline) { groups.outlines.addLayer(s.outline); placed = true; }
+        if (placed) drawn += 1;
+      });
+      document.documentElement.dataset.siteCount = String(drawn);
+      return drawn;
+    }
+
+    /* ----- highlight of the open site ----- */
+
+    var highlight = L.layerGroup().addTo(map);
+    function setHighlight(s) {
+      highlight.clearLayers();
+      if (!s) return;
+      if (s.f.geometry && s.outline) {
+        L.geoJSON(s.f.geometry, { interactive: false, style: { color: HIGHLIGHT, weight: 4, fill: false } }).addTo(highlight);
+      }
+      if (s.latlng) {
+        L.circleMarker(s.latlng, { interactive: false, radius: 11, color: HIGHLIGHT, weight: 3, fill: false }).addTo(highlight);
+      }
+    }
+
+    /* ----- the panel ----- */
+
+    var panel = document.getElementById("fm-panel");
+    var panelTitle = document.getElementById("fm-panel-title");
+    var panelBody = document.getElementById("fm-panel-body");
+    var statusEl = document.getElementById("fm-status");
+    var buttons = {
+      search: document.getElementById("fm-btn-search"),
+      about: document.getElementById("fm-btn-about"),
+      sources: document.getElementById("fm-btn-sources")
+    };
+    var current = null;
+    var opener = null;
+
+    function setHash(hash) {
+      var base = location.href.split("#")[0];
+      try {
+        history.replaceState(null, "", hash ? base + "#" + hash : base);
+      } catch (e) { /* sandboxed frames may refuse; the page still works */ }
+    }
+
+    function openPanel(mode, title, build, hash, focus) {
+      current = mode;
+      panelTitle.textContent = title;
+      while (panelBody.firstChild) panelBody.removeChild(panelBody.firstChild);
+      build(panelBody);
+      panelBody.scrollTop = 0;
+      panel.hidden = false;
+      panel.setAttribute("data-mode", mode);
+      panel.removeAttribute("data-site");
+      Object.keys(buttons).forEach(function (k) { buttons[k].setAttribute("aria-expanded", String(k === mode)); });
+      setHash(hash);
+      map.invalidateSize({ pan: false });
+      if (focus !== false) panelTitle.focus();
+    }
+
+    function closePanel() {
+      if (panel.hidden) return;
+      panel.hidden = true;
+      current = null;
+      panel.removeAttribute("data-mode");
+      panel.removeAttribute("data-site");
+      Object.keys(buttons).forEach(function (k) { buttons[k].setAttribute("aria-expanded", "false"); });
+      setHighlight(null);
+      setHash("");
+      map.invalidateSize({ pan: false });
+      if (opener && document.body.contains(opener)) opener.focus();
+      opener = null;
+    }
+
+    function toggle(mode, fn) {
+      return function (ev) {
+        if (current === mode) { closePanel(); return; }
+        opener = ev.currentTarget;
+        fn();
+      };
+    }
+
+    document.getElementById("fm-close").addEventListener("click", closePanel);
+    document.addEventListener("keydown", function (ev) {
+      if (ev.key === "Escape" && !panel.hidden) closePanel();
+    });
+    buttons.search.addEventListener("click", toggle("search", function () { openSearch(); }));
+    buttons.about.addEventListener("click", toggle("about", function () { openAbout(); }));
+    buttons.sources.addEventListener("click", toggle("sources", function () { openSources(); }));
+
+    /* Numbered citations for one panel: sources and cited works share one list. */
+    function Citations() {
+      var items = [], keys = {};
+      return {
+        source: function (slug) {
+          var k = "s:" + slug;
+          if (!(k in keys)) { items.push({ source: slug }); keys[k] = items.length; }
+          return keys[k];
+        },
+        work: function (c) {
+          var k = "w:" + JSON.stringify(c);
+          if (!(k in keys)) { items.push({ work: c }); keys[k] = items.length; }
+          return keys[k];
+        },
+        mark: function (n) { return h("span", { className: "fm-fn", text: "[" + n + "]" }); },
+        render: function (parent) {
+          if (!items.length) return;
+          parent.appendChild(h("h3", { text: "Sources cited" }));
+          var ol = h("ol", { className: "fm-cites" });
+          items.forEach(function (it) {
+            ol.appendChild(h("li", null, [it.source ? sourceCitation(it.source) : workCitation(it.work)]));
+          });
+          parent.appendChild(ol);
+        }
+      };
+    }
+
+    function licenceNode(lic) {
+      if (!lic) return h("span", { text: "No licence stated" });
+      var text = lic.title || lic.name || "No licence stated";
+      return safeUrl(lic.path) ? link(lic.path, text) : h("span", { text: text });
+    }
+
+    function sourceCitation(slug) {
+      var s = sourceBySlug[slug];
+      if (!s) return h("span", { text: slug });
+      var lic = (s.licence) || (s.licenses && s.licenses[0]);
+      return h("span", null, [
+        s.citation || s.title || slug, ". ",
+        s.publisher ? s.publisher + ". " : "",
+        "Licence: ", licenceNode(lic), ". ",
+        s.retrieved ? "Retrieved " + s.retrieved + ". " : "",
+        safeUrl(s.citation_url) ? link(s.citation_url) : ""
+      ]);
+    }
+
+    function workCitation(c) {
+      var who = c.author || c.publisher || "";
+      var parts = [];
+      if (who) parts.push(who + ", ");
+      parts.push("\u201c" + (c.title || "Untitled") + "\u201d");
+      if (c.journal || c["container-title"]) parts.push(", " + (c.journal || c["container-title"]));
+      if (c.volume) parts.push(", vol. " + c.volume);
+      if (c.pages) parts.push(", pp. " + c.pages);
+      if (c.publisher && c.author) parts.push(", " + c.publisher);
+      parts.push(" (" + (c.published || "n.d.") + ")");
+      if (c.locator) parts.push(", " + c.locator);
+      parts.push(". ");
+      var node = h("span", null, parts);
+      if (c.quote) node.appendChild(h("q", { text: c.quote }));
+      if (c.quote) node.appendChild(document.createTextNode(" "));
+      if (c.doi) node.appendChild(h("span", { text: "DOI " + c.doi + " " }));
+      if (safeUrl(c.url)) node.appendChild(link(c.url));
+      if (safeUrl(c.archived_url)) {
+        node.appendChild(document.createTextNode(" (archived: "));
+        node.appendChild(link(c.archived_url, "copy"));
+        node.appendChild(document.createTextNode(")"));
+      }
+      return node;
+    }
+
+    function nameRow(dl, term, value, lang, dir) {
+      if (!has(value)) return;
+      dl.appendChild(h("dt", { text: term }));
+      dl.appendChild(h("dd", { lang: lang, dir: dir || "auto", className: "fm-bidi", text: value }));
+    }
+
+    function valueWithSources(values, cites) {
+      var dd = h("dd");
+      values.forEach(function (a, i) {
+        if (i) dd.appendChild(h("br"));
+        dd.appendChild(h("bdi", { text: show(a.value) }));
+        if (a.source) {
+          dd.appendChild(h("span", { className: "fm-src", text: " \u2014 " + sourceShort(a.source) }));
+          dd.appendChild(cites.mark(cites.source(a.source)));
+        }
+      });
+      return dd;
+    }
+
+    function siteSubtitle(s) {
+      var p = s.p, bits = [];
+      if (s.cat === "detention") bits.push(has(p.tier) ? "Detention facility \u00b7 ASPI tier " + p.tier : "Detention facility \u00b7 no ASPI tier");
+      else if (s.cat === "buzzfeed") bits.push("Known only from BuzzFeed News" + (has(p.status) ? " \u00b7 " + p.status : ""));
+      else if (s.cat === "cultural") bits.push("Cultural site" + (has(s.damage) ? " \u00b7 damage index " + s.damage : ""));
+      else bits.push(p.kind === "detention" ? "Detention facility (other sources)" : "Listed site");
+      var place = [p.county, p.prefecture].filter(has).join(", ");
+      if (place) bits.push(place);
+      return bits.join(" \u00b7 ");
+    }
+
+    function buildSite(s, body) {
+      var p = s.p, cites = Citations(), attrs = p.attributes || {};
+      body.appendChild(h("p", { className: "fm-sub", text: siteSubtitle(s) }));
+
+      var names = h("dl", { className: "fm-dl" });
+      nameRow(names, "English", p.name_en || p.name, "en");
+      nameRow(names, "Chinese", p.name_zh, "zh");
+      nameRow(names, "Uyghur", p.name_ug, "ug", "rtl");
+      if (names.firstChild) {
+        body.appendChild(h("h3", { text: "Names" }));
+        body.appendChild(names);
+      }
+
+      var facts = h("dl", { className: "fm-dl" });
+      KEY_FIELDS.forEach(function (k) {
+        var vals = attrs[k] && attrs[k].length ? attrs[k] : has(p[k]) ? [{ value: p[k] }] : [];
+        if (!vals.length) return;
+        facts.appendChild(h("dt", { text: label(k) }));
+        facts.appendChild(valueWithSources(vals, cites));
+      });
+      if (s.latlng) {
+        facts.appendChild(h("dt", { text: "Location" }));
+        facts.appendChild(h("dd", { text: s.latlng.lat.toFixed(6) + ", " + s.latlng.lng.toFixed(6) }));
+      }
+      body.appendChild(h("h3", { text: "Key facts" }));
+      body.appendChild(facts);
+
+      var recs = p.records || [];
+      if (recs.length) {
+        body.appendChild(h("h3", { text: "Listed in " + recs.length + (recs.length === 1 ? " dataset record" : " dataset records") }));
+        var ul = h("ul", { className: "fm-list-plain" });
+        recs.forEach(function (r) {
+          var src = sourceBySlug[r.source];
+          var li = h("li", null, [(src && src.title) || r.source, ", record ", h("bdi", { text: show(r.record_id) })]);
+          li.appendChild(cites.mark(cites.source(r.source)));
+          var osm = /^(way|relation|node)\/(\d+)$/.exec(show(r.record_id));
+          if (isSource(r.source, "osm") && osm) {
+            li.appendChild(document.createTextNode(" \u00b7 "));
+            li.appendChild(link("https://www.openstreetmap.org/" + osm[1] + "/" + osm[2], "view on OpenStreetMap"));
+          }
+          ul.appendChild(li);
+        });
+        body.appendChild(ul);
+      }
+
+      var dis = p.disagreements || [];
+      if (dis.length) {
+        body.appendChild(h("h3", { text: "Where the datasets disagree" }));
+        var dl = h("ul", { className: "fm-list-plain" });
+        dis.forEach(function (d) {
+          var li = h("li", null, [h("strong", { text: label(d.field) + ": " })]);
+          (d.values || []).forEach(function (v, i) {
+            if (i) li.appendChild(document.createTextNode("; "));
+            li.appendChild(h("bdi", { text: show(v.value) }));
+            if (v.source) {
+              li.appendChild(h("span", { className: "fm-src", text: " (" + sourceShort(v.source) + ")" }));
+              li.appendChild(cites.mark(cites.source(v.source)));
+            }
+          });
+          if (has(d.note)) li.appendChild(h("div", { className: "fm-note", text: d.note }));
+          dl.appendChild(li);
+        });
+        body.appendChild(dl);
+      }
+
+      if (s.outline) {
+        var osmRec = recs.filter(function (r) { return isSource(r.source, "osm"); })[0];
+        body.appendChild(h("h3", { text: "Compound outline" }));
+        var op = h("p", null, ["Outline drawn on the map from ", osmRec ? sourceShort(osmRec.source) : "the outline source"]);
+        if (osmRec) op.appendChild(cites.mark(cites.source(osmRec.source)));
+        op.appendChild(document.createTextNode("."));
+        body.appendChild(op);
+      }
+
+      FM.renderImagery(s, body, { cites: cites, data: data, h: h, link: link, safeUrl: safeUrl });
+      FM.renderClaims(s, body, { cites: cites, claimById: claimById, h: h, workCitation: workCitation });
+
+      var rest = Object.keys(attrs).filter(function (k) {
+        return KEY_FIELDS.indexOf(k) < 0 && NAME_FIELDS.indexOf(k) < 0;
+      }).sort();
+      if (rest.length) {
+        var det = h("details", null, [h("summary", { text: "All attributes (" + rest.length + ")" })]);
+        var table = h("table", { className: "fm-attr" }, [
+          h("thead", null, [h("tr", null, [h("th", { scope: "col", text: "Field" }), h("th", { scope: "col", text: "Value" }), h("th", { scope: "col", text: "Source" })])])
+        ]);
+        var tb = h("tbody");
+        rest.forEach(function (k) {
+          attrs[k].forEach(function (a) {
+            var src = h("td", { text: a.source ? sourceShort(a.source) : "" });
+            if (a.source) src.appendChild(cites.mark(cites.source(a.source)));
+            tb.appendChild(h("tr", null, [h("th", { scope: "row", text: label(k) }), h("td", null, [h("bdi", { text: show(a.value) })]), src]));
+          });
+        });
+        table.appendChild(tb);
+        det.appendChild(table);
+        body.appendChild(det);
+      }
+
+      cites.render(body);
+      var url = location.href.split("#")[0] + "#site=" + encodeURIComponent(s.id);
+      body.appendChild(h("h3", { text: "Link to this site" }));
+      body.appendChild(h("label", { className: "fm-note", "for": "fm-site-link", text: "Copy this address to share the map open at this site" }));
+      var inp = h("input", { className: "fm-input", id: "fm-site-link", readonly: true, type: "text" });
+      inp.value = url;
+      body.appendChild(inp);
+    }
+
+    function openSite(id, opts) {
+      var s = siteById[id];
+      if (!s) { statusEl.textContent = "No site with the id " + id + " on this map."; return false; }
+      opts = opts || {};
+      if (opts.from !== "hash" && document.activeElement && document.activeElement !== document.body) {
+        opener = opener || document.activeElement;
+      }
+      openPanel("site", s.title, function (body) { buildSite(s, body); }, "site=" + encodeURIComponent(s.id), opts.focus);
+      panel.setAttribute("data-site", s.id);
+      setHighlight(s);
+      if (s.outline) map.fitBounds(s.outline.getBounds(), { maxZoom: 17, animate: false, padding: [20, 20] });
+      else if (s.latlng) map.setView(s.latlng, Math.max(map.getZoom(), 14), { animate: false });
+      return true;
+    }
+    FM.openSite = openSite;
+
+    /* ----- search and filters ----- */
+
+    function openSearch() {
+      openPanel("search", "Search and filter", function (body) {
+        body.appendChild(h("label", { className: "fm-field", "for": "fm-q", text: "Name (any script) or county" }));
+        var q = h("input", { className: "fm-input", id: "fm-q", type: "search", autocomplete: "off", placeholder: "e.g. Hotan, 和田, خوتەن" });
+        q.value = state.qRaw || "";
+        body.appendChild(q);
+
+        var fs = h("fieldset", { className: "fm-fieldset" }, [h("legend", { text: "ASPI tier" })]);
+        ["1", "2", "3", "4", "none"].forEach(function (t) {
+          var cb = h("input", { type: "checkbox", id: "fm-tier-" + t, value: t });
+          cb.checked = state.tiers[t] !== false;
+          cb.addEventListener("change", function () { state.tiers[t] = cb.checked; update(); });
+          fs.appendChild(h("label", { className: "fm-check", "for": "fm-tier-" + t }, [cb, t === "none" ? "No tier" : "Tier " + t]));
+        });
+        body.appendChild(fs);
+
+        body.appendChild(h("label", { className: "fm-field", "for": "fm-status-filter", text: "Status (BuzzFeed News)" }));
+        var st = h("select", { className: "fm-select", id: "fm-status-filter" }, [h("option", { value: "", text: "Any status" })]);
+        statuses.forEach(function (v) { st.appendChild(h("option", { value: v, text: v })); });
+        st.value = state.status;
+        body.appendChild(st);
+
+        body.appendChild(h("label", { className: "fm-field", "for": "fm-source-filter", text: "Listed in source" }));
+        var so = h("select", { className: "fm-select", id: "fm-source-filter" }, [h("option", { value: "", text: "Any source" })]);
+        sources.forEach(function (src) { so.appendChild(h("option", { value: src.slug, text: src.title || src.slug })); });
+        so.value = state.source;
+        body.appendChild(so);
+
+        var reset = h("button", { type: "button", className: "fm-btn", id: "fm-reset", text: "Clear search and filters" });
+        body.appendChild(h("p", null, [reset]));
+        var count = h("p", { className: "fm-note", id: "fm-count" });
+        body.appendChild(count);
+        var results = h("ul", { className: "fm-results", id: "fm-results", "aria-label": "Matching sites" });
+        body.appendChild(results);
+
+        function update() {
+          state.qRaw = q.value;
+          state.q = norm(q.value.trim());
+          state.status = st.value;
+          state.source = so.value;
+          var n = draw();
+          count.textContent = visible.length + " of " + sites.length + " sites match" + (visible.length > 100 ? " (first 100 listed)" : "") + ".";
+          statusEl.textContent = n + " sites shown on the map.";
+          while (results.firstChild) results.removeChild(results.firstChild);
+          visible.slice(0, 100).forEach(function (s) {
+            var b = h("button", { type: "button", className: "fm-linkbtn", "data-site": s.id }, [h("bdi", { text: s.title })]);
+            var extra = [s.p.name_zh, s.p.county].filter(has).join(" \u00b7 ");
+            if (extra) b.appendChild(h("span", { className: "fm-src", text: " \u2014 " + extra }));
+            b.addEventListener("click", function () { opener = buttons.search; openSite(s.id, { from: "search" }); });
+            results.appendChild(h("li", null, [b]));
+          });
+        }
+        q.addEventListener("input", update);
+        st.addEventListener("change", update);
+        so.addEventListener("change", update);
+        reset.addEventListener("click", function () {
+          q.value = ""; st.value = ""; so.value = "";
+          Object.keys(state.tiers).forEach(function (t) { state.tiers[t] = true; });
+          body.querySelectorAll("input[type=checkbox]").forEach(function (cb) { cb.checked = true; });
+          update();
+        });
+        update();
+      }, "search");
+    }
+
+    /* ----- sources and about ----- */
+
+    function openSources() {
+      openPanel("sources", "Sources", function (body) {
+        body.appendChild(h("p", { className: "fm-note", text: "Every site and attribute on this map comes from the datasets below. Each site's panel names the source of each value." }));
+        sources.forEach(function (s) {
+          var card = h("section", { className: "fm-source-card", "aria-label": s.title || s.slug });
+          card.appendChild(h("h4", null, [safeUrl(s.citation_url) ? link(s.citation_url, s.title || s.slug) : (s.title || s.slug)]));
+          var dl = h("dl", { className: "fm-dl" });
+          function row(t, node) { if (!node) return; dl.appendChild(h("dt", { text: t })); dl.appendChild(h("dd", null, [node])); }
+          row("Publisher", s.publisher ? h("span", { text: s.publisher }) : null);
+          row("Licence", licenceNode(s.licence || (s.licenses && s.licenses[0])));
+          row("Retrieved", s.retrieved ? h("span", { text: s.retrieved }) : null);
+          row("Cite as", s.citation ? h("span", { text: s.citation }) : null);
+          row("Link", safeUrl(s.citation_url) ? link(s.citation_url) : null);
+          card.appendChild(dl);
+          body.appendChild(card);
+        });
+        var works = [];
+        claims.forEach(function (c) { (c.citations || []).forEach(function (w) { works.push(w); }); });
+        if (works.length) {
+          body.appendChild(h("h3", { text: "Works cited in claims" }));
+          var seen = {}, ol = h("ul", { className: "fm-list-plain" });
+          works.forEach(function (w) {
+            var k = JSON.stringify([w.title, w.url, w.author, w.publisher, w.published]);
+            if (seen[k]) return;
+            seen[k] = true;
+            ol.appendChild(h("li", null, [workCitation(w)]));
+          });
+          body.appendChild(ol);
+        }
+        body.appendChild(h("h3", { text: "How to cite this map" }));
+        body.appendChild(h("p", { text: meta.cite_as || ((meta.title || "This map") + ". Built with facilitymap from the sources listed above.") }));
+        body.appendChild(h("p", { className: "fm-note", text: "Please also cite the original datasets, and add the date you accessed the map." }));
+        body.appendChild(h("h3", { text: "Data behind this map" }));
+        var files = h("ul", { className: "fm-list-plain" });
+        [["sites.geojson", "Sites (GeoJSON)"], ["sites.csv", "Sites (CSV)"], ["records.csv", "Source records (CSV)"], ["sources.json", "Sources (JSON)"], ["citations.json", "Citations (CSL-JSON)"]].forEach(function (f) {
+          files.appendChild(h("li", null, [h("a", { href: f[0], text: f[1] })]));
+        });
+        body.appendChild(files);
+      }, "sources");
+    }
+
+    function isMapClaim(c) {
+      var t = c.target;
+      return t === "map" || (t && typeof t === "object" && (t.type === "map" || t.map === true)) || c.level === "map";
+    }
+
+    function openAbout() {
+      openPanel("about", "About this map", function (body) {
+        if (meta.description) body.appendChild(h("p", { text: meta.description }));
+        body.appendChild(h("h3", { text: "Reading the map" }));
+        body.appendChild(h("p", { text: "Detention facilities are coloured by ASPI's tier, its classification of each facility by the security features visible in satellite imagery: tier 1 is the lowest security (re-education facilities) and tier 4 the highest (prisons). Sites known only from BuzzFeed News are coloured by BuzzFeed's status. Outlines of compounds come from OpenStreetMap. Cultural sites (off by default; turn them on in the layer control) are coloured by ASPI's damage index." }));
+        var mc = claims.filter(isMapClaim);
+        if (mc.length) {
+          body.appendChild(h("h3", { text: "Findings about the whole region" }));
+          var cites = Citations();
+          mc.forEach(function (c) { body.appendChild(claimNode(c, cites)); });
+          cites.render(body);
+        }
+        body.appendChild(h("h3", { text: "Privacy" }));
+        body.appendChild(h("p", { className: "fm-note", text: "This page loads nothing from other servers except the background map tiles of the basemap you choose (none when it is built without a basemap)." }));
+      }, "about");
+    }
+
+    function claimNode(c, cites) {
+      var box = h("div", { className: "fm-claim" });
+      var head = h("p");
+      if (c.generated) head.appendChild(h("span", { className: "fm-badge", text: "generated from the datasets" }));
+      var t = c.target;
+      if (t && typeof t === "object" && (t.type === "area" || t.area || t.county)) {
+        head.appendChild(h("span", { className: "fm-badge", text: "area-level: " + show(t.name || t.area || t.county) }));
+      }
+      if (c.status) head.appendChild(h("span", { className: "fm-badge", text: c.status }));
+      if (c.date || c.period) head.appendChild(h("span", { className: "fm-badge", text: show(c.date || c.period) }));
+      if (head.firstChild) box.appendChild(head);
+      var text = h("p", { text: show(c.text) });
+      (c.citations || []).forEach(function (w) { text.appendChild(cites.mark(cites.work(w))); });
+      (c.sources || []).forEach(function (slug) { text.appendChild(cites.mark(cites.source(slug))); });
+      box.appendChild(text);
+      return box;
+    }
+    FM.claimNode = claimNode;
+
+    /* ----- legend ----- */
+
+    var Legend = L.Control.extend({
+      options: { position: "bottomleft" },
+      onAdd: function () {
+        var det = h("details", { className: "fm-legend leaflet-control" });
+        if (window.innerWidth >= 640) det.open = true;
+        det.appendChild(h("summary", { text: "Legend" }));
+        var b = h("div", { className: "fm-legend-body" });
+        function sw(col, text, cls) {
+          return h("li", null, [h("span", { className: "fm-swatch" + (cls ? " " + cls : ""), style: cls ? null : "background:" + col, "aria-hidden": "true" }), text]);
+        }
+        b.appendChild(h("h3", { text: "Detention facilities: ASPI tier" }));
+        b.appendChild(h("ul", null, [
+          sw(TIER_COLOURS["1"], "Tier 1: lowest security (re-education)"),
+          sw(TIER_COLOURS["2"], "Tier 2"),
+          sw(TIER_COLOURS["3"], "Tier 3: higher security"),
+          sw(TIER_COLOURS["4"], "Tier 4: prisons"),
+          sw(NO_TIER, "No tier given")
+        ]));
+        var aspi = sources.filter(function (s) { return isSource(s.slug, "aspi"); })[0];
+        var note = h("p", null, ["Tiers are ASPI's classification from satellite imagery. Source: "]);
+        note.appendChild(aspi && safeUrl(aspi.citation_url) ? link(aspi.citation_url, "ASPI Xinjiang Data Project") : h("span", { text: "ASPI Xinjiang Data Project" }));
+        b.appendChild(note);
+        var bf = sites.filter(function (s) { return s.cat === "buzzfeed"; });
+        if (bf.length) {
+          b.appendChild(h("h3", { text: "Known only from BuzzFeed News: status" }));
+          var ul = h("ul");
+          statuses.forEach(function (st) {
+            if (bf.some(function (s) { return String(s.p.status) === st; })) ul.appendChild(sw(statusColour(st), st));
+          });
+          b.appendChild(ul);
+        }
+        if (sites.some(function (s) { return s.cat === "other"; })) {
+          b.appendChild(h("ul", null, [sw(OTHER_COLOUR, "Other listed sites")]));
+        }
+        if (sites.some(function (s) { return s.outline; })) {
+          b.appendChild(h("ul", null, [sw(null, "Compound outline (OpenStreetMap)", "fm-swatch-outline")]));
+        }
+        if (sites.some(function (s) { return s.cat === "cultural"; })) {
+          b.appendChild(h("h3", { text: "Cultural sites: ASPI damage index" }));
+          b.appendChild(h("ul", null, DAMAGE_COLOURS.map(function (c, i) { return sw(c, String(i) + (i === 0 ? " (no damage seen)" : i === 4 ? " (highest)" : "")); })));
+        }
+        det.appendChild(b);
+        L.DomEvent.disableClickPropagation(det);
+        L.DomEvent.disableScrollPropagation(det);
+        return det;
+      }
+    });
+    new Legend().addTo(map);
+
+    /* ----- deep links ----- */
+
+    function applyHash(focus) {
+      var hash = location.hash.replace(/^#/, "");
+      var m = /^site=(.+)$/.exec(hash);
+      if (m) {
+        var id;
+        try { id = decodeURIComponent(m[1]); } catch (e) { id = m[1]; }
+        if (current === "site" && panel.getAttribute("data-site") === id) return;
+        openSite(id, { from: "hash", focus: focus });
+      } else if (hash === "sources") openSources();
+      else if (hash === "about") openAbout();
+      else if (hash === "search") openSearch();
+    }
+    window.addEventListener("hashchange", function () {
+      applyHash(true);
+      var app = document.querySelector(".fm-app");
+      if (app && app.scrollIntoView) app.scrollIntoView();
+    });
+
+    /* ----- first draw ----- */
+
+    var n = draw();
+    var pts = sites.filter(function (s) { return s.latlng; }).map(function (s) { return s.latlng; });
+    if (pts.length) map.fitBounds(L.latLngBounds(pts), { padding: [20, 20], animate: false, maxZoom: 14 });
+    else map.setView([20, 0], 2, { animate: false });
+    applyHash(false);
+    statusEl.textContent = n + " sites on the map.";
+    FM.map = map;
+    FM.groups = groups;
+    requestAnimationFrame(function () {
+      requestAnimationFrame(function () {
+        document.documentElement.dataset.mapReady = "true";
+      });
+    });
+  };
+
+  /* ---------- hooks for imagery (issue 4) and claims (issue 5); they do nothing without data ---------- */
+
+  FM.renderImagery = function (s, panel, ctx) {
+    var h = ctx.h, p = s.p, im = p.imagery || null;
+    var scenes = ((ctx.data.scenes || {})[s.id]) || [];
+    var latest = (im && im.aspi_latest_imagery) || p.latest_imagery;
+    var tiles = (im && im.s2_tiles) || [];
+    if (!im && !scenes.length && !latest) return;
+    panel.appendChild(h("h3", { text: "Satellite imagery" }));
+    var dl = h("dl", { className: "fm-dl" });
+    if (latest) {
+      dl.appendChild(h("dt", { text: "ASPI's latest image" }));
+      var dd = h("dd", { text: latest });
+      var src = ((p.attributes || {}).latest_imagery || [])[0];
+      if (src && src.source) dd.appendChild(ctx.cites.mark(ctx.cites.source(src.source)));
+      dl.appendChild(dd);
+    }
+    if (tiles.length) {
+      dl.appendChild(h("dt", { text: "Sentinel-2 tiles" }));
+      dl.appendChild(h("dd", { text: tiles.join(", ") }));
+    }
+    var sum = im && im.scenes;
+    if (sum && typeof sum === "object") {
+      if (sum.count !== undefined) { dl.appendChild(h("dt", { text: "Scenes found" })); dl.appendChild(h("dd", { text: String(sum.count) })); }
+      if (sum.first) { dl.appendChild(h("dt", { text: "First scene" })); dl.appendChild(h("dd", { text: String(sum.first) })); }
+      if (sum.last) { dl.appendChild(h("dt", { text: "Last scene" })); dl.appendChild(h("dd", { text: String(sum.last) })); }
+    }
+    panel.appendChild(dl);
+
+    if (scenes.length) {
+      /* A timeline: one bar per month with scenes, darker when the clearest scene has less cloud. */
+      var months = {};
+      scenes.forEach(function (sc) {
+        var d = String(sc.datetime || sc.date || "").slice(0, 7);
+        if (!/^\d{4}-\d{2}$/.test(d)) return;
+        var cc = Number(sc.cloud_cover !== undefined ? sc.cloud_cover : sc["eo:cloud_cover"]);
+        var m = months[d] || (months[d] = { n: 0, best: 101 });
+        m.n += 1;
+        if (isFinite(cc)) m.best = Math.min(m.best, cc);
+      });
+      var keys = Object.keys(months).sort();
+      if (keys.length) {
+        var y0 = parseInt(keys[0].slice(0, 4), 10), y1 = parseInt(keys[keys.length - 1].slice(0, 4), 10);
+        var W = 300, H = 60, cols = (y1 - y0 + 1) * 12, bw = W / cols, maxN = 1;
+        keys.forEach(function (k) { maxN = Math.max(maxN, months[k].n); });
+        var NS = "http://www.w3.org/2000/svg";
+        var svg = document.createElementNS(NS, "svg");
+        svg.setAttribute("viewBox", "0 0 " + W + " " + (H + 14));
+        svg.setAttribute("class", "fm-timeline");
+        svg.setAttribute("role", "img");
+        svg.setAttribute("aria-label", scenes.length + " scenes from " + keys[0] + " to " + keys[keys.length - 1] + "; darker bars have clearer scenes");
+        keys.forEach(function (k) {
+          var idx = (parseInt(k.slice(0, 4), 10) - y0) * 12 + parseInt(k.slice(5, 7), 10) - 1;
+          var m = months[k], bh = Math.max(2, H * m.n / maxN);
+          var r = document.createElementNS(NS, "rect");
+          r.setAttribute("x", String(idx * bw));
+          r.setAttribute("y", String(H - bh));
+          r.setAttribute("width", String(Math.max(1, bw - 0.5)));
+          r.setAttribute("height", String(bh));
+          var clear = m.best > 100 ? 0.4 : 1 - m.best / 100;
+          r.setAttribute("fill", "rgba(11,92,173," + (0.25 + 0.75 * clear).toFixed(2) + ")");
+          var t = document.createElementNS(NS, "title");
+          t.textContent = k + ": " + m.n + " scenes" + (m.best <= 100 ? ", clearest " + m.best + "% cloud" : "");
+          r.appendChild(t);
+          svg.appendChild(r);
+        });
+        for (var y = y0; y <= y1; y++) {
+          var tx = document.createElementNS(NS, "text");
+          tx.setAttribute("x", String((y - y0) * 12 * bw));
+          tx.setAttribute("y", String(H + 12));
+          tx.setAttribute("font-size", "9");
+          tx.textContent = String(y);
+          svg.appendChild(tx);
+        }
+        panel.appendChild(svg);
+      }
+      var best = scenes.slice().sort(function (a, b) {
+        return (Number(a.cloud_cover) || 0) - (Number(b.cloud_cover) || 0);
+      }).slice(0, 5);
+      var ul = h("ul", { className: "fm-list-plain", "aria-label": "Clearest scenes" });
+      best.forEach(function (sc) {
+        var li = h("li", null, [String(sc.datetime || sc.date || "").slice(0, 10) + " \u00b7 " + (sc.collection || "") + (sc.cloud_cover !== undefined ? " \u00b7 " + sc.cloud_cover + "% cloud " : " ")]);
+        if (ctx.safeUrl(sc.stac_url || sc.href)) li.appendChild(ctx.link(sc.stac_url || sc.href, "STAC item"));
+        ul.appendChild(li);
+      });
+      panel.appendChild(ul);
+    }
+    if (s.latlng) {
+      var lat = s.latlng.lat.toFixed(5), lon = s.latlng.lng.toFixed(5);
+      var links = h("p", null, ["Search imagery here: "]);
+      links.appendChild(ctx.link("https://browser.dataspace.copernicus.eu/?zoom=15&lat=" + lat + "&lng=" + lon, "Copernicus Browser"));
+      links.appendChild(document.createTextNode(" \u00b7 "));
+      links.appendChild(ctx.link("https://earthexplorer.usgs.gov/", "USGS EarthExplorer"));
+      panel.appendChild(links);
+    }
+  };
+
+  FM.renderClaims = function (s, panel, ctx) {
+    var ids = s.p.claims || [];
+    var list = ids.map(function (id) { return ctx.claimById[id]; }).filter(Boolean);
+    if (!list.length) return;
+    panel.appendChild(ctx.h("h3", { text: "Findings and claims" }));
+    list.forEach(function (c) { panel.appendChild(FM.claimNode(c, ctx.cites)); });
+  };
+})();

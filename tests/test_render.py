@@ -1,0 +1,165 @@
+"""The map page as HTML: self-contained, reproducible, escaped, with the vendored Leaflet checked."""
+
+from __future__ import annotations
+
+import hashlib
+import html.parser
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from facilitymap import render
+from payload_factory import HOSTILE, HOSTILE_NAME, make_payload
+
+VENDOR = Path(render.__file__).parent / "vendor"
+
+
+class _Scan(html.parser.HTMLParser):
+    """Collects script blocks, src/href attributes and the fm-data JSON."""
+
+    def __init__(self):
+        super().__init__()
+        self.scripts, self.urls, self.data, self.metas, self._in = [], [], None, [], None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        for k in ("src", "href"):
+            if k in a:
+                self.urls.append((tag, k, a[k]))
+        if tag == "script":
+            self._in = a
+        if tag == "meta":
+            self.metas.append(a)
+
+    def handle_data(self, data):
+        if self._in is not None:
+            if self._in.get("id") == "fm-data":
+                self.data = data
+            self.scripts.append((self._in, data))
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._in = None
+
+
+@pytest.fixture(scope="module")
+def page():
+    return render.render_map(make_payload())
+
+
+def scan(text):
+    s = _Scan()
+    s.feed(text)
+    return s
+
+
+def test_same_payload_same_bytes():
+    a = render.render_map(make_payload())
+    b = render.render_map(make_payload())
+    assert a == b
+    assert re.search(r"[0-9a-f]{32}", a) is None, "a folium uuid leaked into the page"
+
+
+def test_no_cdn_and_no_external_asset(page):
+    s = scan(page)
+    for tag, attr, url in s.urls:
+        # the only src/href attributes are our own fragment/relative links or the data: favicon
+        assert not (tag in ("script", "link", "img", "iframe") and re.match(r"^(https?:)?//", url)), (tag, url)
+    for forbidden in ("cdn.jsdelivr", "cdnjs", "code.jquery", "bootstrapcdn", "fontawesome", "awesome-markers",
+                      "bootstrap.min", "jquery"):
+        assert forbidden not in page.lower(), forbidden
+    assert all("src" not in attrs for attrs, _ in s.scripts), "every script is inline"
+
+
+def test_leaflet_inlined_matches_manifest(page):
+    manifest = json.loads((VENDOR / "manifest.json").read_text())
+    leaflet = next(p for p in manifest["packages"] if p["package"] == "leaflet")
+    assert leaflet["version"] == "1.9.4"
+    for name, digest in leaflet["files"].items():
+        data = (VENDOR / leaflet["path"] / name).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == digest, name
+    assert (VENDOR / leaflet["path"] / "LICENSE").read_text().startswith("BSD 2-Clause")
+    js = (VENDOR / "leaflet" / "leaflet.js").read_text()
+    assert js in page
+    assert "url(images/" not in page, "leaflet.css images must be inlined as data: URIs"
+
+
+def test_payload_json_cannot_break_out(page):
+    s = scan(page)
+    # the hostile strings are in the payload, but no raw '<' survives inside the JSON block
+    assert s.data is not None
+    assert "<" not in s.data and ">" not in s.data
+    assert json.loads(s.data) == json.loads(json.dumps(make_payload()))
+    # nothing after the data block was parsed as a script injected by the data
+    assert "window.__pwned=2</script>" not in page.replace("\\u003c", "<").split('id="fm-data"')[0]
+    scripts_with_pwned = [d for attrs, d in s.scripts if "__pwned" in d and attrs.get("id") != "fm-data"]
+    assert scripts_with_pwned == []
+
+
+def test_server_side_list_is_escaped(page):
+    assert HOSTILE["img"] not in page
+    assert "&lt;img src=x onerror=&#34;window.__pwned=1&#34;&gt;" in page
+    s = scan(page)
+    links = [url for tag, attr, url in s.urls if tag == "a"]
+    assert "#site=aspi-666" in links
+    assert not any(u.lower().startswith("javascript:") for u in links)
+    assert len([u for u in links if u.startswith("#site=")]) == len(make_payload()["sites"]["features"])
+
+
+def test_csp_allows_tile_hosts_only(page):
+    csp = next(m["content"] for m in scan(page).metas if m.get("http-equiv") == "Content-Security-Policy")
+    assert "default-src 'none'" in csp and "connect-src 'none'" in csp
+    img = re.search(r"img-src ([^;]+)", csp).group(1).split()
+    assert img == ["data:", "https://tile.openstreetmap.org", "https://server.arcgisonline.com"]
+    none = render.render_map(make_payload(), basemap="none")
+    csp = next(m["content"] for m in scan(none).metas if m.get("http-equiv") == "Content-Security-Policy")
+    assert re.search(r"img-src ([^;]+)", csp).group(1).split() == ["data:"]
+    assert "tile.openstreetmap.org/{z}" not in none and "arcgisonline" not in none
+
+
+def test_attribution_for_every_basemap(page):
+    assert "OpenStreetMap\\u003c/a\\u003e contributors" in page
+    assert "Tiles \\u0026copy; Esri" in page
+
+
+def test_no_user_zoom_lock_and_lang(page):
+    assert "user-scalable=no" not in page
+    assert page.startswith("<!DOCTYPE html>\n<html lang=\"en\">")
+
+
+def test_unknown_basemap_is_an_error():
+    with pytest.raises(ValueError, match="unknown basemap"):
+        render.render_map(make_payload(), basemap="google")
+
+
+def test_source_text_never_in_folium_templates(page):
+    # Source strings reach the page only inside the JSON block and the escaped list, never in folium's JS.
+    folium_script = page.split('id="fm-data">', 1)[1].split("</script>", 1)[1]
+    assert "L.map(" in folium_script
+    for value in list(HOSTILE.values()) + ["County Facility", "Mosque"]:
+        assert value not in folium_script, value
+    assert "bindPopup" not in folium_script and "bindTooltip" not in folium_script
+
+
+def test_embed_snippet():
+    out = render.render_embed("Xinjiang <detention> map", "https://example.org/maps/xinjiang/")
+    assert '<iframe src="https://example.org/maps/xinjiang/" title="Xinjiang &lt;detention&gt; map"' in out
+    assert "aspect-ratio:4/3" in out and "width:100%" in out
+    assert "&lt;iframe" in out, "the snippet is shown as copyable text too"
+    with pytest.raises(ValueError):
+        render.render_embed("x", "javascript:alert(1)")
+    rel = render.render_embed("x", "index.html")
+    assert 'src="index.html"' in rel
+
+
+def test_embed_url_shown_in_page():
+    out = render.render_map(make_payload(), embed_url="https://example.org/m/")
+    assert "Embed this map" in out and "https://example.org/m/" in out
+
+
+def test_empty_payload_renders():
+    out = render.render_map({"map": {"title": "Empty"}, "sources": [],
+                             "sites": {"type": "FeatureCollection", "features": []}})
+    assert "List of all 0 sites" in out

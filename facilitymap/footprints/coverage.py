@@ -26,6 +26,8 @@ from .grid import site_points
 
 SCENE_COLUMNS = ["id", "collection", "datetime", "cloud_cover", "platform", "tile", "url"]
 DETAIL_COLUMNS = ["site_id"] + SCENE_COLUMNS
+# STAC property names (as stac-geoparquet writes them) accepted for our scene columns when ours are absent
+ALIASES = {"cloud_cover": ["eo:cloud_cover"], "tile": ["grid:code", "s2:mgrs_tile", "mgrs:tile"]}
 
 _NAT = np.iinfo("int64").max  # sorts undated scenes last
 
@@ -40,8 +42,11 @@ def normalise_scenes(scenes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         out = out.to_crs("EPSG:4326")
     data = {}
     for col in SCENE_COLUMNS:
-        data[col] = out[col].to_numpy() if col in out.columns else np.full(len(out), None, dtype=object)
+        src = next((c for c in [col, *ALIASES.get(col, [])] if c in out.columns), None)
+        data[col] = out[src].to_numpy() if src else np.full(len(out), None, dtype=object)
     df = pd.DataFrame(data, index=range(len(out)))
+    df["tile"] = df["tile"].astype(object).where(df["tile"].notna(), None)
+    df.loc[df["tile"].notna(), "tile"] = df["tile"].dropna().astype(str).str.removeprefix("MGRS-")
     df["id"] = df["id"].astype(str)
     df["collection"] = df["collection"].astype(object).where(df["collection"].notna(), None)
     df["datetime"] = pd.to_datetime(df["datetime"], utc=True, errors="coerce").astype("datetime64[ns, UTC]")
@@ -77,7 +82,19 @@ def match_scenes(sites: gpd.GeoDataFrame, scenes: gpd.GeoDataFrame) -> pd.DataFr
 
 
 def sort_detail(detail: pd.DataFrame) -> pd.DataFrame:
-    """Detail rows in their canonical order (site_id, datetime with undated last, id, collection)."""
+    """Detail rows in their canonical order (site_id, datetime with undated last, id, collection) and dtypes
+    (text as Python str or None, datetime as UTC, cloud_cover as float)."""
+    detail = detail[DETAIL_COLUMNS].copy()
+    for col in DETAIL_COLUMNS:
+        if col == "datetime":
+            detail[col] = pd.to_datetime(detail[col], utc=True).astype("datetime64[ns, UTC]")
+        elif col == "cloud_cover":
+            detail[col] = detail[col].astype("float64")
+        else:
+            na = detail[col].isna().to_numpy()
+            values = detail[col].astype("str").astype(object).to_numpy().copy()
+            values[na] = None
+            detail[col] = pd.Series(values, index=detail.index, dtype=object)
     t = detail["datetime"].to_numpy("datetime64[ns]").view("int64").copy()
     t[pd.isna(detail["datetime"]).to_numpy()] = _NAT
     order = np.lexsort((_codes(detail["collection"]), _codes(detail["id"]), t, _codes(detail["site_id"])))

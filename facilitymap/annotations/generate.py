@@ -25,8 +25,9 @@ TIER_STATUS_MISFITS: dict[str, frozenset[int]] = {
     "closed": frozenset({3, 4}),
     "probably closed": frozenset({3, 4}),
 }
-#: Attributes that, when any dataset sets them to a true value, explain a closure (no claim is generated).
-EXPLAINING_FIELDS = ("desecuritisation", "desecuritised", "decommissioning", "decommissioning_signs")
+#: Attributes that, when any dataset gives a true value (or, for text, any non-empty text), explain a closure:
+#: then no claim is generated.
+EXPLAINING_FIELDS = ("desecuritisation", "decommissioning", "decommissioning_signs")
 
 TIER_MEANING = {1: "the lowest security level", 2: "a low-to-medium security level",
                 3: "a high security level", 4: "the highest security level (prisons)"}
@@ -55,7 +56,8 @@ def _truthy(v: Any) -> bool:
         return v
     if isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v)):
         return v != 0
-    return str(v).strip().casefold() in ("1", "yes", "true", "y")
+    text = str(v).strip().casefold()
+    return text not in ("", "0", "no", "false", "n", "none", "nan")
 
 
 def _values(site, field: str) -> list[dict]:
@@ -114,12 +116,6 @@ def _record_points(records) -> dict[tuple[str, str], tuple[float, float, str]]:
     return out
 
 
-def _distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
-    from pyproj import Geod
-
-    return Geod(ellps="WGS84").inv(a[0], a[1], b[0], b[1])[2]
-
-
 def _site_claim(site_id: str, kind: str, text: str, point, cite: _Cite) -> dict:
     return {
         "id": f"generated-{kind}-{site_id}",
@@ -138,34 +134,46 @@ def _site_claim(site_id: str, kind: str, text: str, point, cite: _Cite) -> dict:
     }
 
 
+def _where(v: dict, rec_pts: dict) -> str:
+    p = rec_pts.get((str(v["source"]), str(v.get("record_id"))))
+    if p is None:
+        val = v.get("value")
+        if isinstance(val, (list, tuple)) and len(val) == 2:  # reconcile gives [lon, lat]
+            p = (float(val[0]), float(val[1]), "Point")
+        else:
+            return str(val)
+    where = f"latitude {p[1]:.6f}, longitude {p[0]:.6f}"
+    return where if p[2] == "Point" else f"an outline centred near {where}"
+
+
 def _location_claim(site, sid, point, infos, rec_pts, distance_m) -> dict | None:
+    """One claim per site listing every point more than `distance_m` from the site's primary record."""
+    primary = None
+    far: list[tuple[dict, float]] = []
     for d in _plain(site.get("disagreements")) or []:
-        if d.get("field") != "location":
-            continue
         vals = [v for v in d.get("values") or [] if v.get("source")]
-        located = [(v, rec_pts.get((str(v["source"]), str(v.get("record_id"))))) for v in vals]
-        known = [(v, p) for v, p in located if p is not None]
         dist = _plain(d.get("distance_m"))
-        if dist is None and len(known) >= 2:
-            dist = max(_distance_m(p[:2], q[:2]) for i, (_, p) in enumerate(known) for _, q in known[i + 1:])
-        if dist is None or len(vals) < 2 or dist <= distance_m:
+        if d.get("field") != "location" or len(vals) < 2 or dist is None or float(dist) <= distance_m:
             continue
-        cite = _Cite(infos)
-        parts = []
-        for v, p in located:
-            cite.add(str(v["source"]), v.get("record_id"))
-            rid = f" (record {v['record_id']})" if v.get("record_id") is not None else ""
-            if p is not None:
-                where = f"latitude {p[1]:.6f}, longitude {p[0]:.6f}"
-                if p[2] != "Point":
-                    where = f"an outline centred near {where}"
-            else:
-                where = str(v.get("value"))
-            parts.append(f"{cite.title(str(v['source']))}{rid} gives {where}")
-        text = (f"The datasets place this site about {int(round(float(dist))):,} m apart: "
-                + "; ".join(parts) + ".")
-        return _site_claim(sid, "location", text, point, cite)
-    return None
+        primary = primary or vals[0]
+        far.append((vals[1], float(dist)))
+    if primary is None:
+        return None
+    cite = _Cite(infos)
+    cite.add(str(primary["source"]), primary.get("record_id"))
+
+    def label(v):
+        rid = f" (record {v['record_id']})" if v.get("record_id") is not None else ""
+        return f"{cite.title(str(v['source']))}{rid}"
+
+    parts = [f"{label(primary)} gives {_where(primary, rec_pts)}"]
+    for v, dist in far:
+        cite.add(str(v["source"]), v.get("record_id"))
+        parts.append(f"{label(v)} gives {_where(v, rec_pts)}, {int(round(dist)):,} m away")
+    top = max(dist for _, dist in far)
+    text = (f"The datasets place this site's points up to {int(round(top)):,} m apart (more than "
+            f"{distance_m:g} m): " + "; ".join(parts) + ".")
+    return _site_claim(sid, "location", text, point, cite)
 
 
 def _tier_status_claim(site, sid, point, infos) -> dict | None:

@@ -37,11 +37,10 @@ def decode(path: Path, raw: bytes, encoding: str | None) -> str:
     except LookupError:
         raise SourceError(path, None, f"unknown encoding {encoding!r} in the descriptor") from None
     except UnicodeDecodeError as e:
-        start = e.start + (3 if enc in ("utf-8", "utf8") and raw.startswith(b"\xef\xbb\xbf") else 0)
-        start = e.start  # offsets are relative to the bytes given to decode(), which are the whole file
-        line = raw.count(b"\n", 0, start) + 1
-        col = start - (raw.rfind(b"\n", 0, start) + 1) + 1
-        raise SourceError(path, line, f"not valid {encoding}: byte 0x{raw[start]:02x} at column {col} "
+        data, start = e.object, e.start  # utf-8-sig reports offsets after the BOM, in e.object
+        line = data.count(b"\n", 0, start) + 1
+        col = start - (data.rfind(b"\n", 0, start) + 1) + 1
+        raise SourceError(path, line, f"not valid {encoding}: byte 0x{data[start]:02x} at column {col} "
                                       f"({e.reason}); is the file in another encoding?") from None
 
 

@@ -136,7 +136,7 @@ def file_sha256(path: Path) -> str:
     """sha256 of a file, cached on (path, size, mtime) so one build hashes each file once."""
     path = Path(path)
     st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
     if key not in _HASHES:
         h = hashlib.sha256()
         with open(path, "rb") as fh:

@@ -224,6 +224,7 @@ def _validate_one(s: Source) -> list[str]:
         bad("facilitymap.upstream is not an http(s) URL")
 
     resources = d.get("resources") if isinstance(d.get("resources"), list) else []
+    files_ok = bool(resources)
     for i, r in enumerate(resources):
         if not isinstance(r, dict):
             bad(f"resources[{i}] is not an object")
@@ -238,6 +239,7 @@ def _validate_one(s: Source) -> list[str]:
                 check_resource_file(s, r)
             except SourceError as e:
                 p.append(str(e))
+                files_ok = False
     try:
         s.resource
     except SourceError as e:
@@ -252,7 +254,7 @@ def _validate_one(s: Source) -> list[str]:
     for ours in fields:
         if ours not in FIELDS:
             bad(f"facilitymap.fields: {ours!r} is not one of our fields (see facilitymap/fields.py)")
-    if fm.get("reader") in ("csv", "geojson", "osm", "geoparquet") and not p:
+    if fm.get("reader") in ("csv", "geojson", "osm", "geoparquet") and files_ok:
         from .readers import mapping_problems
 
         p += mapping_problems(s)

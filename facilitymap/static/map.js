@@ -589,7 +589,7 @@
           row("Licence", licenceNode(s.licence || (s.licenses && s.licenses[0])));
           row("Retrieved", s.retrieved ? h("span", { text: s.retrieved }) : null);
           row("Cite as", s.citation ? h("span", { text: s.citation }) : null);
-          row("Link", safeUrl(s.citation_url) ? link(s.citation_url) : null);
+          row("Link", s.citation_url ? link(s.citation_url) : null);
           card.appendChild(dl);
           body.appendChild(card);
         });

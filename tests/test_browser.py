@@ -1,0 +1,294 @@
+"""The map page in a real headless Chromium (Debian's), served from 127.0.0.1."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+from pathlib import Path
+
+import pytest
+
+from browser import Recorder, chromium, serve
+from facilitymap import render
+from facilitymap.snapshot import snapshot
+from payload_factory import HOSTILE, HOSTILE_NAME, make_payload
+
+pytestmark = pytest.mark.browser
+AXE = (Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js").read_text(encoding="utf-8")
+READY = "document.documentElement.dataset.mapReady === 'true'"
+SHOTS = Path(os.environ.get("FM_SCREENSHOTS", "/tmp/facilitymap-screenshots"))
+
+
+@pytest.fixture(scope="module")
+def payload():
+    return make_payload()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, payload):
+    """Two built pages (default basemap, no basemap) and an iframe host page, served on 127.0.0.1."""
+    root = tmp_path_factory.mktemp("maps")
+    (root / "default").mkdir()
+    (root / "none").mkdir()
+    (root / "default" / "index.html").write_text(render.render_map(payload), encoding="utf-8")
+    (root / "none" / "index.html").write_text(render.render_map(payload, basemap="none"), encoding="utf-8")
+    (root / "host.html").write_text(
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>host</title></head><body>'
+        '<iframe id="f" src="none/index.html" title="map" style="width:320px;height:480px;border:0"></iframe>'
+        "</body></html>", encoding="utf-8")
+    with serve(root) as base:
+        yield root, base
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def rec(browser, site):
+    r = Recorder(browser, site[1])
+    yield r
+    r.close()
+
+
+def n_features(payload):
+    return len(payload["sites"]["features"])
+
+
+def canvas_pixels(page) -> int:
+    """Non-transparent pixels on Leaflet's canvas: proof that sites were drawn."""
+    return page.evaluate("""() => {
+        const c = document.querySelector('.leaflet-overlay-pane canvas');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+        return n; }""")
+
+
+def test_default_ready_no_errors_tiles_only(rec, payload):
+    page = rec.open("default/index.html")
+    page.wait_for_load_state("networkidle")
+    assert rec.console_errors == [] and rec.page_errors == []
+    assert rec.non_tile_requests() == []
+    assert [u for u in rec.requests if u.startswith(rec.base_url)] == [rec.base_url + "default/index.html"]
+    assert any(u.startswith("https://tile.openstreetmap.org/") for u in rec.requests)
+    assert page.evaluate("document.documentElement.dataset.siteCount") == str(n_features(payload))
+    assert canvas_pixels(page) > 500
+    attribution = page.inner_text(".leaflet-control-attribution")
+    assert "OpenStreetMap" in attribution
+    assert page.is_visible(".leaflet-control-attribution")
+    # switching to the satellite layer shows its attribution
+    page.hover(".leaflet-control-layers")
+    page.get_by_label("Satellite (Esri World Imagery)").check()
+    assert "Esri" in page.inner_text(".leaflet-control-attribution")
+    assert rec.non_tile_requests() == []
+
+
+def test_basemap_none_makes_no_request(rec, payload):
+    page = rec.open("none/index.html")
+    page.wait_for_load_state("networkidle")
+    assert rec.requests == [rec.base_url + "none/index.html"]
+    assert rec.console_errors == [] and rec.page_errors == []
+    assert page.evaluate("document.documentElement.dataset.siteCount") == str(n_features(payload))
+    assert page.locator(".leaflet-overlay-pane path, .leaflet-overlay-pane canvas").count() >= 1
+    assert canvas_pixels(page) > 500
+    page.click("#fm-btn-sources")
+    page.click("#fm-btn-search")
+    page.fill("#fm-q", "Hotan")
+    assert rec.requests == [rec.base_url + "none/index.html"]
+
+
+def test_hostile_text_is_literal_and_inert(rec, payload):
+    page = rec.open("none/index.html#site=aspi-666")
+    assert page.get_attribute("#fm-panel", "data-site") == "aspi-666"
+    assert page.text_content("#fm-panel-title") == HOSTILE_NAME
+    body = page.text_content("#fm-panel-body")
+    for value in HOSTILE.values():
+        assert value in body, value
+    page.click("text=All attributes")
+    page.click("#fm-btn-sources")
+    sources_text = page.text_content("#fm-panel-body")
+    assert HOSTILE["img"] in sources_text and HOSTILE["js_url"] in sources_text
+    page.click("#fm-btn-about")
+    page.click("#fm-btn-search")
+    page.fill("#fm-q", "onerror")
+    assert page.text_content("#fm-results") .startswith(HOSTILE_NAME)
+    page.hover("#fm-close")
+    assert page.evaluate("window.__pwned") is None
+    assert rec.dialogs == [] and rec.page_errors == [] and rec.console_errors == []
+    assert page.evaluate("document.querySelectorAll('img[src=x], body script:not([id]) ~ script').length") == 0
+    hrefs = page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))")
+    assert not any(h.strip().lower().startswith("javascript:") for h in hrefs)
+    # the server-side list shows the same text literally
+    assert HOSTILE_NAME in page.text_content("#fm-list")
+
+
+def test_site_panel_sources_citations_and_claims(rec, payload):
+    page = rec.open("default/index.html#site=aspi-1002")  # a Tekes site with the area claim
+    body = page.text_content("#fm-panel-body")
+    assert "Tier" in body and "3 \u2014 ASPI" in body
+    assert "\u7279\u514b\u65af" in body  # Chinese name
+    assert "area-level: Tekes County" in body
+    cites = page.locator("#fm-panel-body .fm-cites li")
+    assert cites.count() >= 3
+    assert page.locator("#fm-panel-body a[href='https://www.thexinjiangpolicefiles.org/']").count() == 1
+    assert "No licence stated" in body and "Retrieved 2024-01-15" in body
+    page.goto(rec.base_url + "default/index.html#site=aspi-1000")
+    page.wait_for_function(READY)
+    body = page.text_content("#fm-panel-body")
+    assert "Where the datasets disagree" in body and "points 266 m apart" in body
+    assert "Compound outline" in body and "view on OpenStreetMap" in body
+    assert page.locator(".fm-timeline rect").count() == 3
+    assert page.locator("#fm-panel-body a[href='javascript:alert(1)']").count() == 0
+    page.click("#fm-btn-about")
+    assert "A map-level finding" in page.text_content("#fm-panel-body")
+
+
+def test_deep_link_and_url_follows_reader(rec, payload):
+    page = rec.open("default/index.html#site=aspi-1005")
+    assert page.get_attribute("#fm-panel", "data-site") == "aspi-1005"
+    assert page.text_content("#fm-panel-title") == "Konasheher County Facility #6"
+    zoom = page.evaluate("FacilityMap.map.getZoom()")
+    center = page.evaluate("[FacilityMap.map.getCenter().lat, FacilityMap.map.getCenter().lng]")
+    props = next(f["properties"] for f in payload["sites"]["features"] if f["properties"]["site_id"] == "aspi-1005")
+    assert zoom >= 14 and abs(center[0] - props["lat"]) < 0.01 and abs(center[1] - props["lon"]) < 0.01
+    # click another site's marker on the canvas: its panel opens and the URL follows
+    target = next(f["properties"] for f in payload["sites"]["features"] if f["properties"]["site_id"] == "bf-300")
+    page.evaluate(f"FacilityMap.map.setView([{target['lat']}, {target['lon']}], 12, {{animate: false}})")
+    pt = page.evaluate(f"FacilityMap.map.latLngToContainerPoint([{target['lat']}, {target['lon']}])")
+    box = page.locator("#map_fm").bounding_box()
+    page.mouse.click(box["x"] + pt["x"], box["y"] + pt["y"])
+    page.wait_for_function("document.getElementById('fm-panel').dataset.site === 'bf-300'")
+    assert page.evaluate("location.hash") == "#site=bf-300"
+    page.click("#fm-btn-sources")
+    assert page.evaluate("location.hash") == "#sources"
+    page.keyboard.press("Escape")
+    assert page.evaluate("location.hash") == "" and page.is_hidden("#fm-panel")
+    # a list link (no-JS view) opens the site too
+    page.click("#fm-list summary")
+    page.click("#fm-list a[href='#site=aspi-2003']")
+    page.wait_for_function("document.getElementById('fm-panel').dataset.site === 'aspi-2003'")
+    assert page.text_content("#fm-panel-title") == "Mosque 4"
+
+
+def test_search_and_filters(rec, payload):
+    feats = [f["properties"] for f in payload["sites"]["features"]]
+    page = rec.open("none/index.html")
+    count = lambda: int(page.evaluate("document.documentElement.dataset.siteCount"))  # noqa: E731
+    page.click("#fm-btn-search")
+    assert page.evaluate("document.activeElement.id") == "fm-panel-title"
+    page.fill("#fm-q", "\u548c\u7530")  # Chinese for Hotan
+    assert count() == sum(1 for p in feats if "\u548c\u7530" in (p["name_zh"] or "")) > 0
+    page.fill("#fm-q", "\u062e\u0648\u062a\u06d5\u0646")  # Uyghur
+    assert count() == sum(1 for p in feats if "\u062e\u0648\u062a\u06d5\u0646" in (p["name_ug"] or "")) > 0
+    page.fill("#fm-q", "tekes")
+    assert count() == sum(1 for p in feats if p["county"] == "Tekes") > 0
+    page.locator("#fm-results button").first.click()
+    assert page.text_content("#fm-panel-title").startswith("Tekes County Facility")
+    page.click("#fm-btn-search")
+    page.click("#fm-reset")
+    assert count() == len(feats)
+    for t in ("1", "2", "3", "none"):
+        page.uncheck(f"#fm-tier-{t}")
+    assert count() == sum(1 for p in feats if p["tier"] == "4") > 0
+    page.click("#fm-reset")
+    page.select_option("#fm-status-filter", "closed")
+    assert count() == sum(1 for p in feats if p["status"] == "closed") > 0
+    page.select_option("#fm-status-filter", "")
+    page.select_option("#fm-source-filter", "osm-reeducation-camps")
+    osm = sum(1 for p in feats if any(r["source"] == "osm-reeducation-camps" for r in p["records"]))
+    assert count() == osm > 0
+    assert page.text_content("#fm-count").startswith(f"{osm} of {len(feats)} sites match")
+
+
+def test_keyboard_focus_and_labels(rec):
+    page = rec.open("none/index.html")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "fm-skip"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "fm-btn-search"
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"
+    page.keyboard.press("Enter")
+    assert page.is_visible("#fm-panel") and page.evaluate("document.activeElement.id") == "fm-panel-title"
+    page.keyboard.press("Escape")
+    assert page.is_hidden("#fm-panel") and page.evaluate("document.activeElement.id") == "fm-btn-search"
+    unlabeled = page.evaluate("""() => [...document.querySelectorAll('button, a[href], input, select')]
+        .filter(e => e.offsetParent !== null)
+        .filter(e => !(e.getAttribute('aria-label') || e.title || e.textContent.trim() || e.labels?.length))
+        .map(e => e.outerHTML)""")
+    assert unlabeled == []
+
+
+@pytest.mark.parametrize("state", ["start", "site", "sources", "search", "about"])
+def test_axe_no_serious_or_critical(browser, site, state):
+    r = Recorder(browser, site[1], bypass_csp=True)  # only so that axe itself can be injected
+    try:
+        page = r.open("default/index.html" + ("#site=aspi-666" if state == "site" else ""))
+        if state in ("sources", "search", "about"):
+            page.click(f"#fm-btn-{state}")
+        page.click("#fm-list summary")
+        page.add_script_tag(content=AXE)
+        result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+               for v in result["violations"] if v["impact"] in ("serious", "critical")]
+        assert bad == []
+    finally:
+        r.close()
+
+
+def test_phone_viewport_and_320px_iframe(browser, site, payload):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    r = Recorder(browser, site[1], width=375, height=667, is_mobile=True, has_touch=True)
+    try:
+        page = r.open("default/index.html")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        box = page.locator("#map_fm").bounding_box()
+        assert box["width"] >= 370 and box["height"] >= 450
+        assert canvas_pixels(page) > 500
+        page.screenshot(path=str(SHOTS / "phone.png"))
+        page.goto(r.base_url + "default/index.html#site=aspi-1001")
+        page.reload()
+        page.wait_for_function(READY)
+        panel = page.locator("#fm-panel").bounding_box()
+        assert panel["width"] <= 375 and panel["y"] > 150, "the panel is a bottom sheet leaving the map visible"
+        page.screenshot(path=str(SHOTS / "phone-site.png"))
+    finally:
+        r.close()
+    r = Recorder(browser, site[1], width=800, height=600)
+    try:
+        r.page.goto(r.base_url + "host.html")
+        frame = r.page.frame_locator("#f")
+        r.page.frames[1].wait_for_function(READY)
+        inner = r.page.frames[1]
+        assert inner.evaluate("document.documentElement.scrollWidth") <= 320
+        for b in ("#fm-btn-search", "#fm-btn-about", "#fm-btn-sources"):
+            bb = frame.locator(b).bounding_box()
+            assert bb["x"] + bb["width"] <= 320 + 8
+        frame.locator("#fm-btn-sources").click()
+        assert frame.locator("#fm-panel").is_visible()
+        r.page.screenshot(path=str(SHOTS / "iframe-320.png"))
+        assert r.page_errors == []
+    finally:
+        r.close()
+
+
+def _in_thread(fn, *args, **kwargs):
+    """Run fn in a fresh thread: this module's Playwright session owns the test thread's event loop."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn, *args, **kwargs).result()
+
+
+def test_snapshot_png(site, tmp_path):
+    root, _ = site
+    out = _in_thread(snapshot, root / "none", tmp_path / "map.png", width=800, height=500)
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert int.from_bytes(data[16:20], "big") == 800 and int.from_bytes(data[20:24], "big") == 500
+    site_png = _in_thread(snapshot, root / "none", tmp_path / "site.png", site_id="aspi-1001", width=600, height=400)
+    assert site_png.stat().st_size > 5000
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    (SHOTS / "snapshot-site.png").write_bytes(site_png.read_bytes())
+    with pytest.raises(ValueError, match="no site"):
+        _in_thread(snapshot, root / "none", tmp_path / "x.png", site_id="nope")

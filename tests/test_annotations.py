@@ -349,6 +349,11 @@ def test_county_alias_konasheher_is_shufu(resolved):
     assert resolved["by-alias-uyghur"]["site_ids"] == ["aspi-1", "bf-300"]
 
 
+@pytest.mark.parametrize("name", ["Shufu", "Konasheher", "Konasheher County", "shufu county", "\u758f\u9644\u53bf"])
+def test_county_names_in_any_script_find_the_same_sites(name):
+    assert ann.SiteIndex(_sites(), _records()).county_sites(name) == ["aspi-1", "bf-300"]
+
+
 def test_map_level_claim_and_inline_citation(resolved):
     m = resolved["whole-map"]
     assert (m["target_kind"], m["site_ids"], m["geometry"], m["drawn_at"]) == ("map", [], None, None)

@@ -253,7 +253,7 @@ def _text(value) -> bool:
     return isinstance(value, str) and value.strip() != ""
 
 
-def _check_work_fields(cs: ClaimSet, keys: tuple, work: dict, errors: list, *, inline: bool) -> None:
+def _check_work_fields(cs: ClaimSet, keys: tuple, work: dict, errors: list) -> None:
     """Fields shared by a registry work and an inline citation."""
     if not _text(work.get("title")):
         errors.append(cs.error(keys, "needs a 'title'"))
@@ -294,7 +294,7 @@ def _check_work(cs: ClaimSet, key: str, work, errors: list) -> None:
     for k in work:
         if k not in WORK_KEYS:
             errors.append(cs.error(keys + (k,), _unknown_key(k, WORK_KEYS, "a work")))
-    _check_work_fields(cs, keys, work, errors, inline=False)
+    _check_work_fields(cs, keys, work, errors)
 
 
 def _check_citation(cs: ClaimSet, keys: tuple, cit, errors: list) -> None:
@@ -314,7 +314,7 @@ def _check_citation(cs: ClaimSet, keys: tuple, cit, errors: list) -> None:
         for k in cit:
             if k not in CITATION_KEYS:
                 errors.append(cs.error(keys + (k,), _unknown_key(k, CITATION_KEYS, "a citation")))
-        _check_work_fields(cs, keys, cit, errors, inline=True)
+        _check_work_fields(cs, keys, cit, errors)
     if "quote" in cit:
         if not _text(cit["quote"]):
             errors.append(cs.error(keys + ("quote",), "'quote' must be text"))

@@ -136,18 +136,19 @@ def claim_problems(cs: ClaimSet, sites=None, records=None, *, canonical: Callabl
 
 def validate_claims(cs: ClaimSet, sites=None, records=None, *, canonical: Callable | None = None) -> None:
     """Raise the first problem of `claim_problems` as a SourceError (file, line, claim id); None when clean."""
-    errors = claim_problems(cs, sites, records, canonical=canonical)
-    if errors:
-        first = errors[0]
-        if len(errors) > 1:
-            more = len(errors) - 1
-            try:
-                first = SourceError(first.path, first.line,
-                                    f"{first.problem} (and {more} more problem{'s' if more > 1 else ''}: "
-                                    "run `facilitymap validate`)")
-            except AttributeError:  # an errors.SourceError without these attributes: raise it as it is
-                pass
-        raise first
+    raise_first(claim_problems(cs, sites, records, canonical=canonical))
+
+
+def raise_first(errors: list[SourceError]) -> None:
+    """Raise the first error, its message counting the others; nothing when the list is empty."""
+    if not errors:
+        return
+    first = errors[0]
+    if len(errors) > 1:
+        more = len(errors) - 1
+        first = SourceError(first.path, first.line, f"{first.problem} (and {more} more "
+                                                    f"problem{'s' if more > 1 else ''}: run `facilitymap validate`)")
+    raise first
 
 
 def duplicate_ids(claim_sets: list[ClaimSet]) -> list[SourceError]:
@@ -211,12 +212,8 @@ def resolve_claims(claim_sets: ClaimSet | list[ClaimSet], sites, records=None, *
         claim_sets = [claim_sets]
     index = SiteIndex(sites, records, canonical)
     for cs in claim_sets:
-        errors = claim_problems(cs, index=index)
-        if errors:
-            validate_claims(cs, sites, records, canonical=index.canonical)
-    dupes = duplicate_ids(claim_sets)
-    if dupes:
-        raise dupes[0]
+        raise_first(claim_problems(cs, index=index))
+    raise_first(duplicate_ids(claim_sets))
     out = []
     for cs in claim_sets:
         for claim in cs.claims:

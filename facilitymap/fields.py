@@ -206,8 +206,9 @@ def _to_list(value, item):
 
 
 def to_month(value, fmt: str | None = None) -> str:
-    """A month as ``YYYY-MM`` from RFC-2822 (``Sun, 01 Mar 2020 00:00:00 +0000``), ``YY-Mon`` (``20-Mar``),
-    ``YYYY-MM`` or ``YYYY-MM-DD``; or with an explicit strptime ``fmt``."""
+    """A month as ``YYYY-MM`` from RFC-2822 (``Sun, 01 Mar 2020 00:00:00 +0000``), ``YY-Mon`` (``20-Mar``, read
+    as 2020: English month abbreviations, whatever the locale), ``YYYY-MM`` or ``YYYY-MM-DD``; or with an explicit
+    strptime ``fmt`` (whose %b/%B follow the process locale)."""
     s = str(value).strip()
     if fmt:
         try:

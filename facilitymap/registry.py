@@ -175,6 +175,9 @@ def validate_sources(sources: list[Source]) -> list[str]:
     return problems
 
 
+validate = validate_sources  # the name used in DESIGN.md
+
+
 def _validate_one(s: Source) -> list[str]:
     dp = s.descriptor_path
     d = s.descriptor

@@ -227,3 +227,23 @@ def test_geoparquet_roundtrip(make_source, tmp_path):
     assert list(rr.records["record_id"]) == ["A", "B"]
     assert rr.rejected == [{"row": 3, "record_id": "A", "reason": "duplicate record id 'A' (first kept at row 1)"}]
     assert rr.records.iloc[1]["attrs"] == {"utm_epsg": 32645}
+
+
+def test_month_normalisation():
+    from facilitymap.fields import FieldValueError, to_month
+
+    assert to_month("Sun, 01 Mar 2020 00:00:00 +0000") == "2020-03"
+    assert to_month("Tue, 01 Jun 2021 00:00:00 +0000") == "2021-06"
+    assert to_month("20-Mar") == "2020-03" and to_month("13-dec") == "2013-12"
+    assert to_month("2019-11") == "2019-11" and to_month("2019-11-30") == "2019-11"
+    assert to_month("30/11/2019", "%d/%m/%Y") == "2019-11"
+    for bad in ("2019-13", "20-Foo", "March", "Sun, 99 Foo 2020"):
+        with pytest.raises(FieldValueError):
+            to_month(bad)
+
+
+def test_explicit_date_format_in_the_mapping(make_source):
+    text = "id,name,lat,lon,seen\n1,A,41,80,30/11/2019\n"
+    src = make_source(text, reader="csv", fields={"record_id": "id", "name": "name", "lat": "lat", "lon": "lon",
+                                                  "latest_imagery": {"from": "seen", "format": "%d/%m/%Y"}})
+    assert read_source(src).records.iloc[0]["attrs"]["latest_imagery"] == "2019-11"

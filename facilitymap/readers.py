@@ -4,6 +4,23 @@
 ``facilitymap.reader`` (a lookup in ``READERS``: other modules may register more, e.g. ``READERS["claims"]``),
 then applies the mapping and the row checks of ``rows.py``. A file that cannot be read raises ``SourceError``
 naming the file, the line where known, and the problem.
+
+Keys of the descriptor's ``facilitymap`` block that readers use (all data, no Python needed for a new source):
+
+- ``reader``: ``csv`` (also TSV: resource ``format: "tsv"``), ``geojson``, ``osm``, ``geoparquet``;
+  the resource's ``encoding`` and Frictionless ``dialect`` (delimiter, quoteChar, doubleQuote, escapeChar,
+  skipInitialSpace; a header row is required) say how to decode and split a CSV;
+- ``fields``: our field (``fields.FIELDS``) → source column, property path (``names.cn``, ``pos.0``) or OSM tag;
+  or ``{"from": column, "format": strptime format, "item": key to take from each object of a list}``;
+  with ``lat`` and ``lon`` mapped the point comes from them, otherwise from the file's geometry;
+- ``kind``: a constant, or ``{"field": column, "values": {source value: our kind}}`` (other values: rejected);
+- ``filter``: ``{"field": column, "equals": value}`` or ``{"field", "in": [...]}``: rows that do not pass are not
+  data rows of the source (counted in one note);
+- ``required``: our fields that must not be empty (default ``["record_id"]``);
+- ``extent``: ``[west, south, east, north]`` where the data should lie (used to detect swapped coordinates);
+- ``position_check``: ``{"lat": path, "lon": path, "tolerance_m": m}``, a second position that must agree with the
+  geometry;
+- ``missing_values``: cell values that mean "not given" (default ``fields.MISSING_VALUES``).
 """
 from __future__ import annotations
 

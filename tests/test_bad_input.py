@@ -280,3 +280,12 @@ def test_broken_parquet(make_source):
 def test_source_error_text():
     assert str(SourceError("a/b.csv", 7, "bad")) == "a/b.csv:7: bad"
     assert str(SourceError("a/b.csv", None, "bad")) == "a/b.csv: bad"
+
+
+def test_other_required_fields(make_source):
+    text = "id,name,lat,lon,county\n1,A,41,80,Aksu\n2,B,41,80,\n"
+    src = make_source(text, reader="csv", fields={**POINT_FIELDS, "county": "county"},
+                      fm={"required": ["record_id", "county"]})
+    rr = _balanced(read_source(src))
+    assert list(rr.records["county"]) == ["Aksu"]
+    assert rr.rejected == [{"row": 3, "record_id": "2", "reason": "empty county"}]

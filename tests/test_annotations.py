@@ -198,6 +198,11 @@ def test_quote_longer_than_50_words(tmp_path):
                  "quote has 51 words; at most 50")
 
 
+def test_quote_length_counts_chinese_characters_as_words():
+    assert ann.model.word_count("a quote,  of five words") == 5
+    assert ann.model.word_count("\u4e0d\u60dc\u4e00\u5207\u4ee3\u4ef7 at any cost") == 9
+
+
 @pytest.mark.parametrize("old,new,line,needle", [
     ("    status: reported\n", "    status: reported\n    sttaus: x\n", 21, "unknown key 'sttaus' in a claim "
                                                                            "(did you mean 'status'?)"),

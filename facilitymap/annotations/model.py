@@ -245,8 +245,13 @@ def is_http_url(value: Any) -> bool:
     return isinstance(value, str) and bool(_URL.match(value))
 
 
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_WORD = re.compile(f"[{_CJK}]|[^\\s{_CJK}]+")
+
+
 def word_count(text: str) -> int:
-    return len(text.split())
+    """Words separated by spaces; each Chinese/Japanese character counts as a word (those scripts use no spaces)."""
+    return len(_WORD.findall(text))
 
 
 def _text(value) -> bool:

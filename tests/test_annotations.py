@@ -266,6 +266,10 @@ def test_broken_yaml_and_duplicate_keys_name_the_line(tmp_path):
     assert str(exc.value).startswith(f"{tmp_path / 'claims.yaml'}:") and "not valid YAML" in str(exc.value)
     assert exc.value.line >= 24
     with pytest.raises(SourceError) as exc:
+        ann.load_claims_file(_write(tmp_path, _replace("text: Something", "text: !!python/object:os.system x")),
+                             "notes")
+    assert str(exc.value).startswith(f"{tmp_path / 'claims.yaml'}:17: not valid YAML")
+    with pytest.raises(SourceError) as exc:
         ann.load_claims_file(_write(tmp_path, _replace("    status: reported\n",
                                                        "    status: reported\n    status: disputed\n")), "notes")
     assert str(exc.value) == f"{tmp_path / 'claims.yaml'}:21: key 'status' appears twice in the same mapping"

@@ -123,7 +123,12 @@ def _compose(text: str, path: Path) -> tuple[Any, dict, list]:
         return None, {}, []
     lines: dict = {}
     dupes: list = []
-    return _plain(node, _Loader(""), (), lines, dupes), lines, dupes
+    try:
+        return _plain(node, _Loader(""), (), lines, dupes), lines, dupes
+    except yaml.YAMLError as exc:  # e.g. an unknown tag such as !!python/object
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise SourceError(str(path), line, f"not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
 
 
 def load_claims_file(path: str | Path, slug: str) -> ClaimSet:

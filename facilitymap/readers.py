@@ -308,24 +308,16 @@ def parse_geoparquet(source: Source, path: Path) -> Table:
         gdf = gdf.to_crs(4326)
     geoms = list(gdf.geometry.values)
     df = gdf.drop(columns=[gdf.geometry.name])
+    columns = {}
     for col in df.columns:
-        if isinstance(df[col].dtype, gpd.array.GeometryDtype):
-            df[col] = gpd.GeoSeries(df[col]).to_wkt()
-    records = df.to_dict("records")
-    rows = [RawRow(i, {k: _plain(v) for k, v in rec.items()}, g)
-            for i, (rec, g) in enumerate(zip(records, geoms), start=1)]
-    return Table(path, rows, _lookup_flat, set(df.columns).__contains__)
-
-
-def _plain(v):
-    if hasattr(v, "item") and not isinstance(v, (list, dict, str)):
-        try:
-            v = v.item()
-        except (ValueError, AttributeError):
-            pass
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    return v
+        s = df[col]
+        if isinstance(s.dtype, gpd.array.GeometryDtype):
+            s = gpd.GeoSeries(s).to_wkt()
+        columns[col] = [None if isinstance(v, float) and math.isnan(v) else v for v in s.tolist()]
+    names = list(columns)
+    rows = [RawRow(i, dict(zip(names, values)), g)
+            for i, (values, g) in enumerate(zip(zip(*columns.values()), geoms), start=1)]
+    return Table(path, rows, _lookup_flat, set(names).__contains__)
 
 
 # --- dispatch ---------------------------------------------------------------------------------------------------
@@ -368,7 +360,17 @@ def read_source(source: Source):
 def mapping_problems(source: Source) -> list[str]:
     """Columns named in the descriptor that the file does not have (or why the file cannot be read)."""
     try:
-        table = parse_source(source)
+        if source.reader == "geoparquet":  # the schema is enough: no need to decode 20,000 geometries
+            path = check_resource_file(source)
+            try:
+                import pyarrow.parquet as pq
+
+                names = set(pq.read_schema(path).names)
+            except Exception as e:  # pyarrow raises several types for a bad file
+                raise SourceError(path, None, f"not readable as GeoParquet: {e}") from None
+            table = Table(path, [], _lookup_flat, names.__contains__)
+        else:
+            table = parse_source(source)
         check_columns(table, source.fm, source.descriptor_path)
     except SourceError as e:
         return [str(e)]

@@ -45,6 +45,9 @@ DEFAULTS: dict[str, Any] = {
     "county_from_name": ["buzzfeed-2020"],
     # naming scheme of each source's county names (see counties.SCHEMES); others use "aspi"
     "county_scheme": {"buzzfeed-2020": "pinyin"},
+    # fields never listed as disagreements: coordinates (compared as `location` instead) and free text, whose
+    # wording differs between releases without the facts differing
+    "no_disagreement": ["lat", "lon", "description", "remark", "topics"],
     # sources that share one naming scheme: only their names are compared for disagreements
     "name_sources": ["aspi-xjdp-markers", "aspi-camp-dataset-v1"],
     # site-id prefix of sites founded by a record of each source; others use "<slug>-"
@@ -448,7 +451,10 @@ def _attributes(members: list[_Rec]) -> dict[str, list[dict]]:
 def _disagreements(site: _Site, attrs: dict, opts: dict) -> list[dict]:
     out = []
     name_sources = set(opts["name_sources"])
+    skip = set(opts["no_disagreement"])
     for f, entries in attrs.items():
+        if f in skip:
+            continue
         if f in NAME_FIELDS:
             entries = [e for e in entries if e["source"] in name_sources]
         distinct = []
@@ -459,7 +465,8 @@ def _disagreements(site: _Site, attrs: dict, opts: dict) -> list[dict]:
         if len(distinct) > 1:
             note = "the sources give different values"
             if f == "county":
-                note = "different counties, also after matching spellings through the county alias table"
+                note = ("different counties after matching spellings through the county alias table (often an XPCC "
+                        "city and the county around it)")
             out.append({"field": f, "values": entries, "note": note})
     limit = float(opts["disagreement_m"])
     p = site.primary
@@ -533,8 +540,12 @@ def reconcile(records_by_source: dict[str, gpd.GeoDataFrame], priority: list[str
         for r in site.members:
             site_of[r.key] = sid
 
-    sites = gpd.GeoDataFrame(site_rows, columns=list(SITE_COLUMNS) + ["geometry"], geometry="geometry",
-                             crs="EPSG:4326")
+    # object columns keep values as the sources gave them (an int tier stays an int, a missing one None)
+    columns = {c: pd.Series([row[c] for row in site_rows], dtype=object) for c in SITE_COLUMNS}
+    columns["lon"] = pd.Series([row["lon"] for row in site_rows], dtype=float)
+    columns["lat"] = pd.Series([row["lat"] for row in site_rows], dtype=float)
+    sites = gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries([row["geometry"] for row in site_rows],
+                                                             crs="EPSG:4326"))
     records = _all_records(records_by_source, order, site_of)
     report = _report(m, opts, order, sites, records, location_disagreements)
     return Reconciled(sites=sites, records=records, report=report)

@@ -341,7 +341,10 @@ def test_site_and_record_targets(resolved):
     assert rec["site_ids"] == ["aspi-1"]  # two records of one site
     assert rec["status"] == "disputed"
     assert rec["citations"] == [{"n": 1, "id": "notes:B", "reference": "A Foundation, \u201cA web page\u201d, 2022",
-                                 "url": "https://example.org/", "locator": "p. 4", "quote": "a few words"}]
+                                 "type": "webpage", "title": "A web page", "publisher": "A Foundation",
+                                 "published": "2022", "url": "https://example.org/", "locator": "p. 4",
+                                 "quote": "a few words"}]
+    assert rec["target"] == {"type": "site", "site_ids": ["aspi-1"]}
 
 
 def test_area_target_is_drawn_at_its_sites_and_marked_area_level(resolved):
@@ -350,12 +353,16 @@ def test_area_target_is_drawn_at_its_sites_and_marked_area_level(resolved):
     assert area["site_ids"] == ["aspi-2", "aspi-3"]
     assert area["geometry"] == {"type": "MultiPoint", "coordinates": [[81.84, 43.22], [81.9, 43.2]]}
     assert area["period"] == "2017/2018"
+    assert area["target"] == {"type": "area", "county": "Tekes", "name": "Tekes County"}
 
 
 def test_county_alias_konasheher_is_shufu(resolved):
     # ASPI writes Konasheher, BuzzFeed Shufu: either name finds the sites under both.
     assert resolved["by-alias-pinyin"]["site_ids"] == ["aspi-1", "bf-300"]
     assert resolved["by-alias-uyghur"]["site_ids"] == ["aspi-1", "bf-300"]
+    # the reader sees both spellings, whichever the claim used
+    assert resolved["by-alias-pinyin"]["target"]["name"] == "Konasheher (Shufu) County"
+    assert resolved["by-alias-uyghur"]["target"]["name"] == "Konasheher (Shufu) County"
 
 
 @pytest.mark.parametrize("name", ["Shufu", "Konasheher", "Konasheher County", "shufu county", "\u758f\u9644\u53bf"])
@@ -365,7 +372,8 @@ def test_county_names_in_any_script_find_the_same_sites(name):
 
 def test_map_level_claim_and_inline_citation(resolved):
     m = resolved["whole-map"]
-    assert (m["target_kind"], m["site_ids"], m["geometry"], m["drawn_at"]) == ("map", [], None, None)
+    assert (m["target"], m["target_kind"], m["site_ids"], m["geometry"], m["drawn_at"]) == ("map", "map", [], None,
+                                                                                          None)
     assert [c["id"] for c in m["citations"]] == ["notes:B", "notes:whole-map-2"]
     assert m["citations"][1]["reference"] == "Jane Doe, \u201cInline report\u201d, Reports, 2020-02"
 
@@ -417,6 +425,9 @@ def test_generated_disagreement_claims():
                                                                               "dataset-disagreement", ["aspi-1"])
         assert [(x["id"], x["locator"]) for x in c["citations"]] == [(ASPI, "record 1"), (BF, "record 106")]
         assert c["citations"][0]["url"] == "https://xjdp.aspi.org.au/"
+        assert [(x["source"], x["title"], x.get("publisher")) for x in c["citations"]] == [
+            (ASPI, "ASPI markers", "ASPI"), (BF, "BuzzFeed camps database", "BuzzFeed News")]
+        assert c["target"] == {"type": "site", "site_ids": ["aspi-1"]}
     assert generate_disagreement_claims(_sites(), _records(), SOURCES, distance_m=1000) == [
         claims["generated-tier-status-aspi-1"]]
 
@@ -602,7 +613,11 @@ def test_shipped_claims_resolve_against_the_real_sites():
     kona = by_id["konasheher-internment-indicators"]["site_ids"]
     assert len(tekes) >= 2 and {counties[s] for s in tekes} <= {"Tekes"}
     assert len(kona) >= 7 and {counties[s] for s in kona} <= {"Konasheher", "Shufu"}
+    assert by_id["tekes-tiger-chair-drill"]["target"]["name"] == "Tekes County"
+    assert by_id["konasheher-internment-indicators"]["target"]["name"] == "Konasheher (Shufu) County"
     assert all(by_id[c]["level"] == "map" for c in ISSUE_TABLE_MAP_IDS)
+    urls = [x.get("url") for x in by_id["tekes-tiger-chair-drill"]["citations"]]
+    assert urls == [None, "https://www.thexinjiangpolicefiles.org/"]  # A has no known URL
     for c in out["claims"]:
         if c["generated"]:
             assert len(c["citations"]) >= 2 and c["category"] == "dataset-disagreement"

@@ -78,6 +78,22 @@ def reference_text(work: dict) -> str:
     return ", ".join(p for p in parts if p)
 
 
+def work_fields(work: dict) -> dict:
+    """The work as flat display fields for the page: title, author (display names), publisher, published, ...
+
+    Keys follow the claims file except `container-title` (CSL's name); absent fields stay absent.
+    """
+    out: dict[str, Any] = {"title": str(work["title"]), "published": str(work.get("published", "n.d."))}
+    if work.get("author") is not None:
+        out["author"] = ", ".join(display_name(n) for n in _names(work["author"]))
+    for ours, theirs in (("publisher", "publisher"), ("container_title", "container-title"), ("volume", "volume"),
+                         ("issue", "issue"), ("pages", "pages"), ("doi", "doi"), ("url", "url"),
+                         ("archived_url", "archived_url"), ("type", "type")):
+        if work.get(ours) not in (None, ""):
+            out[theirs] = str(work[ours])
+    return out
+
+
 def work_to_csl(item_id: str, work: dict) -> dict:
     """One cited work as a CSL-JSON item."""
     item: dict[str, Any] = {"id": item_id, "type": work["type"], "title": str(work["title"])}

@@ -93,7 +93,12 @@ class _Cite:
             ref = f"{info.get('publisher') or ''}, \u201c{info.get('title') or slug}\u201d (dataset)".lstrip(", ")
             if info.get("retrieved"):
                 ref += f", retrieved {info['retrieved']}"
-            c = {"n": n, "id": slug, "reference": ref}
+            c = {"n": n, "id": slug, "reference": ref, "source": slug, "type": "dataset",
+                 "title": info.get("title") or slug}
+            if info.get("publisher"):
+                c["publisher"] = info["publisher"]
+            if info.get("retrieved"):
+                c["retrieved"] = info["retrieved"]
             if info.get("url") and str(info["url"]).lower().startswith(("http://", "https://")):
                 c["url"] = info["url"]
             ids = self.records[slug]
@@ -125,6 +130,7 @@ def _site_claim(site_id: str, kind: str, text: str, point, cite: _Cite) -> dict:
         "generated": True,
         "source": None,
         "area": None,
+        "target": {"type": "site", "site_ids": [site_id]},
         "target_kind": "site",
         "level": "site",
         "site_ids": [site_id],

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable
 from facilitymap.errors import SourceError
 
 from .model import ClaimSet, structure_problems
-from .csl import reference_text, work_id, claim_works
+from .csl import claim_works, reference_text, work_fields, work_id
 
 
 def _default_canonical() -> Callable[[str], Any]:
@@ -185,18 +185,33 @@ def _sites_in(geom: dict, index: SiteIndex) -> list[str]:
 
 
 def numbered_citations(cs: ClaimSet, claim: dict) -> list[dict]:
-    """The claim's citations numbered from 1, each with its CSL item id and a plain-text reference."""
+    """The claim's citations numbered from 1: CSL item id, plain-text reference, the work's display fields
+    (title, author, publisher, published, url, ...) and the citation's own locator, quote and note."""
     out = []
     for n, (cit, work_key, work) in enumerate(claim_works(cs, claim), start=1):
-        item = {"n": n, "id": work_id(cs.slug, work_key), "reference": reference_text(work)}
-        for k in ("url", "archived_url"):
-            if work.get(k):
-                item[k] = work[k]
+        item = {"n": n, "id": work_id(cs.slug, work_key), "reference": reference_text(work), **work_fields(work)}
         for k in ("locator", "quote", "note"):
             if cit.get(k) not in (None, ""):
                 item[k] = str(cit[k])
         out.append(item)
     return out
+
+
+def area_name(county: str, canonical: Callable | None = None) -> str:
+    """A reader's name for a county: 'Konasheher (Shufu) County' from the alias table, else the name as written."""
+    try:
+        from facilitymap.counties import entry
+    except ImportError:  # the alias table is optional for this label
+        return county
+    row = entry(_county_key(canonical or _default_canonical(), county) or "")
+    if not row:
+        return county
+    main = row.get("aspi") or county
+    other = row.get("pinyin")
+    label = f"{main} ({other})" if other and other.casefold() != main.casefold() else main
+    level = (row.get("level") or "").casefold()
+    suffix = " County" if level == "county" else " City" if level.endswith("city") else ""
+    return label + suffix
 
 
 def resolve_claims(claim_sets: ClaimSet | list[ClaimSet], sites, records=None, *,
@@ -237,14 +252,17 @@ def _resolve_one(cs: ClaimSet, claim: dict, index: SiteIndex) -> dict:
             res[k] = str(claim[k])
     if target == "map":
         kind, site_ids, geom, drawn = "map", [], None, None
+        norm: Any = "map"
     elif "sites" in target:
         site_ids = sorted({_site_ref(ref, index)[0] for ref in target["sites"]})
         kind, geom, drawn = "site", _points_geometry(site_ids, index), "sites"
+        norm = {"type": "site", "site_ids": site_ids}
     elif "area" in target:
         area = target["area"]
         kind = "area"
         res["area"] = area["county"]
         site_ids = index.county_sites(area["county"])
+        norm = {"type": "area", "county": area["county"], "name": area_name(area["county"], index.canonical)}
         if "geometry" in area:
             geom, drawn = area["geometry"], "area"
         else:
@@ -252,7 +270,8 @@ def _resolve_one(cs: ClaimSet, claim: dict, index: SiteIndex) -> dict:
     else:
         kind, geom, drawn = "geometry", target["geometry"], "geometry"
         site_ids = _sites_in(geom, index)
-    res.update(target_kind=kind, level=kind, site_ids=site_ids, geometry=geom, drawn_at=drawn,
+        norm = {"type": "geometry"}
+    res.update(target=norm, target_kind=kind, level=kind, site_ids=site_ids, geometry=geom, drawn_at=drawn,
                citations=numbered_citations(cs, claim))
     return res
 

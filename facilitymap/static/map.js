@@ -144,9 +144,20 @@
       return OTHER_COLOUR;
     }
 
-    function tooltip(s) {
-      return function () { return h("span", { className: "fm-tip", text: s.title }); };
+    /* One tooltip and one click handler per group (not per site): cheap with tens of thousands of sites. */
+    function siteOf(layer) {
+      return (layer && layer._fmSite) || null;
     }
+    Object.keys(groups).forEach(function (k) {
+      groups[k].bindTooltip(function (layer) {
+        var s = siteOf(layer);
+        return h("span", { className: "fm-tip", text: s ? s.title : "" });
+      }, k === "outlines" ? { sticky: true } : { direction: "top", offset: [0, -4] });
+      groups[k].on("click", function (e) {
+        var s = siteOf(e.sourceTarget || e.layer);
+        if (s) openSite(s.id, { from: "map" });
+      });
+    });
 
     sites.forEach(function (s) {
       var lat = Number(s.p.lat), lon = Number(s.p.lon);
@@ -161,16 +172,15 @@
           color: "#1b1f24", weight: 1, opacity: 0.9,
           fillColor: colour(s), fillOpacity: 0.95
         });
-        s.marker.bindTooltip(tooltip(s), { direction: "top", offset: [0, -4] });
-        s.marker.on("click", function () { openSite(s.id, { from: "map" }); });
+        s.marker._fmSite = s;
       }
       var g = s.f.geometry;
       if (g && (g.type === "Polygon" || g.type === "MultiPolygon")) {
         s.outline = L.geoJSON(g, {
           style: { color: OUTLINE_COLOUR, weight: 2, opacity: 0.95, fillColor: OUTLINE_COLOUR, fillOpacity: 0.12 }
         });
-        s.outline.bindTooltip(tooltip(s), { sticky: true });
-        s.outline.on("click", function () { openSite(s.id, { from: "map" }); });
+        s.outline._fmSite = s;
+        s.outline.eachLayer(function (l) { l._fmSite = s; });
       }
     });
 
@@ -189,7 +199,13 @@
 
     var visible = [];
     function draw() {
-      Object.keys(groups).forEach(function (k) { groups[k].clearLayers(); });
+      /* Take each group off the map while it is refilled, so the canvas is redrawn once, not per site. */
+      var onMap = {};
+      Object.keys(groups).forEach(function (k) {
+        onMap[k] = map.hasLayer(groups[k]);
+        if (onMap[k]) map.removeLayer(groups[k]);
+        groups[k].clearLayers();
+      });
       visible = [];
       var drawn = 0;
       sites.forEach(function (s) {
@@ -200,6 +216,7 @@
         if (s.outline) { groups.outlines.addLayer(s.outline); placed = true; }
         if (placed) drawn += 1;
       });
+      Object.keys(groups).forEach(function (k) { if (onMap[k]) map.addLayer(groups[k]); });
       document.documentElement.dataset.siteCount = String(drawn);
       return drawn;
     }
@@ -732,10 +749,10 @@
 
     /* ----- first draw ----- */
 
-    var n = draw();
     var pts = sites.filter(function (s) { return s.latlng; }).map(function (s) { return s.latlng; });
     if (pts.length) map.fitBounds(L.latLngBounds(pts), { padding: [20, 20], animate: false, maxZoom: 14 });
     else map.setView([20, 0], 2, { animate: false });
+    var n = draw();
     applyHash(false);
     statusEl.textContent = n + " sites on the map.";
     FM.map = map;

@@ -115,6 +115,9 @@ class _Site:
 def options_with_defaults(options: dict | None) -> dict:
     """DEFAULTS overlaid with `options` (dict values are merged one level deep)."""
     opts = copy.deepcopy(DEFAULTS)
+    unknown = sorted(set(options or {}) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown matching option(s): {', '.join(unknown)} (known: {', '.join(sorted(DEFAULTS))})")
     for key, value in (options or {}).items():
         if isinstance(value, dict) and isinstance(opts.get(key), dict):
             opts[key] = {**opts[key], **copy.deepcopy(value)}

@@ -285,6 +285,16 @@ def test_record_ids_with_same_digits_in_different_sources_do_not_collide():
     assert list(r.sites.site_id) == ["aspi-1", "aspi1-1"]
 
 
+def test_thresholds_come_from_options_and_typos_are_errors():
+    inputs = {M: records(M, (1, "X Facility #1", at(0, 0), {})), BF: records(BF, (9, "Kashi - 1", at(250, 0), {}))}
+    assert members(reconcile(inputs, PRIORITY), "aspi-1") == [(M, "1"), (BF, "9")]
+    strict = reconcile(inputs, PRIORITY, {"distance": {BF: {"strict_m": 200, "county_m": 200}}})
+    assert members(strict, "aspi-1") == [(M, "1")]
+    assert strict.report["thresholds"]["distance"][BF] == {"strict_m": 200, "county_m": 200}
+    with pytest.raises(ValueError, match="outline_metres"):
+        reconcile(inputs, PRIORITY, {"outline_metres": 50})
+
+
 # --- the real shipped sources ---------------------------------------------------------------------------------------
 
 SOURCES_DIR = Path(__file__).resolve().parents[1] / "sources"

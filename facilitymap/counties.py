@@ -69,6 +69,13 @@ def _forms(value: str) -> list[str]:
 def lookup(name: str | None, scheme: str = "aspi") -> str | None:
     """The county key of a known spelling, else None. `scheme` ("aspi" or "pinyin") settles spellings that
     two naming schemes use for different counties."""
+    if name is not None and "(" in str(name):
+        # "Konasheher (Shufu) County": the name outside the brackets, else the one inside
+        outside = re.sub(r"\(.*?\)", " ", str(name))
+        for part in [outside] + re.findall(r"\((.*?)\)", str(name)):
+            key = lookup(part, scheme)
+            if key:
+                return key
     norm = normalise(name)
     if not norm:
         return None

@@ -8,7 +8,7 @@ from facilitymap import counties
 
 
 @pytest.mark.parametrize("names", [
-    ("Konasheher", "Shufu", "疏附", "疏附县", "Shufu County", "konasheher"),
+    ("Konasheher", "Shufu", "疏附", "疏附县", "Shufu County", "konasheher", "Konasheher (Shufu) County"),
     ("Tekes", "Tekesi", "特克斯", "特克斯县"),
     ("Kashgar", "Kashi", "喀什", "喀什市"),
     ("Yarkant", "Shache", "莎车", "莎车县", "Yarkand"),

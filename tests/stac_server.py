@@ -90,6 +90,7 @@ class StacServer:
         self._counts: dict[tuple, int] = {}
         self._lock = threading.Lock()
         self.items = sorted(self.items, key=lambda it: (it["properties"]["datetime"], it["id"]))
+        self._times = [_parse(it["properties"]["datetime"]) for it in self.items]
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def __enter__(self) -> "StacServer":
@@ -204,14 +205,13 @@ class StacServer:
             a, _, b = params["datetime"].partition("/")
             lo, hi = _parse(a), _parse(b or a)
         out = []
-        for it in self.items:
+        for it, when in zip(self.items, self._times):
             if colls and it["collection"] not in colls:
                 continue
             if bbox:
                 x0, y0, x1, y1 = it["bbox"]
                 if x1 < bbox[0] or x0 > bbox[2] or y1 < bbox[1] or y0 > bbox[3]:
                     continue
-            when = _parse(it["properties"]["datetime"])
             if (lo and when < lo) or (hi and when > hi):
                 continue
             out.append(it)
@@ -261,3 +261,14 @@ def _parse(text: str) -> datetime | None:
     if len(text) == 10:
         text += "T00:00:00+00:00"
     return datetime.fromisoformat(text)
+
+
+if __name__ == "__main__":  # serve a year of synthetic items for benchmarks: python tests/stac_server.py 2020 2500
+    import sys
+    import time
+
+    year, per_month = sys.argv[1] if len(sys.argv) > 1 else "2020", int(sys.argv[2]) if len(sys.argv) > 2 else 2500
+    with StacServer(make_items([f"{year}-{m:02d}" for m in range(1, 13)], per_month)) as srv:
+        print(srv.url, flush=True)
+        while True:
+            time.sleep(3600)

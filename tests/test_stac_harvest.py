@@ -273,3 +273,13 @@ def test_empty_harvest_is_a_valid_empty_layer(tmp_path):
     assert list(scenes.columns) == ["id", "collection", "datetime", "cloud_cover", "platform", "tile", "url",
                                     "geometry"]
     assert json.loads((folder / "datapackage.json").read_text())["facilitymap"]["harvest"]["items"] == 0
+
+
+def test_items_converted_in_chunks_with_different_columns_give_the_same_layer(tmp_path, monkeypatch):
+    with StacServer(ITEMS) as srv:
+        whole = read_scenes(run(srv, tmp_path / "whole"))
+        monkeypatch.setattr(stac, "ARROW_CHUNK", 3)  # chunks where landsat or grid:code columns are absent
+        chunked = read_scenes(run(srv, tmp_path / "chunked"))
+    assert chunked.drop(columns="geometry").equals(whole.drop(columns="geometry"))
+    assert chunked.geometry.geom_equals(whole.geometry).all()
+    assert set(chunked["tile"].map(len)) == {5, 6}  # MGRS tiles and WRS path+row both survived

@@ -288,11 +288,10 @@ def harvest(out_dir: Path, bbox: tuple[float, float, float, float], collections:
                 _harvest_window(client, io, ckpt, window, bbox, collections, limit, method, seen, max_items, bar)
         finally:
             bar.close()
-    items = sorted(ckpt.items(), key=lambda it: (it["properties"].get("datetime") or "", it["collection"] or "",
-                                                 it["id"]))
-    stats = {"items": len(items), "pages": ckpt.state["pages"], "duplicates": ckpt.state["duplicates"],
+    table = _items_table(ckpt)
+    stats = {"items": table.num_rows, "pages": ckpt.state["pages"], "duplicates": ckpt.state["duplicates"],
              "windows": len(windows), "requests_this_run": io.requests, "resumed": ckpt.resumed}
-    folder = _write_source(out_dir, slug, items, query, stats)
+    folder = _write_source(out_dir, slug, table, query, stats)
     shutil.rmtree(ckpt.folder)
     _fsync_dir(out_dir)
     return folder
@@ -359,16 +358,27 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _write_parquet(items: list[dict], path: Path) -> None:
+ARROW_CHUNK = 20_000  # items converted to Arrow at a time
+
+
+def _items_table(ckpt: _Checkpoint):
+    """All checkpointed items as one stac-geoparquet Arrow table sorted by datetime, collection, id.
+
+    Converted a chunk at a time so memory holds Arrow columns (a few hundred bytes an item), not every item as a
+    Python dict (a few KB each); chunks whose columns differ (a property absent or all null) are unified."""
+    import pyarrow as pa
     import stac_geoparquet.arrow as sga
 
-    if items:
-        table = sga.parse_stac_items_to_arrow(items).read_all()
-    else:  # an empty harvest is still a valid (empty) layer
-        table = sga.parse_stac_items_to_arrow([_EMPTY_TEMPLATE]).read_all().slice(0, 0)
-    sga.to_parquet(table, path)
-    with open(path, "rb") as fh:
-        os.fsync(fh.fileno())
+    tables, batch = [], []
+    for item in ckpt.items():
+        batch.append(item)
+        if len(batch) >= ARROW_CHUNK:
+            tables.append(sga.parse_stac_items_to_arrow(batch).read_all())
+            batch = []
+    if batch or not tables:  # an empty harvest is still a valid (empty) layer: keep the columns, no rows
+        tables.append(sga.parse_stac_items_to_arrow(batch or [_EMPTY_TEMPLATE]).read_all().slice(0, len(batch)))
+    table = pa.concat_tables(tables, promote_options="permissive")
+    return table.sort_by([("datetime", "ascending"), ("collection", "ascending"), ("id", "ascending")])
 
 
 _EMPTY_TEMPLATE = {"type": "Feature", "stac_version": "1.0.0", "stac_extensions": [], "id": "", "collection": "",
@@ -386,11 +396,15 @@ def _licences(collections: list[str]) -> list[dict]:
     return out or [{"name": "no-licence-stated", "title": "No licence stated: check the API's collection pages"}]
 
 
-def _write_source(out_dir: Path, slug: str, items: list[dict], query: dict, stats: dict) -> Path:
+def _write_source(out_dir: Path, slug: str, table: Any, query: dict, stats: dict) -> Path:
     target = out_dir / slug
     tmp = Path(tempfile.mkdtemp(prefix=f".{slug}.", suffix=".tmp", dir=out_dir))
     try:
-        _write_parquet(items, tmp / RESOURCE)
+        import stac_geoparquet.arrow as sga
+
+        sga.to_parquet(table, tmp / RESOURCE)
+        with open(tmp / RESOURCE, "rb") as fh:
+            os.fsync(fh.fileno())
         descriptor = _descriptor(slug, query, stats, tmp / RESOURCE)
         _write_atomic(tmp / "datapackage.json",
                       (json.dumps(descriptor, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())

@@ -418,7 +418,7 @@ def test_generated_disagreement_claims():
     ts = claims["generated-tier-status-aspi-1"]
     assert ts["text"] == (
         "The datasets do not fit: BuzzFeed camps database (record 106) gives the status \u201cprobably closed\u201d; "
-        "ASPI markers (record 1) gives tier 4, the highest security level (prisons) on ASPI's scale of 1 to 4. "
+        "ASPI markers (record 1) gives tier 4 on ASPI's scale from 1 (lowest security) to 4 (prisons). "
         "No dataset records desecuritisation or decommissioning of this site.")
     for c in claims.values():
         assert (c["generated"], c["status"], c["category"], c["site_ids"]) == (True, "reported",

@@ -29,8 +29,7 @@ TIER_STATUS_MISFITS: dict[str, frozenset[int]] = {
 #: then no claim is generated.
 EXPLAINING_FIELDS = ("desecuritisation", "decommissioning", "decommissioning_signs")
 
-TIER_MEANING = {1: "the lowest security level", 2: "a low-to-medium security level",
-                3: "a high security level", 4: "the highest security level (prisons)"}
+TIER_SCALE = "on ASPI's scale from 1 (lowest security) to 4 (prisons)"
 
 
 def _plain(v):
@@ -202,8 +201,7 @@ def _tier_status_claim(site, sid, point, infos) -> dict | None:
         for tv, t in clashing:
             cite.add(str(tv["source"]), tv.get("record_id"))
             trid = f" (record {tv['record_id']})" if tv.get("record_id") is not None else ""
-            parts.append(f"{cite.title(str(tv['source']))}{trid} gives tier {t}, {TIER_MEANING[t]} on ASPI's "
-                         "scale of 1 to 4")
+            parts.append(f"{cite.title(str(tv['source']))}{trid} gives tier {t} {TIER_SCALE}")
         text = ("The datasets do not fit: " + "; ".join(parts) + ". No dataset records desecuritisation or "
                 "decommissioning of this site.")
         return _site_claim(sid, "tier-status", text, point, cite)

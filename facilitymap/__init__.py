@@ -8,7 +8,6 @@ The public surface is small:
 
 Everything else is an implementation detail of the modules named in DESIGN.md.
 """
-from __future__ import annotations
 
 __version__ = "0.1.0"
 

@@ -98,6 +98,13 @@ def assemble(spec: dict, sources: list) -> dict[str, Any]:
     sites = rec.sites
     fc = export.feature_collection(sites)
     props_by_id = {f["properties"]["site_id"]: f["properties"] for f in fc["features"]}
+    for props in props_by_id.values():
+        if not props.get("name"):
+            # Some datasets leave a location unnamed (61 BuzzFeed rows, 46 OSM outlines). The site still needs a
+            # label; it is ours, not a source's, so it says so and `name_generated` marks it.
+            first = props["records"][0]
+            props["name"] = f"Unnamed site ({first['source']} {first['record_id']})"
+            props["name_generated"] = True
 
     # Imagery: MGRS tiles from the grid, ASPI's date, harvested scenes where a scenes source is in the spec.
     from .footprints import coverage as cov
@@ -107,7 +114,7 @@ def assemble(spec: dict, sources: list) -> dict[str, Any]:
     grid_sources = [s for s in sources if s.layer == "grid"]
     site_tiles: dict[str, list[str]] = {}
     if grid_sources:
-        grid = reads[grid_sources[0].slug].records
+        grid = reads[grid_sources[0].slug].records.rename(columns={"record_id": "tile"})[["tile", "geometry"]]
         site_tiles = gridmod.site_tiles(sites, grid)
         tiles_fc = export.feature_collection(gridmod.tiles_for_map(grid, sites))
     scenes_detail = None

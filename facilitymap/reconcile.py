@@ -441,13 +441,18 @@ def _attributes(members: list[_Rec]) -> dict[str, list[dict]]:
             v = m.row.get(f)
             if not _missing(v):
                 values[f] = v
+        derived = set()
         if "county" not in values and not _missing(m.row.get("_county_from_name")):
             values["county"] = m.row["_county_from_name"]
+            derived.add("county")
         for f, v in sorted((m.row.get("attrs") or {}).items()):
             if f not in values and not _missing(v):
                 values[f] = v
         for f, v in values.items():
-            attrs.setdefault(f, []).append({"value": _plain(v), "source": m.source, "record_id": m.record_id})
+            entry = {"value": _plain(v), "source": m.source, "record_id": m.record_id}
+            if f in derived:
+                entry["derived_from"] = "name"  # the county part of a label such as "Shufu - I"
+            attrs.setdefault(f, []).append(entry)
     return {f: attrs[f] for f in sorted(attrs)}
 
 

@@ -153,7 +153,9 @@ def test_distance_match_within_strict_threshold_and_county_support_beyond_it():
     assert not [d for d in s1["disagreements"] if d["field"] == "county"]
     assert s1["status"] == "corroborated"
     assert [e["source"] for e in s1["attributes"]["county"]] == [M, BF]
-    assert site(r, "bf-103")["county"] == "Shufu"  # taken from the BuzzFeed label
+    assert site(r, "bf-103")["county"] == "Shufu"  # taken from the BuzzFeed label, and marked so
+    assert site(r, "bf-103")["attributes"]["county"] == [
+        {"value": "Shufu", "source": BF, "record_id": "103", "derived_from": "name"}]
 
 
 def test_one_to_one_nearest_pair_wins_and_the_other_record_founds_a_site():

@@ -43,15 +43,21 @@ def normalise_scenes(scenes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     data = {}
     for col in SCENE_COLUMNS:
         src = next((c for c in [col, *ALIASES.get(col, [])] if c in out.columns), None)
-        data[col] = out[src].to_numpy() if src else np.full(len(out), None, dtype=object)
-    df = pd.DataFrame(data, index=range(len(out)))
-    df["tile"] = df["tile"].astype(object).where(df["tile"].notna(), None)
-    df.loc[df["tile"].notna(), "tile"] = df["tile"].dropna().astype(str).str.removeprefix("MGRS-")
-    df["id"] = df["id"].astype(str)
-    df["collection"] = df["collection"].astype(object).where(df["collection"].notna(), None)
-    df["datetime"] = pd.to_datetime(df["datetime"], utc=True, errors="coerce").astype("datetime64[ns, UTC]")
-    df["cloud_cover"] = pd.to_numeric(df["cloud_cover"], errors="coerce").astype("float64")
-    return gpd.GeoDataFrame(df, geometry=out.geometry.to_numpy(), crs="EPSG:4326")
+        values = out[src].reset_index(drop=True) if src else pd.Series(np.nan, index=range(len(out)))
+        if col == "datetime":
+            values = pd.to_datetime(values, utc=True, errors="coerce").astype("datetime64[ns, UTC]")
+        elif col == "cloud_cover":
+            values = pd.to_numeric(values, errors="coerce").astype("float64")
+        else:
+            values = _text(values)
+        data[col] = values
+    data["tile"] = data["tile"].str.removeprefix("MGRS-")
+    return gpd.GeoDataFrame(data, geometry=out.geometry.to_numpy(), crs="EPSG:4326")
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """pandas "str" dtype (missing as NaN); a no-op for columns that already are."""
+    return values if values.dtype == "str" else values.astype("str")
 
 
 def match_pairs(points: gpd.GeoDataFrame, footprints) -> tuple[np.ndarray, np.ndarray]:
@@ -72,39 +78,53 @@ def match_pairs(points: gpd.GeoDataFrame, footprints) -> tuple[np.ndarray, np.nd
 
 def match_scenes(sites: gpd.GeoDataFrame, scenes: gpd.GeoDataFrame) -> pd.DataFrame:
     """The detail table: one row per (site, scene covering the site's representative point), DETAIL_COLUMNS,
-    sorted by site_id, datetime, id, collection."""
+    in canonical order (site_id, datetime with undated last, id, collection)."""
     points = site_points(sites)
     scenes = normalise_scenes(scenes)
     p, s = match_pairs(points, scenes.geometry.to_numpy())
-    detail = pd.DataFrame(scenes.drop(columns="geometry").iloc[s].reset_index(drop=True))
-    detail.insert(0, "site_id", points["site_id"].to_numpy()[p])
-    return sort_detail(detail[DETAIL_COLUMNS])
+    # order the pairs with keys computed once per scene (not once per pair)
+    keys = (_codes(scenes["collection"])[s], _codes(scenes["id"])[s], _time_key(scenes["datetime"])[s],
+            _codes(points["site_id"])[p])
+    order = np.lexsort(keys)
+    p, s = p[order], s[order]
+    detail = pd.DataFrame(scenes.drop(columns="geometry")).take(s).reset_index(drop=True)
+    detail.insert(0, "site_id", _text(points["site_id"]).take(p).reset_index(drop=True))
+    return _canonical(detail)
 
 
 def sort_detail(detail: pd.DataFrame) -> pd.DataFrame:
-    """Detail rows in their canonical order (site_id, datetime with undated last, id, collection) and dtypes
-    (text as Python str or None, datetime as UTC, cloud_cover as float)."""
-    detail = detail[DETAIL_COLUMNS].copy()
+    """Detail rows in canonical order and dtypes (as `match_scenes` returns them), from rows in any order."""
+    detail = _canonical(detail)
+    order = np.lexsort((_codes(detail["collection"]), _codes(detail["id"]), _time_key(detail["datetime"]),
+                        _codes(detail["site_id"])))
+    return detail.take(order).reset_index(drop=True)
+
+
+def _canonical(detail: pd.DataFrame) -> pd.DataFrame:
+    """DETAIL_COLUMNS with fixed dtypes: text as pandas "str" (missing = NaN), datetime UTC, cloud_cover float."""
+    out = {}
     for col in DETAIL_COLUMNS:
         if col == "datetime":
-            detail[col] = pd.to_datetime(detail[col], utc=True).astype("datetime64[ns, UTC]")
+            out[col] = pd.to_datetime(detail[col], utc=True).astype("datetime64[ns, UTC]")
         elif col == "cloud_cover":
-            detail[col] = detail[col].astype("float64")
+            out[col] = detail[col].astype("float64")
         else:
-            na = detail[col].isna().to_numpy()
-            values = detail[col].astype("str").astype(object).to_numpy().copy()
-            values[na] = None
-            detail[col] = pd.Series(values, index=detail.index, dtype=object)
-    t = detail["datetime"].to_numpy("datetime64[ns]").view("int64").copy()
-    t[pd.isna(detail["datetime"]).to_numpy()] = _NAT
-    order = np.lexsort((_codes(detail["collection"]), _codes(detail["id"]), t, _codes(detail["site_id"])))
-    return detail.iloc[order].reset_index(drop=True)
+            out[col] = _text(detail[col])
+    return pd.DataFrame(out, index=detail.index)
 
 
 def _codes(col: pd.Series) -> np.ndarray:
-    """Integer codes that sort like the values (None/NaN first as "")."""
-    values = col.astype(object).where(col.notna(), "").astype(str).to_numpy()
-    return pd.factorize(values, sort=True)[0]
+    """Integer codes that sort like the values (missing sorts first, as "")."""
+    codes, _ = _text(col).fillna("").factorize(sort=True)
+    return codes
+
+
+def _time_key(col: pd.Series) -> np.ndarray:
+    """Nanoseconds since the epoch; undated as the largest int64 so it sorts last."""
+    t = pd.to_datetime(col, utc=True).astype("datetime64[ns, UTC]")
+    key = t.to_numpy("datetime64[ns]").view("int64").copy()
+    key[t.isna().to_numpy()] = _NAT
+    return key
 
 
 # -- the summary ---------------------------------------------------------------------------------------------
@@ -122,8 +142,12 @@ def coverage(sites: gpd.GeoDataFrame, scenes: gpd.GeoDataFrame, cloud_threshold:
 
 def summarise(sites: gpd.GeoDataFrame, detail: pd.DataFrame, cloud_threshold: float = 20,
               aspi_dates: dict | None = None) -> dict:
-    """Per-site figures from the detail table (see the module docstring for the orderings). JSON-ready:
-    ISO dates, plain ints and floats, sorted keys within each level."""
+    """Per-site figures from a detail table in canonical order (as `match_scenes` / `sort_detail` return it).
+
+    Every site is a key (sorted). JSON-ready: ISO dates, plain ints, floats and None. Because detail rows are
+    sorted by site, then datetime, then id, each (site, year) and (site, month) group is a contiguous run, and
+    a stable sort on cloud cover within a run breaks ties by datetime then id.
+    """
     points = site_points(sites)
     lonlat = {sid: (g.x, g.y) if not g.is_empty else (None, None) for sid, g in zip(points["site_id"], points.geometry)}
     if aspi_dates is None:
@@ -140,106 +164,121 @@ def summarise(sites: gpd.GeoDataFrame, detail: pd.DataFrame, cloud_threshold: fl
         return summary
 
     d = detail.reset_index(drop=True)
-    site = d["site_id"].astype(str).to_numpy()
-    ts = d["datetime"]
-    dated = ts.notna().to_numpy()
-    t = ts.to_numpy("datetime64[ns]").view("int64").copy()
-    t[~dated] = _NAT
+    codes, names = _text(d["site_id"]).factorize(sort=False)  # sorted rows: codes ascend
+    names = [str(x) for x in names]
+    t = _time_key(d["datetime"])
+    dated = t != _NAT
     cc = d["cloud_cover"].to_numpy(dtype="float64")
-    cc_key = np.where(np.isnan(cc), np.inf, cc)
-    id_key = _codes(d["id"])
-    site_key = _codes(d["site_id"])
-    year = np.where(dated, ts.dt.year.fillna(0).to_numpy(dtype="int64"), 0)
-    month = np.where(dated, year * 100 + ts.dt.month.fillna(0).to_numpy(dtype="int64"), 0)
+    known = ~np.isnan(cc)
     under = cc < cloud_threshold  # NaN compares False
-    scene = _SceneDicts(d, lonlat)
+    when = d["datetime"]
+    year = when.dt.year.fillna(0).to_numpy(dtype="int64")
+    month = year * 100 + when.dt.month.fillna(0).to_numpy(dtype="int64")
+    scene = _SceneDicts(d, t, lonlat)
 
     # totals per site
-    frame = pd.DataFrame({"site": site, "dated": dated, "under": under, "year": year, "month": month, "cc": cc})
-    for sid, n, nd, nu in zip(*_agg(frame.groupby("site", sort=True), ["dated", "under"])):
-        summary[sid].update(scenes=n, undated=n - nd, under_cloud_threshold=nu)
+    k = len(names)
+    total = np.bincount(codes, minlength=k)
+    n_dated = np.bincount(codes, weights=dated, minlength=k).astype("int64")
+    n_under = np.bincount(codes, weights=under, minlength=k).astype("int64")
+    for c, sid in enumerate(names):
+        summary[sid].update(scenes=int(total[c]), undated=int(total[c] - n_dated[c]),
+                            under_cloud_threshold=int(n_under[c]))
 
-    # first and last dated scene (detail is sorted by site, datetime, id)
     rows = np.flatnonzero(dated)
-    if len(rows):
-        s_dated = site[rows]
-        first = rows[np.r_[True, s_dated[1:] != s_dated[:-1]]]
-        last = rows[np.r_[s_dated[1:] != s_dated[:-1], True]]
-        for i in first:
-            summary[site[i]]["first"] = scene(i)
-        for i in last:
-            summary[site[i]]["last"] = scene(i)
+    if len(rows) == 0:
+        return summary
+    # first and last dated scene per site
+    starts = _run_starts(codes[rows])
+    ends = np.r_[starts[1:], len(rows)] - 1
+    firsts, lasts = scene.many(rows[starts]), scene.many(rows[ends])
+    for i, a, b in zip(rows[starts], firsts, lasts):
+        summary[names[codes[i]]].update(first=a, last=b)
 
     # per year: count, count under threshold, least-cloudy scene
-    dy = frame[dated]
-    g = dy.groupby(["site", "year"], sort=True)
-    stats = g.agg(n=("under", "size"), u=("under", "sum"))
-    best = _best(rows, site, site_key, year, cc_key, t, id_key)
-    for (sid, y), n, u in zip(stats.index, stats["n"].to_numpy(), stats["u"].to_numpy()):
-        summary[sid]["years"][str(int(y))] = {"scenes": int(n), "under_cloud_threshold": int(u),
-                                              "best": scene(best[(sid, int(y))])}
+    starts, counts, best = _runs(rows, codes, year, cc)
+    n_u = np.add.reduceat(under[rows], starts)
+    first = rows[starts]
+    for c, y, n, u, sc in zip(codes[first].tolist(), year[first].tolist(), counts.tolist(), n_u.tolist(),
+                              scene.many(best)):
+        summary[names[c]]["years"][str(y)] = {"scenes": n, "under_cloud_threshold": int(u), "best": sc}
 
-    # per month: histogram (count, mean cloud cover) and the least-cloudy scene's id and cloud cover
-    stats = dy.groupby(["site", "month"], sort=True).agg(n=("cc", "size"), mean=("cc", "mean"))
-    best = _best(rows, site, site_key, month, cc_key, t, id_key)
-    ids = d["id"].astype(str).to_numpy()
-    for (sid, m), n, mean in zip(stats.index, stats["n"].to_numpy(), stats["mean"].to_numpy()):
-        i = best[(sid, int(m))]
-        summary[sid]["months"][f"{int(m) // 100:04d}-{int(m) % 100:02d}"] = {
-            "scenes": int(n), "mean_cloud": None if np.isnan(mean) else round(float(mean), 1),
-            "best": ids[i], "best_cloud": _num(cc[i])}
+    # per month: histogram (count, mean of the known cloud covers) and the least-cloudy scene's id and cloud cover
+    starts, counts, best = _runs(rows, codes, month, cc)
+    n_known = np.add.reduceat(known[rows], starts)
+    sums = np.add.reduceat(np.where(known, cc, 0.0)[rows], starts)
+    first = rows[starts]
+    for c, m, n, nk, sm, bid, bc in zip(codes[first].tolist(), month[first].tolist(), counts.tolist(),
+                                        n_known.tolist(), sums.tolist(), d["id"].take(best).tolist(),
+                                        cc[best].tolist()):
+        summary[names[c]]["months"][f"{m // 100:04d}-{m % 100:02d}"] = {
+            "scenes": n, "mean_cloud": round(sm / nk, 1) if nk else None, "best": str(bid),
+            "best_cloud": None if bc != bc else round(bc, 2)}
 
-    # nearest to ASPI's latest-imagery month
-    targets = {sid: month_middle(v) for sid, v in aspi_dates.items() if sid in summary}
-    targets = {k: v for k, v in targets.items() if v is not None}
-    if targets and len(rows):
-        target_ns = np.array([int(targets[s].timestamp()) * 10**9 if s in targets else 0 for s in site[rows]],
-                             dtype="int64")
-        has = np.array([s in targets for s in site[rows]])
-        r = rows[has]
-        diff = np.abs(t[r] - target_ns[has])
-        order = np.lexsort((id_key[r], t[r], cc_key[r], diff, site_key[r]))
-        r, diff = r[order], diff[order]
-        keep = np.r_[True, site[r][1:] != site[r][:-1]]
-        for i, dd in zip(r[keep], diff[keep]):
-            summary[site[i]]["nearest_to_aspi"] = {"target": _iso(targets[site[i]]), "days": round(float(dd) / 86400e9, 2),
-                                                   "scene": scene(i)}
+    # nearest to the middle of ASPI's latest-imagery month: time difference, then least cloudy, then row order
+    target = np.full(k, _NAT, dtype="int64")
+    labels = {}
+    for c, sid in enumerate(names):
+        mid = month_middle(aspi_dates.get(sid))
+        if mid is not None:
+            target[c] = int(mid.timestamp()) * 10**9
+            labels[c] = _iso(mid)
+    r = rows[target[codes[rows]] != _NAT]
+    if len(r):
+        diff = np.abs(t[r] - target[codes[r]])
+        cc_key = np.where(known, cc, np.inf)[r]
+        order = np.lexsort((cc_key, diff, codes[r]))  # stable: ties keep row order (datetime, id)
+        pick = order[_run_starts(codes[r][order])]
+        for i, dd, sc in zip(r[pick], diff[pick], scene.many(r[pick])):
+            summary[names[codes[i]]]["nearest_to_aspi"] = {
+                "target": labels[codes[i]], "days": round(float(dd) / 86400e9, 2), "scene": sc}
     return summary
 
 
-def _agg(groups, cols):
-    size = groups.size()
-    sums = groups[cols].sum()
-    return (list(size.index), [int(v) for v in size], [int(v) for v in sums[cols[0]]],
-            [int(v) for v in sums[cols[1]]])
+def _run_starts(keys: np.ndarray) -> np.ndarray:
+    """Positions where a sorted key array changes value (including 0)."""
+    return np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
 
 
-def _best(rows, site, site_key, period, cc_key, t, id_key) -> dict:
-    """{(site_id, period): row} of the least-cloudy dated scene per site and period."""
-    if len(rows) == 0:
-        return {}
-    order = rows[np.lexsort((id_key[rows], t[rows], cc_key[rows], period[rows], site_key[rows]))]
-    sk, pk = site_key[order], period[order]
-    keep = order[np.r_[True, (sk[1:] != sk[:-1]) | (pk[1:] != pk[:-1])]]
-    return {(site[i], int(period[i])): int(i) for i in keep}
+def _runs(rows: np.ndarray, codes: np.ndarray, period: np.ndarray, cc: np.ndarray):
+    """(run starts in `rows`, run lengths, least-cloudy row of each run) for contiguous (site, period) runs.
+
+    The least-cloudy row is the first row of the run whose cloud cover equals the run's minimum (unknown as
+    +inf), so ties go to the earlier row, i.e. the earlier datetime, then the smaller id. O(n), no sort.
+    """
+    key = codes[rows].astype("int64") * 1_000_000 + period[rows]
+    starts = _run_starts(key)
+    counts = np.diff(np.r_[starts, len(rows)])
+    cc_key = np.where(np.isnan(cc[rows]), np.inf, cc[rows])
+    lowest = np.minimum.reduceat(cc_key, starts)
+    run_id = np.repeat(np.arange(len(starts)), counts)
+    hits = np.flatnonzero(cc_key == lowest[run_id])
+    best = rows[hits[_run_starts(run_id[hits])]]
+    return starts, counts, best
 
 
 class _SceneDicts:
     """Scene dicts for detail rows: the fields, plus a viewer link at the site's place and the scene's date."""
 
-    def __init__(self, d: pd.DataFrame, lonlat: dict):
-        self.cols = {c: d[c].to_numpy() for c in DETAIL_COLUMNS}
+    def __init__(self, d: pd.DataFrame, t: np.ndarray, lonlat: dict):
+        self.d = d
+        self.t = t
         self.lonlat = lonlat
 
-    def __call__(self, i: int) -> dict:
-        c = self.cols
-        when = c["datetime"][i]
-        lon, lat = self.lonlat.get(str(c["site_id"][i]), (None, None))
-        rec = {"id": str(c["id"][i]), "collection": _str(c["collection"][i]),
-               "datetime": None if pd.isna(when) else _iso(when), "cloud_cover": _num(c["cloud_cover"][i]),
-               "platform": _str(c["platform"][i]), "tile": _str(c["tile"][i]), "url": _str(c["url"][i])}
-        rec["viewer"] = scene_viewer_link(lon, lat, rec) if lon is not None else None
-        return rec
+    def many(self, rows: np.ndarray) -> list[dict]:
+        rows = np.asarray(rows, dtype="int64")
+        cols = {c: self.d[c].take(rows).tolist() for c in DETAIL_COLUMNS if c not in ("datetime",)}
+        out = []
+        for j, i in enumerate(rows):
+            ti = self.t[i]
+            lon, lat = self.lonlat.get(str(cols["site_id"][j]), (None, None))
+            rec = {"id": str(cols["id"][j]), "collection": _str(cols["collection"][j]),
+                   "datetime": None if ti == _NAT else _iso(pd.Timestamp(int(ti), unit="ns", tz="UTC")),
+                   "cloud_cover": _num(cols["cloud_cover"][j]), "platform": _str(cols["platform"][j]),
+                   "tile": _str(cols["tile"][j]), "url": _str(cols["url"][j])}
+            rec["viewer"] = scene_viewer_link(lon, lat, rec) if lon is not None else None
+            out.append(rec)
+        return out
 
 
 def _str(v):
@@ -247,7 +286,7 @@ def _str(v):
 
 
 def _num(v):
-    return None if v is None or pd.isna(v) else round(float(v), 2)
+    return None if v is None or v != v else round(float(v), 2)
 
 
 def _iso(ts) -> str:

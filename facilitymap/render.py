@@ -231,10 +231,11 @@ def _site_rows(payload: dict) -> list[dict]:
                 "place": ", ".join(x for x in (p.get("county"), p.get("prefecture")) if x),
                 "detail": "; ".join(detail),
                 "listed": "; ".join(listed),
-                "lat": p.get("lat"),
-                "lon": p.get("lon"),
             }
         )
+        r = rows[-1]
+        place = f"{p.get('lat')}, {p.get('lon')}"
+        r["rest"] = " · ".join(x for x in (r["kind"], r["place"], r["detail"], "listed in " + r["listed"] if r["listed"] else "", place) if x)
     rows.sort(key=lambda r: (r["kind"] != "detention", r["name"].casefold(), r["site_id"]))
     return rows
 

@@ -283,3 +283,18 @@ def test_items_converted_in_chunks_with_different_columns_give_the_same_layer(tm
     assert chunked.drop(columns="geometry").equals(whole.drop(columns="geometry"))
     assert chunked.geometry.geom_equals(whole.geometry).all()
     assert set(chunked["tile"].map(len)) == {5, 6}  # MGRS tiles and WRS path+row both survived
+
+
+def test_resume_with_an_expired_token_redoes_only_that_window(tmp_path):
+    faults = [Fault("status:500", page=3, window="2020-02", times={1, 2, 3, 4}),
+              Fault("status:400", page=3, window="2020-02", times={5})]  # the API forgot the token meanwhile
+    with StacServer(ITEMS, faults=faults) as srv:
+        with pytest.raises(FetchError):
+            run(srv, tmp_path / "out")
+        folder = run(srv, tmp_path / "out")
+        assert pages(srv, "2020-01") == {1: 1, 2: 1, 3: 1}
+        assert pages(srv, "2020-02") == {1: 2, 2: 2, 3: 6}
+        srv.faults = []
+        clean = run(srv, tmp_path / "clean")
+    assert sha(folder / "scenes.parquet") == sha(clean / "scenes.parquet")
+    assert json.loads((folder / "datapackage.json").read_text())["facilitymap"]["harvest"]["items"] == len(ITEMS)

@@ -9,6 +9,7 @@ temp folder beside it, fsynced, then renamed into place.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -35,6 +36,7 @@ APIS = {
     "planetary-computer": (PLANETARY_COMPUTER, ["sentinel-2-l2a", "landsat-c2-l2"]),
 }
 PUBLISHERS = {EARTH_SEARCH: "Element 84 (Earth Search)", PLANETARY_COMPUTER: "Microsoft Planetary Computer"}
+STALE_TOKEN_STATUSES = (400, 404, 410, 422)  # a resumed next link the API rejects: restart that window
 RETRY_STATUSES = (429, 500, 502, 503, 504)  # 429: Planetary Computer throttles
 KEEP_PROPERTIES = ("datetime", "start_datetime", "end_datetime", "eo:cloud_cover", "platform", "grid:code",
                    "s2:mgrs_tile", "landsat:wrs_path", "landsat:wrs_row")
@@ -69,7 +71,7 @@ class RepeatedPageError(HarvestError):
 # -- HTTP -----------------------------------------------------------------------------------------------------
 class _HarvestIO(StacApiIO):
     """StacApiIO with a urllib3 Retry adapter (statuses, timeouts, connection errors) plus a page-level retry for
-    bodies that arrive truncated or as invalid JSON, which urllib3 cannot see. Counts requests and bytes."""
+    bodies that arrive truncated or as invalid JSON, which urllib3 cannot see."""
 
     def __init__(self, retries: int, backoff: float, timeout: float):
         retry = Retry(total=retries, connect=retries, read=retries, status=retries, other=0,
@@ -77,15 +79,12 @@ class _HarvestIO(StacApiIO):
                       allowed_methods=None, raise_on_status=False, respect_retry_after_header=True)
         super().__init__(timeout=timeout, max_retries=retry)
         self.retries, self.backoff = retries, backoff
-        self.requests = 0  # HTTP requests actually sent, retries included
-        self.bytes = 0
         self._last_attempts = 1
         self.session.hooks["response"].append(self._on_response)
 
     def _on_response(self, resp: requests.Response, *args: Any, **kwargs: Any) -> None:
         history = getattr(getattr(resp.raw, "retries", None), "history", ()) or ()
         self._last_attempts = len(history) + 1
-        self.bytes += len(resp.content or b"") if resp.status_code < 300 else 0
 
     def read_json(self, source: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         url = source.href if isinstance(source, Link) else str(source)
@@ -97,23 +96,18 @@ class _HarvestIO(StacApiIO):
                 page = json.loads(text)
                 if not isinstance(page, dict):
                     raise ValueError("not a JSON object")
-                self.requests += self._last_attempts
                 return page
             except APIError as err:
                 status = getattr(err, "status_code", None)
                 cause = err.__context__
                 if status is not None:
-                    self.requests += self._last_attempts
                     raise FetchError(url, status, self._last_attempts, str(err)) from None
                 if not isinstance(cause, (requests.exceptions.ChunkedEncodingError,
                                           requests.exceptions.ContentDecodingError)):
                     # timeouts and connection errors: urllib3 already retried them all
-                    self.requests += self.retries + 1
                     raise FetchError(url, None, self.retries + 1, str(err)) from None
-                self.requests += 1
                 detail = f"truncated body ({cause})"
             except ValueError as err:  # json.JSONDecodeError is a ValueError
-                self.requests += 1
                 detail = f"invalid JSON ({err})"
             if attempt <= self.retries:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
@@ -204,6 +198,8 @@ class _Checkpoint:
     def add_page(self, window: str, items: list[dict], next_link: dict | None, duplicates: int) -> None:
         st = self.state
         n = st["pages"] + 1
+        if st["window"] != window:  # first page of this window: remember where it started, for a rewind
+            st["window_start"] = {"pages": st["pages"], "items": st["items"], "duplicates": st["duplicates"]}
         _write_atomic(self.pages_dir / f"{n:06d}.json", json.dumps(items, sort_keys=True).encode("utf-8"))
         st["pages"], st["items"], st["duplicates"] = n, st["items"] + len(items), st["duplicates"] + duplicates
         if next_link is None:
@@ -212,6 +208,13 @@ class _Checkpoint:
         else:
             st["window"], st["next"] = window, next_link
             st["links"].append(_link_key(next_link))
+        self.save()
+
+    def rewind_window(self) -> None:
+        """Forget the pages of the unfinished window, so it is fetched again from its first page."""
+        st = self.state
+        st.update(st.pop("window_start"))
+        st["window"], st["next"], st["links"] = None, None, []
         self.save()
 
     def save(self) -> None:
@@ -259,6 +262,8 @@ def harvest(out_dir: Path, bbox: tuple[float, float, float, float], collections:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     bbox = tuple(float(v) for v in bbox)  # type: ignore[assignment]
+    if len(bbox) != 4 or limit < 1:
+        raise ValueError(f"bbox must be (west, south, east, north) and limit >= 1, not {bbox}, {limit}")
     query = {"api": api_url, "bbox": list(bbox), "collections": collections, "datetime": f"{start}/{end}",
              "limit": limit, "max_items": max_items, "method": method}
     windows = month_windows(start, end)
@@ -290,7 +295,7 @@ def harvest(out_dir: Path, bbox: tuple[float, float, float, float], collections:
             bar.close()
     table = _items_table(ckpt)
     stats = {"items": table.num_rows, "pages": ckpt.state["pages"], "duplicates": ckpt.state["duplicates"],
-             "windows": len(windows), "requests_this_run": io.requests, "resumed": ckpt.resumed}
+             "windows": len(windows)}
     folder = _write_source(out_dir, slug, table, query, stats)
     shutil.rmtree(ckpt.folder)
     _fsync_dir(out_dir)
@@ -308,6 +313,19 @@ def _harvest_window(client: Client, io: _HarvestIO, ckpt: _Checkpoint, window: s
         pages = io.get_pages(link["href"], link.get("method", "GET"), params)
         url = link["href"]
         links_seen = set(st["links"])
+        try:
+            first = next(pages, None)
+        except FetchError as err:
+            if err.status not in STALE_TOKEN_STATUSES:
+                raise
+            # the API no longer knows the checkpointed token (expired paging state): redo this window
+            ckpt.rewind_window()
+            seen.clear()
+            seen.update((it["collection"], it["id"]) for it in ckpt.items())
+            bar.n = st["items"]
+            bar.refresh()
+            first, pages, url, links_seen = None, search.pages_as_dicts(), search.url, set()
+        pages = itertools.chain([first] if first is not None else [], pages)
     else:
         pages = search.pages_as_dicts()
         url = search.url

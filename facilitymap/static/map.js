@@ -8,7 +8,7 @@
 
   var TIER_COLOURS = { "1": "#fdd49e", "2": "#fc8d59", "3": "#d7301f", "4": "#7f0000" };
   var NO_TIER = "#9aa3ad";
-  var STATUS_COLOURS = ["#2166ac", "#5aaedb", "#1b9e77", "#b8d7ef", "#6a51a3", "#66a61e"];
+  var STATUS_COLOURS = ["#6a51a3", "#66a61e", "#e7298a", "#a6761d", "#5aaedb", "#b8d7ef"];
   var DAMAGE_COLOURS = ["#f2f0f7", "#cbc9e2", "#9e9ac8", "#756bb1", "#54278f"];
   var OTHER_COLOUR = "#4d4d4d";
   var OUTLINE_COLOUR = "#c2185b";
@@ -130,7 +130,9 @@
     var siteById = {};
     sites.forEach(function (s) { siteById[s.id] = s; });
 
+    var KNOWN_STATUS = { "corroborated": "#2166ac", "probably closed": "#92c5de", "closed": "#1b9e77" };
     function statusColour(st) {
+      if (KNOWN_STATUS[String(st)]) return KNOWN_STATUS[String(st)];
       var i = statuses.indexOf(String(st));
       return i < 0 ? NO_TIER : STATUS_COLOURS[i % STATUS_COLOURS.length];
     }

@@ -482,14 +482,16 @@ def _readme(d: dict) -> str:
     fm = d["facilitymap"]
     q = fm["query"]
     lic = "\n".join(f"- {x['title']}: {x.get('path', '')}" for x in d["licenses"])
+    cap = f", at most {q['max_items']} items" if q["max_items"] else ""
+    h, res = fm["harvest"], d["resources"][0]
     return f"""# {d['title']}
 
 Harvested with `facilitymap footprints fetch` from {fm['endpoint']} on {fm['retrieved']}.
 
 - Query: bbox {q['bbox']}, collections {', '.join(q['collections'])}, datetime {q['datetime']}
-  (one search per calendar month, page size {q['limit']}{', at most ' + str(q['max_items']) + ' items' if q['max_items'] else ''}).
-- Result: {fm['harvest']['items']} items in {fm['harvest']['pages']} pages; {fm['harvest']['duplicates_dropped']} duplicates dropped.
-- File: `{d['resources'][0]['path']}` (stac-geoparquet), {d['resources'][0]['bytes']} bytes, {d['resources'][0]['hash']}.
+  (one search per calendar month, page size {q['limit']}{cap}).
+- Result: {h['items']} items in {h['pages']} pages; {h['duplicates_dropped']} duplicates dropped.
+- File: `{res['path']}` (stac-geoparquet), {res['bytes']} bytes, {res['hash']}.
 
 ## Licence of the imagery
 {lic}

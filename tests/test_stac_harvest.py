@@ -93,6 +93,12 @@ def test_descriptor_hash_matches_and_geoparquet_round_trips(tmp_path):
     assert titles == ["Copernicus Sentinel data, free and open licence", "USGS Landsat data, public domain"]
     assert desc["licenses"][0]["path"].endswith("/Sentinel_Data_Legal_Notice")
     assert "Copernicus Sentinel data" in (folder / "README.md").read_text("utf-8")
+    from facilitymap import readers, registry  # the project's own loader accepts the folder as a source
+
+    sources = registry.load_sources(tmp_path / "a")
+    assert [s.slug for s in sources] == ["scenes-test"] and registry.validate_sources(sources) == []
+    read = readers.read_source(sources[0])
+    assert read.rows == len(ITEMS) and not read.rejected
     # stac-geoparquet round trip: back to STAC items with the same ids, footprints and properties
     back = {it["id"]: it for it in sga.stac_table_to_items(pq.read_table(path))}
     assert set(back) == {it["id"] for it in ITEMS}

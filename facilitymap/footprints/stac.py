@@ -466,6 +466,7 @@ def _descriptor(slug: str, query: dict, stats: dict, parquet: Path) -> dict:
                        "hash": f"sha256:{_sha256(parquet)}"}],
         "facilitymap": {
             "layer": "scenes", "reader": "geoparquet", "resource": "scenes", "publisher": publisher,
+            "fields": {"record_id": "id", "name": "id"},  # a scene is named by its STAC item id
             "citation": (f"{', '.join(colls)} item metadata, {publisher} STAC API ({api}), retrieved {retrieved}. "
                          + " ".join(lic["title"] + "." for lic in _licences(colls))),
             "retrieved": retrieved, "upstream": api, "endpoint": api.rstrip("/") + "/search",

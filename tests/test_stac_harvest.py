@@ -113,7 +113,7 @@ def test_descriptor_hash_matches_and_geoparquet_round_trips(tmp_path):
 TRANSIENT = {
     "503 once": Fault("status:503", page=2, window="2020-02", times={1}),
     "500 then 502 then 504": Fault("status:500", page=3, window="2020-01", times={1}),
-    "sleep past timeout": Fault("sleep:1.5", page=2, window="2020-03", times={1}),
+    "sleep past timeout": Fault("sleep:3", page=2, window="2020-03", times={1}),
     "dropped connection": Fault("drop", page=1, window="2020-02", times={1, 2}),
     "truncated JSON": Fault("truncate", page=2, window="2020-01", times={1, 2}),
     "short body": Fault("short", page=3, window="2020-02", times={1}),
@@ -131,7 +131,7 @@ def test_transient_faults_are_retried_and_change_nothing(tmp_path, name):
         clean = run(srv, tmp_path / "clean")
         srv.hits.clear(), srv._counts.clear()
         srv.faults = faults
-        folder = run(srv, tmp_path / "faulty", timeout=0.5)
+        folder = run(srv, tmp_path / "faulty", timeout=1.0)
         month = fault.window
         extra = {"503 once": 1, "500 then 502 then 504": 3, "sleep past timeout": 1, "dropped connection": 2,
                  "truncated JSON": 2, "short body": 1}[name]
@@ -163,9 +163,9 @@ def test_persistent_fault_raises_and_keeps_previous_source(tmp_path, where):
 
 
 def test_persistent_timeout_and_invalid_json_name_the_url(tmp_path):
-    with StacServer(ITEMS, faults=[Fault("sleep:1.0", page=1, window="2020-01")]) as srv:
+    with StacServer(ITEMS, faults=[Fault("sleep:2", page=1, window="2020-01")]) as srv:
         with pytest.raises(FetchError) as exc:
-            run(srv, tmp_path, retries=1, timeout=0.3)
+            run(srv, tmp_path, retries=1, timeout=0.6)
         assert pages(srv, "2020-01")[1] == 2
     assert exc.value.status is None and exc.value.attempts == 2 and "timed out" in str(exc.value).lower()
     with StacServer(ITEMS, faults=[Fault("truncate", page=2, window="2020-03")]) as srv:

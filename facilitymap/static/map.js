@@ -8,7 +8,7 @@
 
   var TIER_COLOURS = { "1": "#fdd49e", "2": "#fc8d59", "3": "#d7301f", "4": "#7f0000" };
   var NO_TIER = "#9aa3ad";
-  var STATUS_COLOURS = ["#6a51a3", "#66a61e", "#e7298a", "#a6761d", "#5aaedb", "#b8d7ef"];
+  var STATUS_COLOURS = ["#6a3d9a", "#33a02c", "#e7298a", "#a6761d", "#b2df8a", "#cab2d6", "#17becf", "#8c564b", "#bcbd22", "#f4a6c8"];
   var DAMAGE_COLOURS = ["#f2f0f7", "#cbc9e2", "#9e9ac8", "#756bb1", "#54278f"];
   var OTHER_COLOUR = "#4d4d4d";
   var OUTLINE_COLOUR = "#c2185b";
@@ -92,8 +92,10 @@
     function sourceShort(slug) {
       var s = sourceBySlug[slug];
       if (!s) return slug;
-      var m = /\(([^()]+)\)\s*$/.exec(s.publisher || "");
-      return (m && m[1]) || s.publisher || s.title || slug;
+      var pub = String(s.publisher || "").split(";")[0].trim();
+      var m = /^([^(]+?)\s*\(([^()]+)\)/.exec(pub);
+      if (m) return /^[A-Z][A-Za-z0-9&.-]{1,9}$/.test(m[2]) ? m[2] : m[1];
+      return pub || s.title || slug;
     }
     function isSource(slug, prefix) { return typeof slug === "string" && slug.indexOf(prefix) === 0; }
 
@@ -350,6 +352,17 @@
     }
 
     function workCitation(c) {
+      if (c.reference) {
+        var ref = h("span", null, [c.reference + (c.locator ? ", " + c.locator : "") + ". "]);
+        if (c.quote) { ref.appendChild(h("q", { text: c.quote })); ref.appendChild(document.createTextNode(" ")); }
+        if (c.url) ref.appendChild(link(c.url));
+        if (safeUrl(c.archived_url)) {
+          ref.appendChild(document.createTextNode(" (archived: "));
+          ref.appendChild(link(c.archived_url, "copy"));
+          ref.appendChild(document.createTextNode(")"));
+        }
+        return ref;
+      }
       var who = c.author || c.publisher || "";
       var parts = [];
       if (who) parts.push(who + ", ");
@@ -380,15 +393,24 @@
       dl.appendChild(h("dd", { lang: lang, dir: dir || "auto", className: "fm-bidi", text: value }));
     }
 
+    /* "3 — ASPI [1][2]": one line per distinct value, naming every source that gives it. */
     function valueWithSources(values, cites) {
-      var dd = h("dd");
-      values.forEach(function (a, i) {
+      var dd = h("dd"), order = [], byValue = {};
+      values.forEach(function (a) {
+        var k = show(a.value);
+        if (!(k in byValue)) { byValue[k] = []; order.push(k); }
+        if (a.source && byValue[k].indexOf(a.source) < 0) byValue[k].push(a.source);
+      });
+      order.forEach(function (k, i) {
         if (i) dd.appendChild(h("br"));
-        dd.appendChild(h("bdi", { text: show(a.value) }));
-        if (a.source) {
-          dd.appendChild(h("span", { className: "fm-src", text: " \u2014 " + sourceShort(a.source) }));
-          dd.appendChild(cites.mark(cites.source(a.source)));
-        }
+        dd.appendChild(h("bdi", { text: k }));
+        var names = [];
+        byValue[k].forEach(function (slug) {
+          var n = sourceShort(slug);
+          if (names.indexOf(n) < 0) names.push(n);
+        });
+        if (names.length) dd.appendChild(h("span", { className: "fm-src", text: " \u2014 " + names.join(", ") }));
+        byValue[k].forEach(function (slug) { dd.appendChild(cites.mark(cites.source(slug))); });
       });
       return dd;
     }
@@ -664,13 +686,15 @@
       var head = h("p");
       if (c.generated) head.appendChild(h("span", { className: "fm-badge", text: "generated from the datasets" }));
       var t = c.target;
-      if (t && typeof t === "object" && (t.type === "area" || t.area || t.county)) {
-        head.appendChild(h("span", { className: "fm-badge", text: "area-level: " + show(t.name || t.area || t.county) }));
+      var area = c.level === "area" ? c.area : (t && typeof t === "object" && (t.type === "area" || t.area || t.county)) ? (t.name || t.area || t.county) : null;
+      if (area) {
+        head.appendChild(h("span", { className: "fm-badge", text: "area-level: " + show(area) }));
       }
       if (c.status) head.appendChild(h("span", { className: "fm-badge", text: c.status }));
       if (c.date || c.period) head.appendChild(h("span", { className: "fm-badge", text: show(c.date || c.period) }));
       if (head.firstChild) box.appendChild(head);
       var text = h("p", { text: show(c.text) });
+      if (area) box.appendChild(h("p", { className: "fm-note", text: "About the area as a whole, not this facility in particular." }));
       (c.citations || []).forEach(function (w) { text.appendChild(cites.mark(cites.work(w))); });
       (c.sources || []).forEach(function (slug) { text.appendChild(cites.mark(cites.source(slug))); });
       box.appendChild(text);

@@ -82,6 +82,8 @@ GROUPS = (
     ("other", "Other listed sites", True),
     ("outlines", "Compound outlines (OpenStreetMap)", True),
     ("cultural", "Cultural sites (ASPI damage index)", False),
+    ("annotations", "Findings with citations (annotations)", False),
+    ("tiles", "Sentinel-2 tiles (imagery footprints)", False),
 )
 
 

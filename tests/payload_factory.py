@@ -182,16 +182,19 @@ def make_payload(n_detention: int = 16, n_buzzfeed: int = 6, n_cultural: int = 8
         })
     claims = [
         {"id": "claim-tekes-drill", "target": {"type": "area", "county": "Tekes", "name": "Tekes County"},
+         "level": "area", "area": "Tekes County", "generated": False,
+         "site_ids": [f["properties"]["site_id"] for f in features if f["properties"]["county"] == "Tekes"],
          "text": "Photographs show a drill at an internment facility in Tekes County (test fixture).",
          "status": "reported", "date": "2018-09", "category": "security",
          "citations": [{"title": "The Xinjiang Police Files", "publisher": "Victims of Communism Memorial Foundation",
                         "published": "2022-05-24", "url": "https://www.thexinjiangpolicefiles.org/"}]},
-        {"id": "claim-map-1", "target": "map", "text": "A map-level finding (test fixture).", "status": "reported",
+        {"id": "claim-map-1", "target": "map", "level": "map", "site_ids": [], "text": "A map-level finding (test fixture).", "status": "reported",
          "citations": [{"title": "OHCHR Assessment (test fixture)", "publisher": "OHCHR", "published": "2022-08-31",
                         "url": "https://www.ohchr.org/"}]},
     ]
     if hostile:
-        claims.append({"id": "claim-hostile", "target": {"type": "site", "site_id": "aspi-666"},
+        claims.append({"id": "claim-hostile", "target": {"type": "site", "site_id": "aspi-666"}, "level": "site",
+                       "site_ids": ["aspi-666"], "generated": True,
                        "text": h["img"] + h["script"], "status": h["template"],
                        "citations": [{"title": h["img"], "author": h["quotes"], "published": "n.d.",
                                       "url": h["js_url"], "archived_url": "javascript:alert(1)",
@@ -204,7 +207,8 @@ def make_payload(n_detention: int = 16, n_buzzfeed: int = 6, n_cultural: int = 8
         "sites": {"type": "FeatureCollection", "features": features},
         "claims": claims,
         "citations": [],
-        "tiles": {"type": "FeatureCollection", "features": []},
+        "tiles": {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {"tile": "44SKE"}, "geometry": _square(78.0, 38.0, 0.5)}]},
         "scenes": {"aspi-1000": [
             {"id": "S2A_1", "datetime": "2019-05-03T05:00:00Z", "cloud_cover": 3.5, "collection": "sentinel-2-c1-l2a",
              "stac_url": "https://earth-search.aws.element84.com/v1/collections/sentinel-2-c1-l2a/items/S2A_1"},

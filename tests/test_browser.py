@@ -145,6 +145,24 @@ def test_site_panel_sources_citations_and_claims(rec, payload):
     assert "A map-level finding" in page.text_content("#fm-panel-body")
 
 
+def test_annotation_layer_and_claim_deep_link(rec, payload):
+    page = rec.open("none/index.html")
+    tekes = [f["properties"]["site_id"] for f in payload["sites"]["features"] if f["properties"]["county"] == "Tekes"]
+    # annotations are off by default; turning the layer on draws one marker per site of the area claim (+ hostile)
+    assert page.evaluate("FacilityMap.map.hasLayer(feature_group_annotations)") is False
+    page.hover(".leaflet-control-layers")
+    page.get_by_label("Findings with citations (annotations)").check()
+    assert page.evaluate("feature_group_annotations.getLayers().length") == len(tekes) + 1
+    page.goto(rec.base_url + "none/index.html#claim=claim-tekes-drill")
+    page.wait_for_function("document.getElementById('fm-panel').dataset.claim === 'claim-tekes-drill'")
+    body = page.text_content("#fm-panel-body")
+    assert "area-level: Tekes County" in body and "not this facility in particular" in body
+    assert page.locator("#fm-panel-body a[href='https://www.thexinjiangpolicefiles.org/']").count() == 1
+    page.locator("#fm-panel-body .fm-results button").first.click()
+    assert page.evaluate("location.hash") == "#site=" + tekes[0]
+    assert rec.page_errors == [] and rec.console_errors == []
+
+
 def test_deep_link_and_url_follows_reader(rec, payload):
     page = rec.open("default/index.html#site=aspi-1005")
     assert page.get_attribute("#fm-panel", "data-site") == "aspi-1005"

@@ -15,6 +15,9 @@
   var HIGHLIGHT = "#00e5ff";
   var KEY_FIELDS = ["tier", "status", "damage_index", "county", "prefecture", "latest_imagery"];
   var NAME_FIELDS = ["name", "name_en", "name_zh", "name_ug"];
+  var SITE_GROUPS = ["detention", "buzzfeed", "other", "outlines", "cultural"];
+  var CLAIM_COLOUR = "#4a148c";
+  var TILE_COLOUR = "#0d47a1";
 
   /* ---------- small DOM helpers ---------- */
 
@@ -152,7 +155,7 @@
     function siteOf(layer) {
       return (layer && layer._fmSite) || null;
     }
-    Object.keys(groups).forEach(function (k) {
+    SITE_GROUPS.forEach(function (k) {
       groups[k].bindTooltip(function (layer) {
         var s = siteOf(layer);
         return h("span", { className: "fm-tip", text: s ? s.title : "" });
@@ -188,6 +191,51 @@
       }
     });
 
+    /* ----- annotations: every claim that is about a place, drawn at its sites (or its own point) ----- */
+
+    var claimMarkers = 0;
+    function claimPlaces(c) {
+      var out = [];
+      (c.site_ids || []).forEach(function (id) {
+        var s = siteById[id];
+        if (s && s.latlng) out.push(s.latlng);
+      });
+      var g = c.geometry;
+      if (!out.length && g && g.type === "Point") out.push(L.latLng(g.coordinates[1], g.coordinates[0]));
+      if (!out.length && g && g.type === "MultiPoint") g.coordinates.forEach(function (xy) { out.push(L.latLng(xy[1], xy[0])); });
+      return out;
+    }
+    if (groups.annotations) {
+      claims.forEach(function (c) {
+        if (c.level === "map" || c.target === "map") return;
+        claimPlaces(c).forEach(function (ll) {
+          var m = L.circleMarker(ll, {
+            radius: 10, color: CLAIM_COLOUR, weight: 2, dashArray: c.level === "area" ? "4 3" : null,
+            fill: true, fillOpacity: 0.05, fillColor: CLAIM_COLOUR
+          });
+          m._fmClaim = c;
+          groups.annotations.addLayer(m);
+          claimMarkers += 1;
+        });
+      });
+      groups.annotations.bindTooltip(function (layer) {
+        var c = layer._fmClaim || {}, t = show(c.text);
+        return h("span", { className: "fm-tip", text: (c.level === "area" ? "Area-level finding: " : "Finding: ") + (t.length > 90 ? t.slice(0, 87) + "\u2026" : t) });
+      }, { direction: "top" });
+      groups.annotations.on("click", function (e) {
+        var c = (e.sourceTarget || e.layer || {})._fmClaim;
+        if (c) openClaim(c.id);
+      });
+    }
+    if (groups.tiles && data.tiles && (data.tiles.features || []).length) {
+      L.geoJSON(data.tiles, {
+        style: { color: TILE_COLOUR, weight: 1, opacity: 0.8, fill: true, fillOpacity: 0.02, dashArray: "2 4" },
+        onEachFeature: function (f, layer) {
+          layer.bindTooltip(function () { return h("span", { className: "fm-tip", text: "Sentinel-2 tile " + show((f.properties || {}).tile) }); }, { sticky: true });
+        }
+      }).addTo(groups.tiles);
+    }
+
     /* ----- filters ----- */
 
     var state = { q: "", tiers: { "1": true, "2": true, "3": true, "4": true, none: true }, status: "", source: "" };
@@ -205,7 +253,7 @@
     function draw() {
       /* Take each group off the map while it is refilled, so the canvas is redrawn once, not per site. */
       var onMap = {};
-      Object.keys(groups).forEach(function (k) {
+      SITE_GROUPS.forEach(function (k) {
         onMap[k] = map.hasLayer(groups[k]);
         if (onMap[k]) map.removeLayer(groups[k]);
         groups[k].clearLayers();
@@ -220,7 +268,7 @@
         if (s.outline) { groups.outlines.addLayer(s.outline); placed = true; }
         if (placed) drawn += 1;
       });
-      Object.keys(groups).forEach(function (k) { if (onMap[k]) map.addLayer(groups[k]); });
+      SITE_GROUPS.forEach(function (k) { if (onMap[k]) map.addLayer(groups[k]); });
       document.documentElement.dataset.siteCount = String(drawn);
       return drawn;
     }
@@ -269,6 +317,7 @@
       panel.hidden = false;
       panel.setAttribute("data-mode", mode);
       panel.removeAttribute("data-site");
+      panel.removeAttribute("data-claim");
       Object.keys(buttons).forEach(function (k) { buttons[k].setAttribute("aria-expanded", String(k === mode)); });
       setHash(hash);
       map.invalidateSize({ pan: false });
@@ -281,6 +330,7 @@
       current = null;
       panel.removeAttribute("data-mode");
       panel.removeAttribute("data-site");
+      panel.removeAttribute("data-claim");
       Object.keys(buttons).forEach(function (k) { buttons[k].setAttribute("aria-expanded", "false"); });
       setHighlight(null);
       setHash("");
@@ -549,6 +599,33 @@
     }
     FM.openSite = openSite;
 
+    function openClaim(id, opts) {
+      var c = claimById[id];
+      if (!c) return false;
+      opts = opts || {};
+      openPanel("claim", c.level === "area" ? "Finding about " + show(c.area || "an area") : "Finding", function (body) {
+        var cites = Citations();
+        body.appendChild(claimNode(c, cites));
+        var here = (c.site_ids || []).map(function (sid) { return siteById[sid]; }).filter(Boolean);
+        if (here.length) {
+          body.appendChild(h("h3", { text: c.level === "area" ? "Drawn at the sites of this area (" + here.length + ")" : "Sites" }));
+          var ul = h("ul", { className: "fm-results" });
+          here.forEach(function (s) {
+            var b = h("button", { type: "button", className: "fm-linkbtn" }, [h("bdi", { text: s.title })]);
+            b.addEventListener("click", function () { openSite(s.id, { from: "claim" }); });
+            ul.appendChild(h("li", null, [b]));
+          });
+          body.appendChild(ul);
+        }
+        cites.render(body);
+      }, "claim=" + encodeURIComponent(id), opts.focus);
+      panel.setAttribute("data-claim", id);
+      var pts = claimPlaces(c);
+      if (pts.length) map.fitBounds(L.latLngBounds(pts), { maxZoom: 12, animate: false, padding: [30, 30] });
+      return true;
+    }
+    FM.openClaim = openClaim;
+
     /* ----- search and filters ----- */
 
     function openSearch() {
@@ -741,6 +818,9 @@
         if (sites.some(function (s) { return s.outline; })) {
           b.appendChild(h("ul", null, [sw(null, "Compound outline (OpenStreetMap)", "fm-swatch-outline")]));
         }
+        if (claimMarkers) {
+          b.appendChild(h("ul", null, [h("li", null, [h("span", { className: "fm-swatch fm-swatch-claim", "aria-hidden": "true" }), "Finding with citations (dashed: about an area)"])]));
+        }
         if (sites.some(function (s) { return s.cat === "cultural"; })) {
           b.appendChild(h("h3", { text: "Cultural sites: ASPI damage index" }));
           b.appendChild(h("ul", null, DAMAGE_COLOURS.map(function (c, i) { return sw(c, String(i) + (i === 0 ? " (no damage seen)" : i === 4 ? " (highest)" : "")); })));
@@ -763,6 +843,10 @@
         try { id = decodeURIComponent(m[1]); } catch (e) { id = m[1]; }
         if (current === "site" && panel.getAttribute("data-site") === id) return;
         openSite(id, { from: "hash", focus: focus });
+      } else if (/^claim=/.test(hash)) {
+        var cid;
+        try { cid = decodeURIComponent(hash.slice(6)); } catch (e) { cid = hash.slice(6); }
+        if (!(current === "claim" && panel.getAttribute("data-claim") === cid)) openClaim(cid, { focus: focus });
       } else if (hash === "sources") openSources();
       else if (hash === "about") openAbout();
       else if (hash === "search") openSearch();
@@ -877,7 +961,14 @@
       });
       panel.appendChild(ul);
     }
-    if (s.latlng) {
+    if (im && im.links && im.links.length) {
+      var lp = h("p", null, ["Search imagery here: "]);
+      im.links.forEach(function (l, i) {
+        if (i) lp.appendChild(document.createTextNode(" \u00b7 "));
+        lp.appendChild(ctx.link(l.url, l.label || l.url));
+      });
+      panel.appendChild(lp);
+    } else if (s.latlng) {
       var lat = s.latlng.lat.toFixed(5), lon = s.latlng.lng.toFixed(5);
       var links = h("p", null, ["Search imagery here: "]);
       links.appendChild(ctx.link("https://browser.dataspace.copernicus.eu/?zoom=15&lat=" + lat + "&lng=" + lon, "Copernicus Browser"));

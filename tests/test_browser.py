@@ -310,3 +310,45 @@ def test_snapshot_png(site, tmp_path):
     (SHOTS / "snapshot-site.png").write_bytes(site_png.read_bytes())
     with pytest.raises(ValueError, match="no site"):
         _in_thread(snapshot, root / "none", tmp_path / "x.png", site_id="nope")
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory):
+    """The real shipped map, built offline without a basemap into a temporary maps folder."""
+    import shutil
+
+    from facilitymap.builder import build
+
+    repo = Path(__file__).resolve().parent.parent
+    maps = tmp_path_factory.mktemp("shipped")
+    shutil.copy(repo / "maps" / "xinjiang.yaml", maps / "xinjiang.yaml")
+    result = build("xinjiang", repo / "sources", maps, basemap="none")
+    with serve(result.out_dir) as base:
+        yield maps / "xinjiang", base
+
+
+def test_shipped_map(browser, shipped):
+    folder, base = shipped
+    import json
+
+    features = json.loads((folder / "sites.geojson").read_text(encoding="utf-8"))["features"]
+    r = Recorder(browser, base, bypass_csp=True)
+    try:
+        page = r.open("index.html")
+        assert r.requests == [base + "index.html"]
+        assert r.console_errors == [] and r.page_errors == []
+        assert page.evaluate("document.documentElement.dataset.siteCount") == str(len(features))
+        tekes = next(f["properties"]["site_id"] for f in features
+                     if (f["properties"].get("county") or "").startswith("Tekes") and f["properties"].get("claims"))
+        page.goto(base + "index.html#site=" + tekes)
+        page.wait_for_function(f"document.getElementById('fm-panel').dataset.site === {json.dumps(tekes)}")
+        body = page.text_content("#fm-panel-body")
+        assert "area-level" in body and "not this facility in particular" in body
+        assert page.locator("#fm-panel-body a[href='https://www.thexinjiangpolicefiles.org/']").count() >= 1
+        page.add_script_tag(content=AXE)
+        result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        assert [v["id"] for v in result["violations"] if v["impact"] in ("serious", "critical")] == []
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "shipped-site.png"))
+    finally:
+        r.close()

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlparse
 
 ITEM_SEARCH = "https://api.stacspec.org/v1.0.0/item-search"
+FIELDS = "https://api.stacspec.org/v1.0.0/item-search#fields"
 CORE = "https://api.stacspec.org/v1.0.0/core"
 
 
@@ -84,9 +85,11 @@ class StacServer:
     items: list[dict]
     faults: list[Fault] = field(default_factory=list)
     max_limit: int = 1000
+    fields: bool = False  # advertise and honour the fields extension (include/exclude)
 
     def __post_init__(self) -> None:
         self.hits: list[Hit] = []
+        self.bytes_sent = 0  # bodies of /search responses
         self._counts: dict[tuple, int] = {}
         self._lock = threading.Lock()
         self.items = sorted(self.items, key=lambda it: (it["properties"]["datetime"], it["id"]))
@@ -167,7 +170,8 @@ class StacServer:
             return
         matched = self._filter(params)
         features = matched[offset:offset + limit]
-        body = {"type": "FeatureCollection", "features": [self._with_links(it) for it in features],
+        feats = [_select(self._with_links(it), params.get("fields")) for it in features]
+        body = {"type": "FeatureCollection", "features": feats,
                 "numberMatched": len(matched), "numberReturned": len(features),
                 "context": {"matched": len(matched), "returned": len(features), "limit": limit}, "links": []}
         if offset + limit < len(matched) or action in ("repeat", "stuck"):
@@ -178,6 +182,7 @@ class StacServer:
             body["links"].append(self._next_link(method, params, nxt))
         if action in ("truncate", "short"):
             return self._send(req, 200, body, truncate=action)
+        self.bytes_sent += len(json.dumps(body).encode("utf-8"))
         return self._send(req, 200, body)
 
     def _record(self, method: str, path: str, window: str | None, page: int | None) -> int:
@@ -189,7 +194,7 @@ class StacServer:
 
     def _landing(self) -> dict:
         return {"type": "Catalog", "id": "test-stac", "stac_version": "1.0.0", "description": "test STAC API",
-                "conformsTo": [CORE, ITEM_SEARCH],
+                "conformsTo": [CORE, ITEM_SEARCH] + ([FIELDS] if self.fields else []),
                 "links": [{"rel": "self", "href": self.url + "/", "type": "application/json"},
                           {"rel": "root", "href": self.url + "/", "type": "application/json"},
                           {"rel": "search", "href": self.url + "/search", "type": "application/geo+json",
@@ -252,6 +257,25 @@ class StacServer:
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout): nothing to do
         req.close_connection = True
+
+
+def _select(item: dict, fields: dict | str | None) -> dict:
+    """The fields extension, simply: top-level keys and properties.X in `include`, then `exclude` removed.
+    GET sends "+a,-b" (or "a,b"); POST sends {"include": [...], "exclude": [...]}."""
+    if not fields:
+        return item
+    if isinstance(fields, str):
+        parts = [f for f in fields.split(",") if f]
+        fields = {"include": [f.lstrip("+") for f in parts if not f.startswith("-")],
+                  "exclude": [f[1:] for f in parts if f.startswith("-")]}
+    inc, exc = fields.get("include") or [], set(fields.get("exclude") or [])
+    out = dict(item)
+    if inc:
+        top = {f for f in inc if not f.startswith("properties.")} | {"type", "id"}
+        props = {f.split(".", 1)[1] for f in inc if f.startswith("properties.")}
+        out = {k: v for k, v in item.items() if k in top}
+        out["properties"] = {k: v for k, v in item["properties"].items() if k in props}
+    return {k: v for k, v in out.items() if k not in exc}
 
 
 def _parse(text: str) -> datetime | None:

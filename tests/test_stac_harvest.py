@@ -304,3 +304,28 @@ def test_resume_with_an_expired_token_redoes_only_that_window(tmp_path):
         clean = run(srv, tmp_path / "clean")
     assert sha(folder / "scenes.parquet") == sha(clean / "scenes.parquet")
     assert json.loads((folder / "datapackage.json").read_text())["facilitymap"]["harvest"]["items"] == len(ITEMS)
+
+
+@pytest.mark.parametrize("method", ["POST", "GET"])
+def test_fields_extension_is_used_when_offered_and_changes_nothing(tmp_path, method):
+    with StacServer(ITEMS) as srv:
+        plain = run(srv, tmp_path / "plain", method=method)
+        plain_bytes, srv.bytes_sent = srv.bytes_sent, 0
+        srv.fields = True  # the landing page now advertises item-search#fields
+        slim = run(srv, tmp_path / "slim", method=method)
+        assert srv.bytes_sent * 3 < plain_bytes  # assets were not sent
+    assert sha(slim / "scenes.parquet") == sha(plain / "scenes.parquet")
+    meta = [json.loads((f / "datapackage.json").read_text())["facilitymap"]["harvest"] for f in (plain, slim)]
+    assert [m["fields_extension"] for m in meta] == [False, True]
+
+
+def test_items_without_geometry_are_counted_not_kept(tmp_path):
+    items = make_items(["2020-01"], per_month=12)
+    for it in items[:3]:
+        it["geometry"] = None
+    with StacServer(items) as srv:
+        folder = run(srv, tmp_path, end="2020-01-31")
+    meta = json.loads((folder / "datapackage.json").read_text())["facilitymap"]["harvest"]
+    assert (meta["items"], meta["no_geometry_dropped"]) == (9, 3)
+    assert set(read_scenes(folder)["id"]) == {it["id"] for it in items[3:]}
+    assert "3 items without a footprint" in (folder / "README.md").read_text()

@@ -211,6 +211,7 @@ def make_payload(n_detention: int = 16, n_buzzfeed: int = 6, n_cultural: int = 8
             {"type": "Feature", "properties": {"tile": "44SKE"}, "geometry": _square(78.0, 38.0, 0.5)}]},
         "scenes": {"aspi-1000": [
             {"id": "S2A_1", "datetime": "2019-05-03T05:00:00Z", "cloud_cover": 3.5, "collection": "sentinel-2-c1-l2a",
+             "geometry": _square(75.5, 37.0, 0.4),
              "stac_url": "https://earth-search.aws.element84.com/v1/collections/sentinel-2-c1-l2a/items/S2A_1"},
             {"id": "S2A_2", "datetime": "2019-07-13T05:00:00Z", "cloud_cover": 40.0, "collection": "sentinel-2-c1-l2a",
              "stac_url": "javascript:alert(1)"},

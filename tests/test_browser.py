@@ -140,6 +140,8 @@ def test_site_panel_sources_citations_and_claims(rec, payload):
     assert "Where the datasets disagree" in body and "points 266 m apart" in body
     assert "Compound outline" in body and "view on OpenStreetMap" in body
     assert page.locator(".fm-timeline rect").count() == 3
+    page.click("#fm-panel-body button:has-text('show footprint')")
+    assert page.evaluate("FacilityMap.map.getZoom()") < 12  # fitted to the scene footprint
     assert page.locator("#fm-panel-body a[href='javascript:alert(1)']").count() == 0
     page.click("#fm-btn-about")
     assert "A map-level finding" in page.text_content("#fm-panel-body")

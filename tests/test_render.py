@@ -163,3 +163,12 @@ def test_empty_payload_renders():
     out = render.render_map({"map": {"title": "Empty"}, "sources": [],
                              "sites": {"type": "FeatureCollection", "features": []}})
     assert "List of all 0 sites" in out
+
+
+def test_axe_vendored_for_tests_only(page):
+    tests_vendor = Path(__file__).parent / "vendor"
+    manifest = json.loads((tests_vendor / "manifest.json").read_text())
+    axe = next(p for p in manifest["packages"] if p["package"] == "axe-core")
+    for name, digest in axe["files"].items():
+        assert hashlib.sha256((tests_vendor / axe["path"] / name).read_bytes()).hexdigest() == digest, name
+    assert "axe.run" not in page and "axe-core" not in page

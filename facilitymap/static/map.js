@@ -550,7 +550,7 @@
         body.appendChild(op);
       }
 
-      FM.renderImagery(s, body, { cites: cites, data: data, h: h, link: link, safeUrl: safeUrl });
+      FM.renderImagery(s, body, { cites: cites, data: data, h: h, link: link, safeUrl: safeUrl, showFootprint: showFootprint });
       FM.renderClaims(s, body, { cites: cites, claimById: claimById, h: h, workCitation: workCitation });
 
       var rest = Object.keys(attrs).filter(function (k) {
@@ -581,6 +581,13 @@
       var inp = h("input", { className: "fm-input", id: "fm-site-link", readonly: true, type: "text" });
       inp.value = url;
       body.appendChild(inp);
+    }
+
+    /* A scene's footprint on the map, until the panel closes or another site opens. */
+    function showFootprint(geometry) {
+      var fp = L.geoJSON(geometry, { interactive: false, style: { color: "#ff6f00", weight: 2, dashArray: "6 4", fillOpacity: 0.05 } });
+      fp.addTo(highlight);
+      map.fitBounds(fp.getBounds(), { animate: false, padding: [20, 20] });
     }
 
     function openSite(id, opts) {
@@ -957,6 +964,12 @@
       best.forEach(function (sc) {
         var li = h("li", null, [String(sc.datetime || sc.date || "").slice(0, 10) + " \u00b7 " + (sc.collection || "") + (sc.cloud_cover !== undefined ? " \u00b7 " + sc.cloud_cover + "% cloud " : " ")]);
         if (ctx.safeUrl(sc.stac_url || sc.href)) li.appendChild(ctx.link(sc.stac_url || sc.href, "STAC item"));
+        if (sc.geometry && ctx.showFootprint) {
+          var fb = h("button", { type: "button", className: "fm-linkbtn fm-inline", text: "show footprint" });
+          fb.addEventListener("click", function () { ctx.showFootprint(sc.geometry); });
+          li.appendChild(document.createTextNode(" "));
+          li.appendChild(fb);
+        }
         ul.appendChild(li);
       });
       panel.appendChild(ul);

@@ -89,8 +89,8 @@ def assemble(spec: dict, sources: list) -> dict[str, Any]:
 
     reads = {}
     for src in sources:
-        if src.layer == "claims":
-            continue
+        if src.layer in ("claims", "scenes"):
+            continue  # claims are read by annotations, scenes by footprints.stac.read_scenes (once, below)
         reads[src.slug] = read_source(src)
 
     site_slugs = [s.slug for s in sources if s.layer in SITE_LAYERS]
@@ -120,12 +120,17 @@ def assemble(spec: dict, sources: list) -> dict[str, Any]:
     scenes_detail = None
     scene_sources = [s for s in sources if s.layer == "scenes"]
     scene_summary: dict[str, dict] = {}
+    scene_stats: dict[str, dict] = {}
     if scene_sources:
         import pandas as pd
 
         from .footprints.stac import read_scenes
 
-        scenes = pd.concat([read_scenes(s.folder) for s in scene_sources], ignore_index=True)
+        frames = []
+        for s in scene_sources:
+            frames.append(read_scenes(s.folder))
+            scene_stats[s.slug] = {"rows": len(frames[-1]), "records": len(frames[-1]), "rejected": []}
+        scenes = pd.concat(frames, ignore_index=True)
         aspi_dates = {sid: p.get("latest_imagery") for sid, p in props_by_id.items() if p.get("latest_imagery")}
         scene_summary, scenes_detail = cov.coverage(sites, scenes, spec.get("cloud_threshold", 20), aspi_dates)
     for sid, props in props_by_id.items():
@@ -156,6 +161,7 @@ def assemble(spec: dict, sources: list) -> dict[str, Any]:
         "sites_fc": fc,
         "tiles_fc": tiles_fc,
         "scenes_detail": scenes_detail,
+        "scene_stats": scene_stats,
         "sources": source_summaries,
         "annotations": claims_out,
     }
@@ -171,6 +177,8 @@ def build_report(spec: dict, data: dict) -> dict:
             "rejected": export.jsonable(rr.rejected),
             "notes": export.jsonable(rr.notes),
         }
+    for slug, stats in sorted(data["scene_stats"].items()):
+        sources[slug] = stats
     for slug, stats in sorted(data["annotations"].get("source_stats", {}).items()):
         sources[slug] = stats
     feats = data["sites_fc"]["features"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import http.server
 import json
 import platform
@@ -20,7 +21,6 @@ import statistics
 import subprocess
 import sys
 import tarfile
-import threading
 import time
 from pathlib import Path
 
@@ -267,23 +267,32 @@ def cdn_body(url: str) -> tuple[bytes | None, str]:
 # --- the browser --------------------------------------------------------------------------------------------------
 
 class Server:
-    """benchmarks/out/ over HTTP on 127.0.0.1 (a random free port)."""
+    """benchmarks/out/ over HTTP on 127.0.0.1 (a random free port), in its own process so that this process's
+    garbage collector and the Playwright driver never hold up a response."""
 
     def __init__(self, root: Path):
-        handler = functools.partial(_QuietHandler, directory=str(root))
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", str(root)], stdout=subprocess.PIPE,
+                                     text=True)
+        self.url = self.proc.stdout.readline().strip()
 
     def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def serve(root: Path) -> None:
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    print(f"http://127.0.0.1:{httpd.server_address[1]}/", flush=True)
+    httpd.serve_forever()
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
+
+    def copyfile(self, source, outputfile):
+        self.connection.sendfile(source)  # kernel copy: the server is not what the page waits for
 
 
 def measure_page(browser, url: str, mode: str, expected: int, runs: int, pan: bool, timeout_s: float) -> dict:
@@ -358,6 +367,40 @@ def measure_page(browser, url: str, mode: str, expected: int, runs: int, pan: bo
     return summary
 
 
+def trace_page(browser, url: str, mode: str, expected: int, dest: Path) -> list[tuple[str, float, int]]:
+    """One load with Chromium's performance timeline on; writes the trace (open it in DevTools > Performance)
+    and returns the main thread's event names by total milliseconds."""
+    import collections
+
+    ctx = browser.new_context(viewport=VIEWPORT)
+    ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith("http://127.0.0.1")
+              else r.fulfill(status=204, body=b""))
+    ctx.add_init_script(RECORDER % {"mode": json.dumps(mode), "expected": expected})
+    page = ctx.new_page()
+    browser.start_tracing(page=page, categories=["devtools.timeline", "v8", "blink",
+                                                 "disabled-by-default-devtools.timeline"])
+    page.goto(url, wait_until="commit")
+    t0 = time.perf_counter()
+    while not page.evaluate("() => !!(window.__bench && window.__bench.painted !== undefined)"):
+        if time.perf_counter() - t0 > 300:
+            break
+        time.sleep(0.05)
+    page.wait_for_timeout(300)
+    page.evaluate(PAN, PAN_STEPS[:4])
+    raw = browser.stop_tracing()
+    ctx.close()
+    dest.write_bytes(raw)
+    events = json.loads(raw)["traceEvents"]
+    main = {(e["pid"], e["tid"]) for e in events
+            if e.get("name") == "thread_name" and e["args"].get("name") == "CrRendererMain"}
+    total, count = collections.Counter(), collections.Counter()
+    for e in events:
+        if (e["pid"], e["tid"]) in main and e.get("ph") == "X" and "dur" in e:
+            total[e["name"]] += e["dur"] / 1000
+            count[e["name"]] += 1
+    return [(k, v, count[k]) for k, v in total.most_common(25)]
+
+
 # --- the run ------------------------------------------------------------------------------------------------------
 
 def versions() -> dict:
@@ -386,6 +429,10 @@ def fmt(v, unit="", digits=2):
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--serve"]:
+        serve(Path(argv[1]))
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     ap.add_argument("--runs", type=int, default=5, help="page loads per page (median)")
     ap.add_argument("--build-runs", type=int, default=3, help="builds per page (median)")
@@ -394,6 +441,8 @@ def main(argv=None) -> int:
                     help="seconds: an explore() build or page load slower than this is not repeated")
     ap.add_argument("--allow-fallback", action="store_true",
                     help="if the real build fails, use the raw datasets as points (development only)")
+    ap.add_argument("--trace", action="store_true",
+                    help="also record one Chromium performance trace per facilitymap page into benchmarks/out/")
     ap.add_argument("--skip-explore-large", action="store_true", help="do not run explore() on the large map")
     args = ap.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -432,6 +481,8 @@ def main(argv=None) -> int:
         results["maps"]["synthetic"]["explore"] = ex_l
         pages.append(("synthetic", "explore", ex_l, ex_l["features"], True))
 
+    del dm, syn  # the pages are written; keep this process small and quiet while the browser is timed
+    gc.collect()
     for target in CDN.values():  # fetch the npm packages before any page is timed
         if target:
             npm_dir(target[0])
@@ -443,6 +494,12 @@ def main(argv=None) -> int:
                 print(f"loading {label} / {mode} ({args.runs} runs) ...", flush=True)
                 url = server.url + Path(built["html"]).name
                 built["browser"] = measure_page(browser, url, mode, expected, args.runs, pan, args.explore_cap)
+                if args.trace and mode == "facilitymap":
+                    dest = OUT / f"trace-{label}-{mode}.json"
+                    built["trace_top"] = trace_page(browser, url, mode, expected, dest)
+                    print(f"  trace: {dest}; main thread, ms by event:")
+                    for name, ms, n in built["trace_top"][:14]:
+                        print(f"    {ms:8.0f} ms  {n:6d}x  {name}")
             browser.close()
     finally:
         server.close()

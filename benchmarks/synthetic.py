@@ -68,7 +68,7 @@ def _site(i: int, rng: random.Random, places: list[dict]) -> dict:
     place = places[rng.randrange(len(places))]
     lon = round(min(96.0, max(73.0, place["lon"] + rng.gauss(0, 0.35))), 6)
     lat = round(min(49.0, max(35.0, place["lat"] + rng.gauss(0, 0.25))), 6)
-    kind = "cultural" if rng.random() < 0.15 else "detention"
+    kind = "cultural" if rng.random() < 0.6 else "detention"  # the real map: 966 of 1487
     n_src = rng.choices([1, 2, 3], weights=[45, 35, 20])[0]
     srcs = [s["slug"] for s in SOURCES[:n_src]] if rng.random() < 0.8 else [SOURCES[2]["slug"]]
     if kind == "cultural":
@@ -107,8 +107,19 @@ def _site(i: int, rng: random.Random, places: list[dict]) -> dict:
         elif rec["source"] == "synthetic-survey":
             other_tier = tier if tier is None or rng.random() < 0.8 else max(1, min(4, tier + rng.choice([-1, 1])))
             give("tier", other_tier, rec)
-            give("buildings_2019", rng.randint(1, 60), rec)
-            give("watchtowers", rng.random() < 0.6, rec)
+            # The survey fields ASPI's 2020 dataset gives per facility (values invented).
+            for year in (2017, 2018, 2019, 2020):
+                give(f"buildings_{year}", rng.randint(0, 60), rec)
+            for flag in ("construction_2019", "construction_2020", "decommissioning", "desecuritisation",
+                         "external_wall", "interior_fencing", "watchtowers", "recreation_changed"):
+                give(flag, rng.random() < 0.5, rec)
+            for dist in ("distance_county_centre_km", "distance_industrial_park_km", "distance_residential_km"):
+                give(dist, round(rng.uniform(0.1, 60), 2), rec)
+            give("factories_within", rng.randint(0, 4), rec)
+            give("factories_adjacent", rng.randint(0, 4), rec)
+            give("etnam_code", f"S_{rng.randrange(100):02d}{rng.randrange(100):02d}", rec)
+            give("remark", f"{SYNTHETIC} remark: invented for the benchmark.", rec)
+            give("description", description.replace("text.", "survey text."), rec)
             if other_tier != tier:
                 disagreements.append({"field": "tier", "values": [_value(tier, primary["source"], primary["record_id"]),
                                                                  _value(other_tier, rec["source"], rec["record_id"])],
@@ -140,9 +151,18 @@ def _site(i: int, rng: random.Random, places: list[dict]) -> dict:
         "tier": tier, "status": status, "latest_imagery": latest,
         "records": records, "attributes": attributes, "disagreements": disagreements, "match": match,
         "imagery": {"s2_tiles": [f"{utm}T{'ABCDEFGHJK'[rng.randrange(10)]}{'ABCDEFGHJK'[rng.randrange(10)]}"],
-                    "aspi_latest_imagery": latest},
+                    "aspi_latest_imagery": latest, "links": _imagery_links(lon, lat, latest)},
     }
     return {"type": "Feature", "properties": props, "geometry": geometry}
+
+
+def _imagery_links(lon: float, lat: float, latest: str | None) -> list[dict]:
+    """The "search imagery here" links the real build gives every site (same function, so same weight)."""
+    try:
+        from facilitymap.footprints.coverage import imagery_links
+    except ImportError:
+        return []
+    return imagery_links(lon, lat, latest)
 
 
 def sites(n: int, seed: int = 20260101) -> dict:

@@ -354,3 +354,17 @@ def test_shipped_map(browser, shipped):
         page.screenshot(path=str(SHOTS / "shipped-site.png"))
     finally:
         r.close()
+
+
+def test_cultural_layer_off_at_start_then_clickable(rec, payload):
+    page = rec.open("none/index.html")
+    assert page.evaluate("FacilityMap.map.hasLayer(feature_group_cultural)") is False
+    page.hover(".leaflet-control-layers")
+    page.get_by_label("Cultural sites (ASPI damage index)").check()
+    target = next(f["properties"] for f in payload["sites"]["features"] if f["properties"]["kind"] == "cultural")
+    page.evaluate(f"FacilityMap.map.setView([{target['lat']}, {target['lon']}], 15, {{animate: false}}) && 0")
+    pt = page.evaluate(f"FacilityMap.map.latLngToContainerPoint([{target['lat']}, {target['lon']}])")
+    box = page.locator("#map_fm").bounding_box()
+    page.mouse.click(box["x"] + pt["x"], box["y"] + pt["y"])
+    page.wait_for_function(f"document.getElementById('fm-panel').dataset.site === '{target['site_id']}'")
+    assert "damage index" in page.text_content("#fm-panel-body").lower()

@@ -8,8 +8,8 @@
 
   var TIER_COLOURS = { "1": "#fdd49e", "2": "#fc8d59", "3": "#d7301f", "4": "#7f0000" };
   var NO_TIER = "#9aa3ad";
-  var STATUS_COLOURS = ["#6a3d9a", "#33a02c", "#e7298a", "#a6761d", "#b2df8a", "#cab2d6", "#17becf", "#8c564b", "#bcbd22", "#f4a6c8"];
-  var DAMAGE_COLOURS = ["#f2f0f7", "#cbc9e2", "#9e9ac8", "#756bb1", "#54278f"];
+  var STATUS_COLOURS = ["#e7298a", "#6a3d9a", "#a6761d", "#f4a6c8", "#8c564b", "#bcbd22", "#cab2d6", "#ff7f00"];
+  var DAMAGE_COLOURS = ["#e5f5e0", "#a1d99b", "#74c476", "#31a354", "#006d2c"];
   var OTHER_COLOUR = "#4d4d4d";
   var OUTLINE_COLOUR = "#c2185b";
   var HIGHLIGHT = "#00e5ff";
@@ -135,7 +135,7 @@
     var siteById = {};
     sites.forEach(function (s) { siteById[s.id] = s; });
 
-    var KNOWN_STATUS = { "corroborated": "#2166ac", "probably closed": "#92c5de", "closed": "#1b9e77" };
+    var KNOWN_STATUS = { "corroborated": "#2166ac", "probably closed": "#92c5de", "closed": "#17becf" };
     function statusColour(st) {
       if (KNOWN_STATUS[String(st)]) return KNOWN_STATUS[String(st)];
       var i = statuses.indexOf(String(st));
@@ -164,6 +164,12 @@
         var s = siteOf(e.sourceTarget || e.layer);
         if (s) openSite(s.id, { from: "map" });
       });
+    });
+
+    /* Cultural sites are drawn beneath the others (same canvas, so they stay clickable): turning them on
+       never hides a facility. */
+    groups.cultural.on("add", function () {
+      groups.cultural.eachLayer(function (l) { l.bringToBack(); });
     });
 
     sites.forEach(function (s) {
@@ -812,12 +818,14 @@
         b.appendChild(note);
         var bf = sites.filter(function (s) { return s.cat === "buzzfeed"; });
         if (bf.length) {
-          b.appendChild(h("h3", { text: "Known only from BuzzFeed News: status" }));
           var ul = h("ul");
           statuses.forEach(function (st) {
             if (bf.some(function (s) { return String(s.p.status) === st; })) ul.appendChild(sw(statusColour(st), st));
           });
-          b.appendChild(ul);
+          /* Long status lists fold away so the legend does not cover the map. */
+          var sub = h("details", { className: "fm-legend-sub" }, [h("summary", { text: "Known only from BuzzFeed News (" + bf.length + "), by status" }), ul]);
+          if (ul.childNodes.length <= 4) sub.open = true;
+          b.appendChild(sub);
         }
         if (sites.some(function (s) { return s.cat === "other"; })) {
           b.appendChild(h("ul", null, [sw(OTHER_COLOUR, "Other listed sites")]));
@@ -829,8 +837,10 @@
           b.appendChild(h("ul", null, [h("li", null, [h("span", { className: "fm-swatch fm-swatch-claim", "aria-hidden": "true" }), "Finding with citations (dashed: about an area)"])]));
         }
         if (sites.some(function (s) { return s.cat === "cultural"; })) {
-          b.appendChild(h("h3", { text: "Cultural sites: ASPI damage index" }));
-          b.appendChild(h("ul", null, DAMAGE_COLOURS.map(function (c, i) { return sw(c, String(i) + (i === 0 ? " (no damage seen)" : i === 4 ? " (highest)" : "")); })));
+          b.appendChild(h("details", { className: "fm-legend-sub" }, [
+            h("summary", { text: "Cultural sites (layer off at start): ASPI damage index" }),
+            h("ul", null, DAMAGE_COLOURS.map(function (c, i) { return sw(c, String(i) + (i === 0 ? " (lowest)" : i === 4 ? " (highest)" : "")); }))
+          ]));
         }
         det.appendChild(b);
         L.DomEvent.disableClickPropagation(det);

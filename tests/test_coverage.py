@@ -180,3 +180,14 @@ def test_scenes_in_another_crs_are_reprojected():
     scenes = scenes_gdf([r for r in SCENES if r[0] != "S2A_8"])
     summary, _ = coverage(sites_gdf(), scenes.to_crs("EPSG:3857"))
     assert summary["A"]["scenes"] == 9 and summary["B"]["scenes"] == 2
+
+
+def test_sort_detail_restores_canonical_order():
+    from facilitymap.footprints.coverage import sort_detail
+
+    rows = SCENES + [("S2A_1", "other-collection", "2019-05-10T05:00:00Z", 1.0, "x", BIG)]  # same id, 2 collections
+    _, detail = coverage(sites_gdf(), scenes_gdf(rows))
+    shuffled = detail.sample(frac=1, random_state=5)
+    pd.testing.assert_frame_equal(sort_detail(shuffled), detail)
+    a = detail[detail["site_id"] == "A"]
+    assert a[a["id"] == "S2A_1"]["collection"].tolist() == ["other-collection", "sentinel-2-c1-l2a"]

@@ -82,22 +82,37 @@ def match_scenes(sites: gpd.GeoDataFrame, scenes: gpd.GeoDataFrame) -> pd.DataFr
     points = site_points(sites)
     scenes = normalise_scenes(scenes)
     p, s = match_pairs(points, scenes.geometry.to_numpy())
-    # order the pairs with keys computed once per scene (not once per pair)
-    keys = (_codes(scenes["collection"])[s], _codes(scenes["id"])[s], _time_key(scenes["datetime"])[s],
-            _codes(points["site_id"])[p])
-    order = np.lexsort(keys)
-    p, s = p[order], s[order]
+    # Order the pairs by one int64 key (site rank, scene rank): the scene rank (datetime, id, collection) is
+    # computed once over the scenes, so the millions of pairs need a single integer sort, not a lexsort.
+    n = max(len(scenes), 1)
+    scene_order = np.lexsort((_codes(scenes["collection"]), _codes(scenes["id"]), _time_key(scenes["datetime"])))
+    scene_rank = np.empty(len(scenes), dtype="int64")
+    scene_rank[scene_order] = np.arange(len(scenes))
+    site_codes, site_names = _text(points["site_id"]).factorize(sort=True)
+    key = site_codes[p].astype("int64") * n + scene_rank[s]
+    key.sort()
+    s = scene_order[key % n]
     detail = pd.DataFrame(scenes.drop(columns="geometry")).take(s).reset_index(drop=True)
-    detail.insert(0, "site_id", _text(points["site_id"]).take(p).reset_index(drop=True))
+    detail.insert(0, "site_id", pd.Series(site_names, dtype="str").take(key // n).reset_index(drop=True))
     return _canonical(detail)
 
 
 def sort_detail(detail: pd.DataFrame) -> pd.DataFrame:
     """Detail rows in canonical order and dtypes (as `match_scenes` returns them), from rows in any order."""
-    detail = _canonical(detail)
-    order = np.lexsort((_codes(detail["collection"]), _codes(detail["id"]), _time_key(detail["datetime"]),
-                        _codes(detail["site_id"])))
-    return detail.take(order).reset_index(drop=True)
+    detail = _canonical(detail).reset_index(drop=True)
+    if len(detail) == 0:
+        return detail
+    # rank the distinct scenes (id, collection) by (datetime, id, collection), then sort rows by one int key
+    id_codes, coll_codes = _codes(detail["id"]), _codes(detail["collection"])
+    scene_codes, _ = pd.factorize(id_codes.astype("int64") * (coll_codes.max() + 1) + coll_codes)
+    # codes number scenes in order of first appearance, so a scene's first row is where the running max grows
+    first = np.flatnonzero(np.diff(np.r_[-1, np.maximum.accumulate(scene_codes)]) > 0)
+    t = _time_key(detail["datetime"])
+    scene_order = np.lexsort((coll_codes[first], id_codes[first], t[first]))
+    rank = np.empty(len(first), dtype="int64")
+    rank[scene_order] = np.arange(len(first))
+    key = _codes(detail["site_id"]).astype("int64") * len(first) + rank[scene_codes]
+    return detail.take(np.argsort(key, kind="stable")).reset_index(drop=True)
 
 
 def _canonical(detail: pd.DataFrame) -> pd.DataFrame:
@@ -227,11 +242,18 @@ def summarise(sites: gpd.GeoDataFrame, detail: pd.DataFrame, cloud_threshold: fl
     if len(r):
         diff = np.abs(t[r] - target[codes[r]])
         cc_key = np.where(known, cc, np.inf)[r]
-        order = np.lexsort((cc_key, diff, codes[r]))  # stable: ties keep row order (datetime, id)
-        pick = order[_run_starts(codes[r][order])]
-        for i, dd, sc in zip(r[pick], diff[pick], scene.many(r[pick])):
+        # per site: the rows at the smallest time difference, of those the least cloudy, of those the first
+        # (rows are in datetime-then-id order); O(n) with run reductions instead of a sort
+        starts = _run_starts(codes[r])
+        run = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(r)]))
+        cand = np.flatnonzero(diff == np.minimum.reduceat(diff, starts)[run])
+        cstarts = _run_starts(run[cand])
+        lowest = np.minimum.reduceat(cc_key[cand], cstarts)
+        cand = cand[cc_key[cand] == lowest[np.repeat(np.arange(len(cstarts)), np.diff(np.r_[cstarts, len(cand)]))]]
+        pick = cand[_run_starts(run[cand])]
+        for i, dd, sc in zip(r[pick].tolist(), diff[pick].tolist(), scene.many(r[pick])):
             summary[names[codes[i]]]["nearest_to_aspi"] = {
-                "target": labels[codes[i]], "days": round(float(dd) / 86400e9, 2), "scene": sc}
+                "target": labels[codes[i]], "days": round(dd / 86400e9, 2), "scene": sc}
     return summary
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import pyarrow.dataset as pads
 
@@ -51,20 +50,15 @@ def _columns(path: str | Path) -> list[str]:
 
 
 def _meta() -> pd.DataFrame:
-    return pd.DataFrame({
-        "site_id": pd.Series(dtype=object), "id": pd.Series(dtype=object), "collection": pd.Series(dtype=object),
-        "datetime": pd.Series(dtype="datetime64[ns, UTC]"), "cloud_cover": pd.Series(dtype="float64"),
-        "platform": pd.Series(dtype=object), "tile": pd.Series(dtype=object), "url": pd.Series(dtype=object),
-    })[DETAIL_COLUMNS]
+    """Empty detail frame with the partition results' dtypes (Arrow-backed text travels compactly)."""
+    return pd.DataFrame({c: pd.Series(dtype="datetime64[ns, UTC]" if c == "datetime" else
+                                      "float64" if c == "cloud_cover" else "str") for c in DETAIL_COLUMNS})
 
 
 def _match_partition(part: gpd.GeoDataFrame, points: gpd.GeoDataFrame) -> pd.DataFrame:
     """Matched (site, scene) rows of one partition, with the scene columns only (no geometry)."""
     scenes = normalise_scenes(part)
     p, s = match_pairs(points, scenes.geometry.to_numpy())
-    out = pd.DataFrame(scenes.drop(columns="geometry").iloc[s]).reset_index(drop=True)
-    out.insert(0, "site_id", points["site_id"].to_numpy()[p].astype(object))
-    meta = _meta()
-    for col in DETAIL_COLUMNS:
-        out[col] = out[col].astype(meta[col].dtype) if len(out) else pd.Series(dtype=meta[col].dtype)
-    return out[DETAIL_COLUMNS]
+    out = pd.DataFrame(scenes.drop(columns="geometry")).take(s).reset_index(drop=True)
+    out.insert(0, "site_id", points["site_id"].astype("str").take(p).reset_index(drop=True))
+    return out[DETAIL_COLUMNS].astype(_meta().dtypes.to_dict())

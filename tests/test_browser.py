@@ -241,11 +241,12 @@ def test_keyboard_focus_and_labels(rec):
     assert unlabeled == []
 
 
-@pytest.mark.parametrize("state", ["start", "site", "sources", "search", "about"])
+@pytest.mark.parametrize("state", ["start", "site", "sources", "search", "about", "phone-site"])
 def test_axe_no_serious_or_critical(browser, site, state):
-    r = Recorder(browser, site[1], bypass_csp=True)  # only so that axe itself can be injected
+    size = {"width": 375, "height": 667} if state.startswith("phone") else {}
+    r = Recorder(browser, site[1], bypass_csp=True, **size)  # bypass_csp only so that axe itself can be injected
     try:
-        page = r.open("default/index.html" + ("#site=aspi-666" if state == "site" else ""))
+        page = r.open("default/index.html" + ("#site=aspi-666" if state.endswith("site") else ""))
         if state in ("sources", "search", "about"):
             page.click(f"#fm-btn-{state}")
         page.click("#fm-list summary")

@@ -804,7 +804,7 @@
         function sw(col, text, cls) {
           return h("li", null, [h("span", { className: "fm-swatch" + (cls ? " " + cls : ""), style: cls ? null : "background:" + col, "aria-hidden": "true" }), text]);
         }
-        b.appendChild(h("h3", { text: "Detention facilities: ASPI tier" }));
+        b.appendChild(h("h2", { text: "Detention facilities: ASPI tier" }));
         b.appendChild(h("ul", null, [
           sw(TIER_COLOURS["1"], "Tier 1: lowest security (re-education)"),
           sw(TIER_COLOURS["2"], "Tier 2"),

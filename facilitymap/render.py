@@ -274,8 +274,6 @@ def render_map(payload: dict, basemap: str = "default", embed_url: str | None = 
             tiles=None,
             prefer_canvas=True,
             control_scale=True,
-            min_zoom=2,
-            zoom_start=3,
             world_copy_jump=False,
         ),
         "fm",

@@ -234,3 +234,14 @@ def test_write_raster_source_from_footprint_table(tmp_path):
     assert (folder / "images" / "a.png").read_bytes() == (tmp_path / "imgs" / "a.png").read_bytes()
     back = gpd.read_parquet(folder / "scenes.parquet")
     assert back.geometry.iloc[0].equals_exact(gdf.geometry.iloc[0], 1e-9)
+
+
+def test_written_source_validates_except_what_only_the_user_knows(tmp_path):
+    from facilitymap.registry import load_sources, validate_sources
+
+    make_diamond(tmp_path / "a.tif")
+    write_raster_source([tmp_path / "a.tif"], tmp_path / "sources", "mine", max_size=64)
+    problems = validate_sources(load_sources(tmp_path / "sources"))
+    assert len(problems) == 2
+    assert "sources[0]: needs title and an http(s) path" in problems[0]
+    assert "facilitymap.upstream is missing" in problems[1]

@@ -1,7 +1,8 @@
 """Coverage: which scene footprints cover each site, and when; plus links to public imagery viewers.
 
 The join is one vectorised STRtree query (sites' representative points against footprint polygons); the
-per-site figures are computed with sorts and group-bys over the matched pairs, never a loop over scenes.
+per-site figures are computed with integer sorts and run reductions over the matched pairs, never a loop
+over scenes.
 
 Orderings, so that results are deterministic:
 - detail rows: site_id, then datetime, then scene id, then collection;

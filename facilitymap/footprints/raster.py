@@ -330,8 +330,11 @@ def _descriptor(slug: str, gdf: gpd.GeoDataFrame, resources: list[dict]) -> dict
             "resource": "scenes",
             "publisher": "as provided by the user",
             "citation": "as provided by the user",
-            "fields": {"record_id": "id", "datetime": "datetime", "collection": "collection",
-                       "cloud_cover": "cloud_cover", "platform": "platform", "tile": "tile", "url": "url"},
+            "retrieved": None,
+            "retrieved_note": "local files supplied by the user, not retrieved from a URL",
+            # no "upstream" and no sources[0].path: only the user knows where the imagery came from, and
+            # validation reports both until they are filled in
+            "fields": {"record_id": "id", "name": "id"},  # a raster is named by its file stem
         },
     }
 
@@ -339,8 +342,10 @@ def _descriptor(slug: str, gdf: gpd.GeoDataFrame, resources: list[dict]) -> dict
 def _write_readme(path: Path, slug: str, gdf: gpd.GeoDataFrame) -> None:
     lines = [f"# Local rasters: {slug}", "",
              "Footprints of raster files supplied by the user, written by `facilitymap footprints raster`.", "",
-             "- Licence: **as provided by the user**. State the imagery's licence and provider in "
-             "`datapackage.json` (`licenses`, `sources`, `facilitymap.citation`) before publishing a map.",
+             "- Licence: **as provided by the user**. Before publishing a map, fill in `datapackage.json`: "
+             "`licenses` (the imagery's licence), `sources[0].path` (where the imagery came from), "
+             "`facilitymap.upstream`, `facilitymap.publisher` and `facilitymap.citation`. "
+             "`facilitymap validate` reports the missing ones.",
              "- Footprints are valid-data outlines (nodata excluded) traced at reduced resolution, so edges are "
              "accurate to about one decimated pixel.",
              "- Dates: `datetime_source` says whether each date came from the file name or from a metadata tag "

@@ -245,3 +245,18 @@ def test_written_source_validates_except_what_only_the_user_knows(tmp_path):
     assert len(problems) == 2
     assert "sources[0]: needs title and an http(s) path" in problems[0]
     assert "facilitymap.upstream is missing" in problems[1]
+
+
+def test_dark_pixels_inside_and_specks_outside_are_not_holes_or_islands(tmp_path):
+    path = tmp_path / "speckled.tif"
+    known = make_diamond(path)
+    with rasterio.open(path, "r+") as dst:
+        data = dst.read(1)
+        rng = np.random.default_rng(3)
+        rows, cols = rng.integers(150, 250, 40), rng.integers(150, 250, 40)
+        data[rows, cols] = 0          # single dark pixels equal to nodata, inside the valid area
+        data[2, 2] = data[397, 3] = 7  # stray valid pixels in the nodata collar
+        dst.write(data, 1)
+    geom = raster_footprints([path]).geometry.iloc[0]
+    assert geom.geom_type == "Polygon" and len(geom.interiors) == 0
+    _assert_close(geom, known)

@@ -116,14 +116,27 @@ def _footprint(src, max_size: int):
         return shapely.Polygon()
     polys = [shapely.geometry.shape(g) for g, v in shapes(valid.astype("uint8"), mask=valid, transform=transform)
              if v == 1]
-    geom = shapely.union_all(polys)
     pixel = max(abs(transform.a), abs(transform.e), abs(transform.b), abs(transform.d))
+    geom = _without_specks(shapely.union_all(polys), 16 * pixel * pixel)
     # Drop the pixel staircase, then add vertices so straight source edges stay true after reprojection.
     geom = shapely.segmentize(shapely.simplify(geom, pixel / 2), pixel * 16)
     out = shapely.geometry.shape(transform_geom(src.crs, "EPSG:4326", shapely.geometry.mapping(geom)))
     out = shapely.make_valid(shapely.simplify(out, 1e-6))
     polys = [g for g in shapely.get_parts(out) if g.geom_type in ("Polygon", "MultiPolygon")]
     return shapely.union_all(polys) if polys else shapely.Polygon()
+
+
+def _without_specks(geom, min_area: float):
+    """Drop holes and islands smaller than min_area (dark pixels that equal the nodata value inside an image,
+    isolated valid pixels in the collar); the largest part is always kept."""
+    parts = sorted(shapely.get_parts(geom), key=lambda g: -g.area)
+    kept = []
+    for k, part in enumerate(parts):
+        if k and part.area < min_area:
+            continue
+        holes = [r for r in part.interiors if shapely.Polygon(r).area >= min_area]
+        kept.append(shapely.Polygon(part.exterior, holes))
+    return shapely.union_all(kept)
 
 
 # -- dates ---------------------------------------------------------------------------------------------------

@@ -191,3 +191,11 @@ def test_sort_detail_restores_canonical_order():
     pd.testing.assert_frame_equal(sort_detail(shuffled), detail)
     a = detail[detail["site_id"] == "A"]
     assert a[a["id"] == "S2A_1"]["collection"].tolist() == ["other-collection", "sentinel-2-c1-l2a"]
+
+
+def test_summary_of_shuffled_detail_equals_summary_of_sorted():
+    from facilitymap.footprints.coverage import summarise
+
+    summary, detail = coverage(sites_gdf(), scenes_gdf())
+    shuffled = detail.sample(frac=1, random_state=9)
+    assert json.dumps(summarise(sites_gdf(), shuffled), sort_keys=True) == json.dumps(summary, sort_keys=True)

@@ -183,6 +183,9 @@ def summarise(sites: gpd.GeoDataFrame, detail: pd.DataFrame, cloud_threshold: fl
     codes, names = _text(d["site_id"]).factorize(sort=False)  # sorted rows: codes ascend
     names = [str(x) for x in names]
     t = _time_key(d["datetime"])
+    step = np.diff(codes)
+    if names != sorted(names) or (step < 0).any() or ((np.diff(t) < 0) & (step == 0)).any():
+        return summarise(sites, sort_detail(d), cloud_threshold, aspi_dates)  # not in canonical order
     dated = t != _NAT
     cc = d["cloud_cover"].to_numpy(dtype="float64")
     known = ~np.isnan(cc)

@@ -68,8 +68,10 @@ def test_dask_on_local_cluster_equals_in_memory(tmp_path):
 def test_dask_local_threads_and_stac_column_names(tmp_path):
     sites, scenes = _data()
     # stac-geoparquet keeps STAC property names: eo:cloud_cover, grid:code
-    stac = scenes.rename(columns={"cloud_cover": "eo:cloud_cover", "tile": "grid:code"})
+    stac = scenes.rename(columns={"cloud_cover": "eo:cloud_cover", "tile": "grid:code"}).drop(columns="url")
     stac["grid:code"] = "MGRS-44TLK"
+    stac["links"] = [[{"rel": "root", "href": "https://example.invalid/"}, {"rel": "self", "href": u}]
+                     for u in scenes["url"]]
     folder = _write_partitions(stac, tmp_path / "stac", n=3)
     expected = coverage(sites, scenes)
     _assert_same(coverage_dask(sites, folder), expected)

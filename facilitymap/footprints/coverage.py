@@ -45,6 +45,8 @@ def normalise_scenes(scenes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     for col in SCENE_COLUMNS:
         src = next((c for c in [col, *ALIASES.get(col, [])] if c in out.columns), None)
         values = out[src].reset_index(drop=True) if src else pd.Series(np.nan, index=range(len(out)))
+        if col == "url" and src is None and "links" in out.columns:
+            values = pd.Series([_self_href(v) for v in out["links"]], dtype="str")
         if col == "datetime":
             values = pd.to_datetime(values, utc=True, errors="coerce").astype("datetime64[ns, UTC]")
         elif col == "cloud_cover":
@@ -54,6 +56,13 @@ def normalise_scenes(scenes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         data[col] = values
     data["tile"] = data["tile"].str.removeprefix("MGRS-")
     return gpd.GeoDataFrame(data, geometry=out.geometry.to_numpy(), crs="EPSG:4326")
+
+
+def _self_href(links) -> str | None:
+    """The href of a STAC item's "self" link (stac-geoparquet keeps the item's links as a list of structs)."""
+    if links is None or isinstance(links, float):
+        return None
+    return next((ln.get("href") for ln in links if isinstance(ln, dict) and ln.get("rel") == "self"), None)
 
 
 def _text(values: pd.Series) -> pd.Series:

@@ -46,6 +46,8 @@ def _columns(path: str | Path) -> list[str]:
     """The scene columns (or their STAC aliases) that the files have, plus geometry: read only those."""
     names = set(pads.dataset(str(path), format="parquet").schema.names)
     wanted = [c for col in SCENE_COLUMNS for c in [col, *ALIASES.get(col, [])]]
+    if "url" not in names:
+        wanted.append("links")  # the STAC item's self link gives the url
     return [c for c in wanted if c in names] + ["geometry"]
 
 

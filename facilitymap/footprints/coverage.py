@@ -171,7 +171,8 @@ def summarise(sites: gpd.GeoDataFrame, detail: pd.DataFrame, cloud_threshold: fl
 
     Every site is a key (sorted). JSON-ready: ISO dates, plain ints, floats and None. Because detail rows are
     sorted by site, then datetime, then id, each (site, year) and (site, month) group is a contiguous run, and
-    a stable sort on cloud cover within a run breaks ties by datetime then id.
+    the first row of a run at the run's lowest cloud cover is the earliest, then smallest-id, such scene. A
+    detail table in another order is sorted first.
     """
     points = site_points(sites)
     lonlat = {sid: (g.x, g.y) if not g.is_empty else (None, None) for sid, g in zip(points["site_id"], points.geometry)}

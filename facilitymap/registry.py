@@ -19,6 +19,8 @@ LAYERS = ("sites", "outlines", "grid", "scenes", "claims")
 READER_NAMES = ("csv", "geojson", "osm", "geoparquet", "claims")
 REQUIRED_KEYS = ("name", "title", "licenses", "sources", "resources", "facilitymap")
 REQUIRED_FM_KEYS = ("layer", "reader", "resource", "publisher", "citation", "upstream")
+# Licences that are placeholders, not licences: the source is usable, but `validate` warns until it is filled in.
+PLACEHOLDER_LICENCES = ("as-provided-by-the-user",)
 REQUIRED_RESOURCE_KEYS = ("name", "path", "format", "bytes", "hash")
 TEXT_FORMATS = ("csv", "tsv", "geojson", "json", "osm", "xml")
 
@@ -168,11 +170,31 @@ def check_resource_file(source: Source, resource: dict | None = None) -> Path:
 # --- validation -------------------------------------------------------------------------------------------------
 
 def validate_sources(sources: list[Source]) -> list[str]:
-    """Problems with descriptors, files, hashes, licences and field mappings, one string each (empty: all good)."""
+    """Errors in descriptors, files, hashes, licences and field mappings, one string each (empty: all good).
+
+    Errors stop a build. Things a publisher should fix but that do not make the data wrong (a placeholder
+    licence) are warnings: see `source_warnings`.
+    """
     problems: list[str] = []
     for s in sources:
         problems += _validate_one(s)
     return problems
+
+
+def source_warnings(sources: list[Source]) -> list[str]:
+    """Warnings, one string each: `facilitymap validate` and `build` print them but do not fail on them."""
+    out = []
+    for s in sources:
+        for i, lic in enumerate(s.licences):
+            if isinstance(lic, dict) and lic.get("name") in PLACEHOLDER_LICENCES:
+                out.append(f"{s.descriptor_path}: warning: licenses[{i}] is {lic['name']!r}: state the licence "
+                           "of this data before publishing a map built from it")
+    return out
+
+
+def _no_upstream(fm: dict) -> bool:
+    """The descriptor says explicitly that no URL is known (a user's own files): upstream null plus a note."""
+    return "upstream" in fm and fm["upstream"] is None and bool(fm.get("upstream_note"))
 
 
 validate = validate_sources  # the name used in DESIGN.md
@@ -199,19 +221,27 @@ def _validate_one(s: Source) -> list[str]:
                 bad(f"licenses[{i}]: needs name and title")
             elif lic.get("path") and not _is_http(lic["path"]):
                 bad(f"licenses[{i}].path is not an http(s) URL")
+    fm = d.get("facilitymap")
+    no_url = isinstance(fm, dict) and _no_upstream(fm)
     srcs = d.get("sources")
     if not isinstance(srcs, list) or not srcs:
         bad("sources: at least one source with the citation URL is needed")
     else:
         for i, src in enumerate(srcs):
-            if not isinstance(src, dict) or not src.get("title") or not _is_http(src.get("path")):
+            if not isinstance(src, dict) or not src.get("title"):
                 bad(f"sources[{i}]: needs title and an http(s) path")
-    fm = d.get("facilitymap")
+            elif no_url and "path" not in src:
+                continue  # no URL is known, and facilitymap.upstream_note says why
+            elif not _is_http(src.get("path")):
+                bad(f"sources[{i}]: needs title and an http(s) path")
     if not isinstance(fm, dict):
         return p
     for k in REQUIRED_FM_KEYS:
+        if k == "upstream" and no_url:
+            continue
         if not fm.get(k):
-            bad(f"facilitymap.{k} is missing")
+            bad(f"facilitymap.{k} is missing" + (" (null with an upstream_note when no URL is known)"
+                                                  if k == "upstream" else ""))
     if "retrieved" not in fm:
         bad("facilitymap.retrieved is missing (null with a retrieved_note when unknown)")
     elif fm["retrieved"] is None:
@@ -294,4 +324,6 @@ def source_summary(source: Source) -> dict:
     }
     if source.retrieved is None or source.fm.get("retrieved_note"):
         out["retrieved_note"] = source.fm.get("retrieved_note")
+    if source.fm.get("upstream_note"):
+        out["upstream_note"] = source.fm["upstream_note"]
     return out

@@ -236,11 +236,20 @@ def test_write_raster_source_from_footprint_table(tmp_path):
     assert back.geometry.iloc[0].equals_exact(gdf.geometry.iloc[0], 1e-9)
 
 
-def test_written_source_validates_except_what_only_the_user_knows(tmp_path):
-    from facilitymap.registry import load_sources, validate_sources
+def test_written_source_validates_and_warns_about_the_placeholder_licence(tmp_path):
+    from facilitymap.registry import load_sources, source_warnings, validate_sources
 
     make_diamond(tmp_path / "a.tif")
     write_raster_source([tmp_path / "a.tif"], tmp_path / "sources", "mine", max_size=64)
+    sources = load_sources(tmp_path / "sources")
+    # no URL is known for the user's own files, and the descriptor says so (upstream null + upstream_note)
+    assert validate_sources(sources) == []
+    (warning,) = source_warnings(sources)
+    assert "mine/datapackage.json: warning: licenses[0] is 'as-provided-by-the-user'" in warning
+    # without the explicit note, the blank provenance is an error again
+    d = json.loads(sources[0].descriptor_path.read_text())
+    d["facilitymap"].pop("upstream_note")
+    sources[0].descriptor_path.write_text(json.dumps(d))
     problems = validate_sources(load_sources(tmp_path / "sources"))
     assert len(problems) == 2
     assert "sources[0]: needs title and an http(s) path" in problems[0]

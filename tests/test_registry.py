@@ -163,3 +163,26 @@ def test_adding_a_source_needs_only_a_folder(tmp_path):
     assert validate_sources([src]) == []
     rr = read_source(src)
     assert rr.records.iloc[0]["name"] == "Kök" and rr.records.iloc[0].geometry.x == 76.0
+
+
+def test_no_known_url_must_be_said_and_placeholder_licence_only_warns(make_source):
+    from facilitymap.registry import source_warnings
+
+    src = make_source(CSV, reader="csv", fields=FIELDS)
+    # upstream null and no sources[0].path: accepted only with an upstream_note saying why
+    no_url = _edit(src, lambda d: (d["facilitymap"].update(upstream=None), d["sources"][0].pop("path")))
+    assert any("facilitymap.upstream is missing" in p for p in validate_sources([no_url]))
+    assert any("sources[0]: needs title" in p for p in validate_sources([no_url]))
+    noted = _edit(no_url, lambda d: d["facilitymap"].update(upstream_note="the user's own files"))
+    assert validate_sources([noted]) == []
+    assert source_summary(noted)["upstream_note"] == "the user's own files"
+    # a path that is there must still be http(s), note or not
+    bad = _edit(noted, lambda d: d["sources"][0].update(path="file:///home/me/img.tif"))
+    assert any("sources[0]: needs title and an http(s) path" in p for p in validate_sources([bad]))
+    # the placeholder licence is a warning, not an error
+    placeholder = _edit(bad, lambda d: (d["sources"][0].pop("path"),
+                                        d.update(licenses=[{"name": "as-provided-by-the-user", "title": "As provided"}])))
+    assert validate_sources([placeholder]) == []
+    (w,) = source_warnings([placeholder])
+    assert w.startswith(str(placeholder.descriptor_path) + ": warning: ") and "before publishing" in w
+    assert source_warnings([src]) == []

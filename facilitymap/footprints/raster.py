@@ -345,8 +345,10 @@ def _descriptor(slug: str, gdf: gpd.GeoDataFrame, resources: list[dict]) -> dict
             "citation": "as provided by the user",
             "retrieved": None,
             "retrieved_note": "local files supplied by the user, not retrieved from a URL",
-            # no "upstream" and no sources[0].path: only the user knows where the imagery came from, and
-            # validation reports both until they are filled in
+            # No URL is known for a user's own files: said explicitly (upstream null with a note, and no
+            # sources[0].path), which validation accepts; the placeholder licence is a validation warning.
+            "upstream": None,
+            "upstream_note": "local files supplied by the user; fill in where the imagery came from",
             "fields": {"record_id": "id", "name": "id"},  # a raster is named by its file stem
         },
     }
@@ -358,7 +360,7 @@ def _write_readme(path: Path, slug: str, gdf: gpd.GeoDataFrame) -> None:
              "- Licence: **as provided by the user**. Before publishing a map, fill in `datapackage.json`: "
              "`licenses` (the imagery's licence), `sources[0].path` (where the imagery came from), "
              "`facilitymap.upstream`, `facilitymap.publisher` and `facilitymap.citation`. "
-             "`facilitymap validate` reports the missing ones.",
+             "`facilitymap validate` warns about the placeholder licence.",
              "- Footprints are valid-data outlines (nodata excluded) traced at reduced resolution, so edges are "
              "accurate to about one decimated pixel.",
              "- Dates: `datetime_source` says whether each date came from the file name or from a metadata tag "

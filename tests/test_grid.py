@@ -8,17 +8,12 @@ import shapely
 from facilitymap.footprints.grid import site_points, site_tiles, tiles_for_map
 
 ROOT = Path(__file__).resolve().parents[1]
-CANDIDATES = sorted((ROOT / "sources" / "sentinel-2-grid").glob("*.parquet")) + [
-    Path("/work/shared/data/raw/sentinel-2-grid/sentinel-2-grid_LAND.parquet")
-]
+GRID = ROOT / "sources" / "sentinel-2-grid" / "sentinel-2-grid_LAND.parquet"
 
 
 @pytest.fixture(scope="module")
 def grid():
-    path = next((p for p in CANDIDATES if p.exists()), None)
-    if path is None:
-        pytest.skip("Sentinel-2 grid not present")
-    return gpd.read_parquet(path)
+    return gpd.read_parquet(GRID)  # shipped in sources/: a missing grid fails the tests
 
 
 def _sites(rows):

@@ -32,6 +32,7 @@ class BuildResult:
     report: dict
     seconds: float
     files: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. a placeholder licence: printed, not fatal
 
     def summary(self) -> str:
         r = self.report
@@ -81,8 +82,12 @@ def select_sources(all_sources: list, spec: dict, spec_path: str) -> list:
 
 # --- the pipeline ------------------------------------------------------------------------------------------------
 
-def assemble(spec: dict, sources: list) -> dict[str, Any]:
-    """Read, reconcile and enrich: everything the outputs need, as plain data (no files written)."""
+def assemble(spec: dict, sources: list, scheduler: str | None = None) -> dict[str, Any]:
+    """Read, reconcile and enrich: everything the outputs need, as plain data (no files written).
+
+    `scheduler`: address of a Dask scheduler; the scene coverage join then runs there over the scene sources'
+    GeoParquet (footprints.distributed); without it the join runs in memory.
+    """
     from .readers import read_source
     from .reconcile import reconcile
     from .registry import source_summary
@@ -106,7 +111,8 @@ def assemble(spec: dict, sources: list) -> dict[str, Any]:
             props["name"] = f"Unnamed site ({first['source']} {first['record_id']})"
             props["name_generated"] = True
 
-    # Imagery: MGRS tiles from the grid, ASPI's date, harvested scenes where a scenes source is in the spec.
+    # Imagery: MGRS tiles from the grid, ASPI's date, harvested scenes and local rasters where a scenes source is
+    # in the spec (joined in memory, or on a Dask cluster when `scheduler` is given).
     from .footprints import coverage as cov
     from .footprints import grid as gridmod
 
@@ -117,31 +123,28 @@ def assemble(spec: dict, sources: list) -> dict[str, Any]:
         grid = reads[grid_sources[0].slug].records.rename(columns={"record_id": "tile"})[["tile", "geometry"]]
         site_tiles = gridmod.site_tiles(sites, grid)
         tiles_fc = export.feature_collection(gridmod.tiles_for_map(grid, sites))
-    scenes_detail = None
     scene_sources = [s for s in sources if s.layer == "scenes"]
-    scene_summary: dict[str, dict] = {}
-    scene_stats: dict[str, dict] = {}
+    aspi_dates = {sid: p.get("latest_imagery") for sid, p in props_by_id.items() if p.get("latest_imagery")}
+    scenes_detail, scene_summary, scene_stats, scene_geoms, rasters, site_rasters = None, {}, {}, {}, {}, {}
     if scene_sources:
-        import pandas as pd
+        from .footprints import imagery
 
-        from .footprints.stac import read_scenes
-
-        frames = []
-        for s in scene_sources:
-            frames.append(read_scenes(s.folder))
-            scene_stats[s.slug] = {"rows": len(frames[-1]), "records": len(frames[-1]), "rejected": []}
-        scenes = pd.concat(frames, ignore_index=True)
-        aspi_dates = {sid: p.get("latest_imagery") for sid, p in props_by_id.items() if p.get("latest_imagery")}
-        scene_summary, scenes_detail = cov.coverage(sites, scenes, spec.get("cloud_threshold", 20), aspi_dates)
+        rasters = imagery.read_rasters(scene_sources)
+        scenes_detail, scene_summary, scene_stats, scene_geoms = imagery.join_scene_sources(
+            sites, scene_sources, spec.get("cloud_threshold", 20), aspi_dates, scheduler=scheduler,
+            extra_ids=set(rasters))
+        site_rasters = imagery.rasters_by_site(scenes_detail, rasters)
     for sid, props in props_by_id.items():
-        imagery = {
+        imagery_ = {
             "s2_tiles": site_tiles.get(sid, []),
             "aspi_latest_imagery": props.get("latest_imagery"),
             "links": cov.imagery_links(props["lon"], props["lat"], props.get("latest_imagery")),
         }
         if sid in scene_summary:
-            imagery["scenes"] = scene_summary[sid]
-        props["imagery"] = imagery
+            imagery_["scenes"] = scene_summary[sid]
+        if site_rasters.get(sid):
+            imagery_["rasters"] = site_rasters[sid]
+        props["imagery"] = imagery_
 
     # Annotations: the claims sources of the spec, and claims generated from disagreements between datasets.
     from . import annotations as ann
@@ -162,6 +165,8 @@ def assemble(spec: dict, sources: list) -> dict[str, Any]:
         "tiles_fc": tiles_fc,
         "scenes_detail": scenes_detail,
         "scene_stats": scene_stats,
+        "scene_geoms": scene_geoms,
+        "rasters": rasters,
         "sources": source_summaries,
         "annotations": claims_out,
     }
@@ -219,9 +224,16 @@ def write_outputs(data: dict, out: Path, basemap: str) -> list[str]:
     export.write_json(data["sources"], out / "sources.json")
     export.write_json(ann["geojson"], out / "annotations.geojson")
     export.write_json(ann["csl"], out / "citations.json")
+    from .footprints import imagery
+
     coverage = {"tiles": {f["properties"]["site_id"]: f["properties"]["imagery"] for f in fc["features"]}}
-    if data["scenes_detail"] is not None:
-        coverage["scenes"] = export.jsonable(data["scenes_detail"].to_dict(orient="records"))
+    detail = data["scenes_detail"]
+    if detail is not None and len(detail) > imagery.DETAIL_JSON_MAX_ROWS:
+        # a large harvest: the (site, scene) pairs go to Parquet; coverage.json says where
+        imagery.write_detail_parquet(detail, out / "coverage.parquet")
+        coverage["scenes_file"] = {"path": "coverage.parquet", "rows": int(len(detail))}
+    elif detail is not None:
+        coverage["scenes"] = export.jsonable(detail.to_dict(orient="records"))
     export.write_json(coverage, out / "coverage.json")
     export.write_json(build_report(spec, data), out / "build-report.json")
 
@@ -230,20 +242,25 @@ def write_outputs(data: dict, out: Path, basemap: str) -> list[str]:
                 "cite_as": spec.get("cite_as")},
         "sources": data["sources"],
         "fields": field_labels(),
-        "sites": fc,
+        "sites": imagery.slim_sites(fc) if detail is not None else fc,
         "claims": ann["claims"],
         "citations": ann["csl"],
         "tiles": data["tiles_fc"],
     }
+    if detail is not None:
+        payload["scenes"] = imagery.page_scenes(fc, detail, data["scene_geoms"], data["rasters"])
     (out / "index.html").write_text(render_map(payload, basemap=basemap), encoding="utf-8", newline="\n")
     (out / "embed.html").write_text(render_embed(spec["title"], "index.html"), encoding="utf-8", newline="\n")
     return sorted(p.name for p in out.iterdir())
 
 
 def build(map_name: str = "xinjiang", sources_dir: Path = Path("sources"), maps_dir: Path = Path("maps"),
-          basemap: str | None = None) -> BuildResult:
-    """Build ``maps/<map_name>/`` from ``sources/``; on any error the previous outputs stay intact."""
-    from .registry import load_sources, validate_sources
+          basemap: str | None = None, scheduler: str | None = None) -> BuildResult:
+    """Build ``maps/<map_name>/`` from ``sources/``; on any error the previous outputs stay intact.
+
+    `scheduler`: a Dask scheduler address ("tcp://host:8786") for the scene coverage join; None joins in memory.
+    """
+    from .registry import load_sources, source_warnings, validate_sources
 
     t0 = time.perf_counter()
     sources_dir, maps_dir = Path(sources_dir), Path(maps_dir)
@@ -252,7 +269,8 @@ def build(map_name: str = "xinjiang", sources_dir: Path = Path("sources"), maps_
     problems = validate_sources(selected)
     if problems:
         raise BuildError("sources failed validation:\n  " + "\n  ".join(problems))
-    data = assemble(spec, selected)
+    warnings = source_warnings(selected)
+    data = assemble(spec, selected, scheduler=scheduler)
 
     out = maps_dir / map_name
     tmp = maps_dir / f".{map_name}.tmp-{os.getpid()}"
@@ -266,7 +284,7 @@ def build(map_name: str = "xinjiang", sources_dir: Path = Path("sources"), maps_
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     report = build_report(spec, data)
-    return BuildResult(map_name, out, report, time.perf_counter() - t0, files)
+    return BuildResult(map_name, out, report, time.perf_counter() - t0, files, warnings)
 
 
 def _swap(new: Path, out: Path) -> None:
@@ -313,6 +331,16 @@ def validate_all(sources_dir: Path, maps_dir: Path, map_name: str | None = None)
         problems += ann.check_annotation_sources([s for s in selected if s.layer == "claims"], rec.sites,
                                                  rec.records)
     return problems
+
+
+def validate_warnings(sources_dir: Path) -> list[str]:
+    """Warnings `facilitymap validate` prints without failing (e.g. a licence still to be stated)."""
+    from .registry import load_sources, source_warnings
+
+    try:
+        return source_warnings(load_sources(Path(sources_dir)))
+    except SourceError:
+        return []  # validate_all reports it
 
 
 def sources_table(sources_dir: Path) -> list[dict]:

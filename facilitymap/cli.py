@@ -35,15 +35,20 @@ def main() -> None:
               help="Folder holding MAP.yaml specs; outputs go to MAPS/MAP/.")
 @click.option("--basemap", type=click.Choice(["default", "none", "osm", "satellite"]), default=None,
               help="Basemap tiles; 'none' makes a page with no network request at all.")
-def build(map_name: str, sources_dir: Path, maps_dir: Path, basemap: str | None) -> None:
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Join scene footprints on this Dask scheduler (e.g. tcp://10.0.0.5:8786) instead of in memory.")
+def build(map_name: str, sources_dir: Path, maps_dir: Path, basemap: str | None, scheduler: str | None) -> None:
     """Build MAP (default: xinjiang) from the snapshots in sources/ into maps/MAP/."""
     from .builder import BuildError, build as run_build
     from .errors import SourceError
 
     try:
-        result = run_build(map_name, sources_dir=sources_dir, maps_dir=maps_dir, basemap=basemap)
+        result = run_build(map_name, sources_dir=sources_dir, maps_dir=maps_dir, basemap=basemap,
+                           scheduler=scheduler)
     except (SourceError, BuildError) as exc:
         _fail(exc)
+    for w in result.warnings:
+        click.echo(w, err=True)
     click.echo(result.summary())
 
 
@@ -54,8 +59,10 @@ def build(map_name: str, sources_dir: Path, maps_dir: Path, basemap: str | None)
 @click.option("--map", "map_name", default=None, help="Also check the annotations of this map's sources.")
 def validate(sources_dir: Path, maps_dir: Path, map_name: str | None) -> None:
     """Check descriptors, hashes, licences, field mappings and annotations."""
-    from .builder import validate_all
+    from .builder import validate_all, validate_warnings
 
+    for w in validate_warnings(sources_dir):  # printed, never a failure
+        click.echo(w)
     problems = validate_all(sources_dir, maps_dir, map_name)
     for p in problems:
         click.echo(p)

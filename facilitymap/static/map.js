@@ -242,6 +242,8 @@
       }).addTo(groups.tiles);
     }
 
+    FM.initImagery(map, cfg, data, h);
+
     /* ----- filters ----- */
 
     var state = { q: "", tiers: { "1": true, "2": true, "3": true, "4": true, none: true }, status: "", source: "" };
@@ -589,9 +591,15 @@
       body.appendChild(inp);
     }
 
-    /* A scene's footprint on the map, until the panel closes or another site opens. */
-    function showFootprint(geometry) {
+    /* A scene's footprint on the map (one at a time), until the panel closes or another site opens. */
+    var footprintLayer = null;
+    function showFootprint(geometry, sceneId) {
+      if (footprintLayer) highlight.removeLayer(footprintLayer);
       var fp = L.geoJSON(geometry, { interactive: false, style: { color: "#ff6f00", weight: 2, dashArray: "6 4", fillOpacity: 0.05 } });
+      fp._fmScene = sceneId || null;
+      fp.eachLayer(function (l) { l._fmScene = sceneId || null; });
+      footprintLayer = fp;
+      statusEl.textContent = "Footprint of scene " + (sceneId || "") + " drawn on the map.";
       fp.addTo(highlight);
       map.fitBounds(fp.getBounds(), { animate: false, padding: [20, 20] });
     }
@@ -893,97 +901,215 @@
 
   /* ---------- hooks for imagery (issue 4) and claims (issue 5); they do nothing without data ---------- */
 
+  /* ---------- imagery (issue 4): scenes timeline, best scenes, footprints, local rasters, before/after ---------- */
+
+  /* The scenes of the payload, in either shape: {items, footprints, rasters} (built maps: each scene once, sites
+     carry ids) or the older {site_id: [scene dicts]}. */
+  function sceneStore(data) {
+    var sc = data.scenes || {};
+    var modern = sc.items && typeof sc.items === "object" && !Array.isArray(sc.items);
+    return {
+      modern: modern,
+      items: modern ? sc.items : {},
+      footprints: (modern && sc.footprints) || {},
+      rasters: (modern && sc.rasters) || {},
+      legacy: modern ? {} : sc
+    };
+  }
+
+  function fillViewer(template, latlng) {
+    if (!template || !latlng) return null;
+    return template.replace("{lat}", latlng.lat.toFixed(6)).replace("{lon}", latlng.lng.toFixed(6));
+  }
+
+  function day(d) { return String(d || "").slice(0, 10); }
+
+  /* Map-side imagery: local raster overlays (a layer in the layer control) and the before/after swipe. */
+  FM.initImagery = function (map, cfg, data, h) {
+    var store = sceneStore(data);
+    var ids = Object.keys(store.rasters).sort();
+    var I = { map: map, store: store, overlays: {}, compare: null };
+    FM.imagery = I;
+    if (!ids.length) return I;
+    map.createPane("fm-imagery").style.zIndex = 350;
+    map.createPane("fm-cmp-before").style.zIndex = 360;
+    map.createPane("fm-cmp-after").style.zIndex = 370;
+    var group = L.layerGroup();
+    ids.forEach(function (id) {
+      var r = store.rasters[id];
+      if (!/^data:image\/png;base64,/.test(String(r.image || "")) || !r.bounds) return;
+      var ov = L.imageOverlay(r.image, r.bounds, { pane: "fm-imagery", interactive: false, alt: "Local image " + id + (r.datetime ? " (" + day(r.datetime) + ")" : "") });
+      ov._fmRaster = id;
+      I.overlays[id] = ov;
+      group.addLayer(ov);
+    });
+    group.addTo(map);
+    if (cfg.control) cfg.control.addOverlay(group, "Local imagery (" + ids.length + (ids.length === 1 ? " image)" : " images)"));
+    I.group = group;
+
+    I.stopCompare = function () {
+      var c = I.compare;
+      if (!c) return;
+      map.off("move zoom zoomend viewreset resize", c.clip);
+      map.removeLayer(c.before);
+      map.removeLayer(c.after);
+      c.box.parentNode.removeChild(c.box);
+      map.getPane("fm-imagery").style.display = "";
+      I.compare = null;
+      if (c.onstop) c.onstop();
+    };
+
+    /* Two overlays in their own panes; each pane is clipped (CSS clip-path, in layer pixels) to its side of the
+       divider, which follows a labelled range input on the map. */
+    I.startCompare = function (beforeId, afterId, onstop) {
+      I.stopCompare();
+      var rb = store.rasters[beforeId], ra = store.rasters[afterId];
+      if (!rb || !ra) return null;
+      var before = L.imageOverlay(rb.image, rb.bounds, { pane: "fm-cmp-before", interactive: false, alt: "Before: " + beforeId });
+      var after = L.imageOverlay(ra.image, ra.bounds, { pane: "fm-cmp-after", interactive: false, alt: "After: " + afterId });
+      before.addTo(map);
+      after.addTo(map);
+      map.getPane("fm-imagery").style.display = "none";
+      var box = h("div", { className: "fm-swipe", id: "fm-swipe" });
+      var line = h("div", { className: "fm-swipe-line", "aria-hidden": "true" });
+      var lb = "Before: " + (day(rb.datetime) || beforeId), la = "After: " + (day(ra.datetime) || afterId);
+      var input = h("input", { type: "range", id: "fm-swipe-range", min: "0", max: "100", step: "1", value: "50",
+        "aria-valuetext": "divider at 50%; left " + lb + ", right " + la });
+      var bar = h("div", { className: "fm-swipe-bar" }, [
+        h("span", { className: "fm-swipe-label", text: lb }),
+        h("label", { "for": "fm-swipe-range", className: "fm-sr", text: "Swipe between the two images (left: " + lb + "; right: " + la + ")" }),
+        input,
+        h("span", { className: "fm-swipe-label", text: la }),
+        h("button", { type: "button", className: "fm-btn fm-swipe-stop", text: "Stop comparing" })
+      ]);
+      box.appendChild(line);
+      box.appendChild(bar);
+      map.getContainer().appendChild(box);
+      L.DomEvent.disableClickPropagation(bar);
+      L.DomEvent.disableScrollPropagation(bar);
+      function clip() {
+        var size = map.getSize(), x = size.x * Number(input.value) / 100;
+        var nw = map.containerPointToLayerPoint([0, 0]), se = map.containerPointToLayerPoint(size);
+        var mid = map.containerPointToLayerPoint([x, 0]).x;
+        function poly(x0, x1) {
+          return "polygon(" + [[x0, nw.y], [x1, nw.y], [x1, se.y], [x0, se.y]].map(function (p) { return p[0].toFixed(1) + "px " + p[1].toFixed(1) + "px"; }).join(", ") + ")";
+        }
+        map.getPane("fm-cmp-before").style.clipPath = poly(nw.x, mid);
+        map.getPane("fm-cmp-after").style.clipPath = poly(mid, se.x);
+        line.style.left = x.toFixed(1) + "px";
+        input.setAttribute("aria-valuetext", "divider at " + input.value + "%; left " + lb + ", right " + la);
+      }
+      input.addEventListener("input", clip);
+      input.addEventListener("change", clip);
+      bar.querySelector(".fm-swipe-stop").addEventListener("click", function () { I.stopCompare(); });
+      map.on("move zoom zoomend viewreset resize", clip);
+      I.compare = { before: before, after: after, box: box, input: input, clip: clip, onstop: onstop, ids: [beforeId, afterId] };
+      map.fitBounds(L.latLngBounds(rb.bounds).extend(L.latLngBounds(ra.bounds)), { animate: false, padding: [20, 20] });
+      clip();
+      return input;
+    };
+    return I;
+  };
+
   FM.renderImagery = function (s, panel, ctx) {
     var h = ctx.h, p = s.p, im = p.imagery || null;
-    var scenes = ((ctx.data.scenes || {})[s.id]) || [];
+    var I = FM.imagery || { store: sceneStore(ctx.data) };
+    var store = I.store;
     var latest = (im && im.aspi_latest_imagery) || p.latest_imagery;
     var tiles = (im && im.s2_tiles) || [];
-    if (!im && !scenes.length && !latest) return;
+    var sum = im && im.scenes && typeof im.scenes === "object" ? im.scenes : null;
+    var legacy = store.legacy[s.id] || [];
+    var rasterIds = ((im && im.rasters) || []).filter(function (id) { return store.rasters[id]; });
+    if (!im && !legacy.length && !latest) return;
+
+    function scene(id) {
+      if (store.items[id]) return store.items[id];
+      for (var i = 0; i < legacy.length; i++) if (legacy[i].id === id) return legacy[i];
+      return null;
+    }
+    function footprint(id) {
+      var sc = scene(id);
+      return store.footprints[id] || (sc && sc.geometry) || null;
+    }
+    function sceneLine(id, prefix) {
+      var sc = scene(id) || {};
+      var bits = [day(sc.datetime || sc.date), sc.collection || (store.rasters[id] ? "local image" : ""), sc.cloud_cover !== null && sc.cloud_cover !== undefined ? sc.cloud_cover + "% cloud" : ""].filter(has);
+      var li = h("li", { "data-scene": id }, [prefix ? h("strong", { text: prefix + ": " }) : null, bits.join(" \u00b7 ") + " "]);
+      var url = sc.url || sc.stac_url || sc.href;
+      if (ctx.safeUrl(url)) { li.appendChild(ctx.link(url, "STAC item")); li.appendChild(document.createTextNode(" ")); }
+      var viewer = fillViewer(sc.viewer, s.latlng);
+      if (ctx.safeUrl(viewer)) { li.appendChild(ctx.link(viewer, "view at this site")); li.appendChild(document.createTextNode(" ")); }
+      if (footprint(id) && ctx.showFootprint) {
+        var fb = h("button", { type: "button", className: "fm-linkbtn fm-inline", text: "show footprint", "aria-label": "Show the footprint of " + (bits[0] || id) + " on the map" });
+        fb.addEventListener("click", function () { ctx.showFootprint(footprint(id), id); });
+        li.appendChild(fb);
+      }
+      return li;
+    }
+
     panel.appendChild(h("h3", { text: "Satellite imagery" }));
     var dl = h("dl", { className: "fm-dl" });
+    function row(t, v, node) { dl.appendChild(h("dt", { text: t })); dl.appendChild(node || h("dd", { text: v })); }
     if (latest) {
-      dl.appendChild(h("dt", { text: "ASPI's latest image" }));
       var dd = h("dd", { text: latest });
       var src = ((p.attributes || {}).latest_imagery || [])[0];
       if (src && src.source) dd.appendChild(ctx.cites.mark(ctx.cites.source(src.source)));
-      dl.appendChild(dd);
+      row("ASPI's latest image", null, dd);
     }
-    if (tiles.length) {
-      dl.appendChild(h("dt", { text: "Sentinel-2 tiles" }));
-      dl.appendChild(h("dd", { text: tiles.join(", ") }));
-    }
-    var sum = im && im.scenes;
-    if (sum && typeof sum === "object") {
-      if (sum.count !== undefined) { dl.appendChild(h("dt", { text: "Scenes found" })); dl.appendChild(h("dd", { text: String(sum.count) })); }
-      if (sum.first) { dl.appendChild(h("dt", { text: "First scene" })); dl.appendChild(h("dd", { text: String(sum.first) })); }
-      if (sum.last) { dl.appendChild(h("dt", { text: "Last scene" })); dl.appendChild(h("dd", { text: String(sum.last) })); }
+    if (tiles.length) row("Sentinel-2 tiles", tiles.join(", "));
+    if (sum && typeof sum.scenes === "number") {
+      row("Scenes over the site", sum.scenes + (sum.scenes ? " (" + sum.under_cloud_threshold + " under " + sum.cloud_threshold + "% cloud)" : ""));
+      var f = scene(sum.first), l = scene(sum.last);
+      if (f) row("First", day(f.datetime));
+      if (l) row("Last", day(l.datetime));
     }
     panel.appendChild(dl);
 
-    if (scenes.length) {
-      /* A timeline: one bar per month with scenes, darker when the clearest scene has less cloud. */
-      var months = {};
-      scenes.forEach(function (sc) {
+    /* months: {YYYY-MM: {scenes, best, best_cloud}} from the summary, or counted from an older scene list */
+    var months = (sum && sum.months && typeof sum.months === "object") ? sum.months : {};
+    if (!Object.keys(months).length && legacy.length) {
+      legacy.forEach(function (sc) {
         var d = String(sc.datetime || sc.date || "").slice(0, 7);
         if (!/^\d{4}-\d{2}$/.test(d)) return;
-        var cc = Number(sc.cloud_cover !== undefined ? sc.cloud_cover : sc["eo:cloud_cover"]);
-        var m = months[d] || (months[d] = { n: 0, best: 101 });
-        m.n += 1;
-        if (isFinite(cc)) m.best = Math.min(m.best, cc);
+        var cc = Number(sc.cloud_cover), m = months[d] || (months[d] = { scenes: 0, best: null, best_cloud: null });
+        m.scenes += 1;
+        if (isFinite(cc) && (m.best_cloud === null || cc < m.best_cloud)) { m.best_cloud = cc; m.best = sc.id; }
+        if (!m.best) m.best = sc.id;
       });
-      var keys = Object.keys(months).sort();
-      if (keys.length) {
-        var y0 = parseInt(keys[0].slice(0, 4), 10), y1 = parseInt(keys[keys.length - 1].slice(0, 4), 10);
-        var W = 300, H = 60, cols = (y1 - y0 + 1) * 12, bw = W / cols, maxN = 1;
-        keys.forEach(function (k) { maxN = Math.max(maxN, months[k].n); });
-        var NS = "http://www.w3.org/2000/svg";
-        var svg = document.createElementNS(NS, "svg");
-        svg.setAttribute("viewBox", "0 0 " + W + " " + (H + 14));
-        svg.setAttribute("class", "fm-timeline");
-        svg.setAttribute("role", "img");
-        svg.setAttribute("aria-label", scenes.length + " scenes from " + keys[0] + " to " + keys[keys.length - 1] + "; darker bars have clearer scenes");
-        keys.forEach(function (k) {
-          var idx = (parseInt(k.slice(0, 4), 10) - y0) * 12 + parseInt(k.slice(5, 7), 10) - 1;
-          var m = months[k], bh = Math.max(2, H * m.n / maxN);
-          var r = document.createElementNS(NS, "rect");
-          r.setAttribute("x", String(idx * bw));
-          r.setAttribute("y", String(H - bh));
-          r.setAttribute("width", String(Math.max(1, bw - 0.5)));
-          r.setAttribute("height", String(bh));
-          var clear = m.best > 100 ? 0.4 : 1 - m.best / 100;
-          r.setAttribute("fill", "rgba(11,92,173," + (0.25 + 0.75 * clear).toFixed(2) + ")");
-          var t = document.createElementNS(NS, "title");
-          t.textContent = k + ": " + m.n + " scenes" + (m.best <= 100 ? ", clearest " + m.best + "% cloud" : "");
-          r.appendChild(t);
-          svg.appendChild(r);
-        });
-        for (var y = y0; y <= y1; y++) {
-          var tx = document.createElementNS(NS, "text");
-          tx.setAttribute("x", String((y - y0) * 12 * bw));
-          tx.setAttribute("y", String(H + 12));
-          tx.setAttribute("font-size", "9");
-          tx.textContent = String(y);
-          svg.appendChild(tx);
-        }
-        panel.appendChild(svg);
-      }
-      var best = scenes.slice().sort(function (a, b) {
-        return (Number(a.cloud_cover) || 0) - (Number(b.cloud_cover) || 0);
-      }).slice(0, 5);
-      var ul = h("ul", { className: "fm-list-plain", "aria-label": "Clearest scenes" });
-      best.forEach(function (sc) {
-        var li = h("li", null, [String(sc.datetime || sc.date || "").slice(0, 10) + " \u00b7 " + (sc.collection || "") + (sc.cloud_cover !== undefined ? " \u00b7 " + sc.cloud_cover + "% cloud " : " ")]);
-        if (ctx.safeUrl(sc.stac_url || sc.href)) li.appendChild(ctx.link(sc.stac_url || sc.href, "STAC item"));
-        if (sc.geometry && ctx.showFootprint) {
-          var fb = h("button", { type: "button", className: "fm-linkbtn fm-inline", text: "show footprint" });
-          fb.addEventListener("click", function () { ctx.showFootprint(sc.geometry); });
-          li.appendChild(document.createTextNode(" "));
-          li.appendChild(fb);
-        }
-        ul.appendChild(li);
-      });
+    }
+    var keys = Object.keys(months).filter(function (k) { return /^\d{4}-\d{2}$/.test(k); }).sort();
+    if (keys.length) panel.appendChild(timeline(keys, months));
+
+    var best = [];
+    if (sum && sum.years) {
+      Object.keys(sum.years).sort().forEach(function (y) { if (sum.years[y].best) best.push(["Clearest of " + y, sum.years[y].best]); });
+      if (sum.nearest_to_aspi && sum.nearest_to_aspi.scene) best.push(["Nearest to ASPI's date", sum.nearest_to_aspi.scene]);
+    } else if (legacy.length) {
+      legacy.slice().sort(function (a, b) { return (Number(a.cloud_cover) || 0) - (Number(b.cloud_cover) || 0); }).slice(0, 5)
+        .forEach(function (sc) { best.push([null, sc.id]); });
+    }
+    if (best.length) {
+      panel.appendChild(h("h4", { text: "Clearest scenes" }));
+      var ul = h("ul", { className: "fm-list-plain fm-scenes", "aria-label": "Clearest scenes" });
+      best.forEach(function (b) { ul.appendChild(sceneLine(b[1], b[0])); });
       panel.appendChild(ul);
     }
+
+    if (rasterIds.length) {
+      panel.appendChild(h("h4", { text: "Local imagery over this site" }));
+      var ru = h("ul", { className: "fm-list-plain fm-rasters", "aria-label": "Local images over this site" });
+      rasterIds.forEach(function (id) {
+        var r = store.rasters[id];
+        var li = h("li", { "data-raster": id }, [h("bdi", { text: id }), " \u00b7 " + (day(r.datetime) || "undated") + " "]);
+        var zb = h("button", { type: "button", className: "fm-linkbtn fm-inline", text: "zoom to image", "aria-label": "Zoom the map to image " + id });
+        zb.addEventListener("click", function () { I.map.fitBounds(r.bounds, { animate: false, padding: [20, 20] }); });
+        li.appendChild(zb);
+        ru.appendChild(li);
+      });
+      panel.appendChild(ru);
+      if (rasterIds.length >= 2 && I.startCompare) panel.appendChild(compareForm(rasterIds));
+    }
+
     if (im && im.links && im.links.length) {
       var lp = h("p", null, ["Search imagery here: "]);
       im.links.forEach(function (l, i) {
@@ -998,6 +1124,82 @@
       links.appendChild(document.createTextNode(" \u00b7 "));
       links.appendChild(ctx.link("https://earthexplorer.usgs.gov/", "USGS EarthExplorer"));
       panel.appendChild(links);
+    }
+
+    /* One bar per month with scenes (height: count; darker: clearer best scene). Each bar is a button that
+       draws the footprint of that month's clearest scene. */
+    function timeline(keys, months) {
+      var y0 = parseInt(keys[0].slice(0, 4), 10), y1 = parseInt(keys[keys.length - 1].slice(0, 4), 10);
+      var W = 300, H = 60, cols = (y1 - y0 + 1) * 12, bw = W / cols, maxN = 1, total = 0;
+      keys.forEach(function (k) { maxN = Math.max(maxN, months[k].scenes); total += months[k].scenes; });
+      var NS = "http://www.w3.org/2000/svg";
+      var svg = document.createElementNS(NS, "svg");
+      svg.setAttribute("viewBox", "0 0 " + W + " " + (H + 14));
+      svg.setAttribute("class", "fm-timeline");
+      svg.setAttribute("role", "group");
+      svg.setAttribute("aria-label", "Imagery timeline: " + total + " scenes in " + keys.length + " months from " + keys[0] + " to " + keys[keys.length - 1] + "; darker bars have clearer scenes");
+      keys.forEach(function (k) {
+        var idx = (parseInt(k.slice(0, 4), 10) - y0) * 12 + parseInt(k.slice(5, 7), 10) - 1;
+        var m = months[k], bh = Math.max(2, H * m.scenes / maxN);
+        var cc = m.best_cloud === null || m.best_cloud === undefined ? null : Number(m.best_cloud);
+        var r = document.createElementNS(NS, "rect");
+        r.setAttribute("x", String(idx * bw));
+        r.setAttribute("y", String(H - bh));
+        r.setAttribute("width", String(Math.max(1.5, bw - 0.5)));
+        r.setAttribute("height", String(bh));
+        r.setAttribute("data-month", k);
+        var clear = cc === null ? 0.4 : 1 - Math.min(100, cc) / 100;
+        r.setAttribute("fill", "rgba(11,92,173," + (0.25 + 0.75 * clear).toFixed(2) + ")");
+        var text = k + ": " + m.scenes + (m.scenes === 1 ? " scene" : " scenes") + (cc !== null ? ", clearest " + cc + "% cloud" : "");
+        var t = document.createElementNS(NS, "title");
+        t.textContent = text;
+        r.appendChild(t);
+        if (m.best && footprint(m.best) && ctx.showFootprint) {
+          r.setAttribute("tabindex", "0");
+          r.setAttribute("role", "button");
+          r.setAttribute("aria-label", text + ": show the footprint of the clearest scene");
+          var go = function () { ctx.showFootprint(footprint(m.best), m.best); };
+          r.addEventListener("click", go);
+          r.addEventListener("keydown", function (ev) {
+            if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); go(); }
+          });
+        }
+        svg.appendChild(r);
+      });
+      for (var y = y0; y <= y1; y++) {
+        var tx = document.createElementNS(NS, "text");
+        tx.setAttribute("x", String((y - y0) * 12 * bw));
+        tx.setAttribute("y", String(H + 12));
+        tx.setAttribute("font-size", "9");
+        tx.textContent = String(y);
+        svg.appendChild(tx);
+      }
+      return svg;
+    }
+
+    function compareForm(ids) {
+      var form = h("form", { className: "fm-compare", "aria-label": "Compare two dates" });
+      function pick(id, text, sel) {
+        var select = h("select", { className: "fm-select", id: id });
+        ids.forEach(function (rid) {
+          var o = h("option", { value: rid, text: (day(store.rasters[rid].datetime) || "undated") + " \u00b7 " + rid });
+          select.appendChild(o);
+        });
+        select.value = sel;
+        form.appendChild(h("label", { className: "fm-field", "for": id, text: text }));
+        form.appendChild(select);
+        return select;
+      }
+      var b = pick("fm-cmp-before-select", "Before (left of the divider)", ids[0]);
+      var a = pick("fm-cmp-after-select", "After (right of the divider)", ids[ids.length - 1]);
+      var go = h("button", { type: "submit", className: "fm-btn", id: "fm-cmp-start", text: "Compare before/after on the map" });
+      form.appendChild(h("p", null, [go]));
+      form.addEventListener("submit", function (ev) {
+        ev.preventDefault();
+        var input = I.startCompare(b.value, a.value, function () { if (document.body.contains(go)) go.focus(); });
+        if (input) input.focus();
+      });
+      return form;
     }
   };
 

@@ -1,0 +1,258 @@
+"""Imagery for a build: join the scene sources with the sites (in memory or on Dask), read the web images of local
+rasters, and shape what the page needs.
+
+The page stays small: each scene the site panels can show is stored once (`items`, `footprints`: simplified,
+rounded geometry), keyed by scene id, and each site carries only ids (its month histogram, best scenes, rasters).
+A scene id is assumed unique across the scene sources of one map (STAC ids of different collections and raster
+file stems do not collide in practice); the first source's scene wins when they do.
+"""
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+import shapely
+
+from .coverage import scene_viewer_link, sort_detail, summarise
+
+DETAIL_JSON_MAX_ROWS = 200_000  # more (site, scene) pairs than this go to coverage.parquet, not coverage.json
+FOOTPRINT_DECIMALS = 5  # about 1 m
+FOOTPRINT_TOLERANCE = 0.002  # simplification, as a share of the footprint's larger side
+_LAT, _LON = 2.5, 1.5  # a place no link is made for: stands in for the site in viewer templates
+
+
+# -- the join --------------------------------------------------------------------------------------------------
+
+def join_scene_sources(sites: gpd.GeoDataFrame, sources: list, cloud_threshold: float, aspi_dates: dict,
+                       scheduler: str | None = None, extra_ids: set[str] = frozenset()
+                       ) -> tuple[pd.DataFrame, dict, dict, dict]:
+    """(detail, summary, stats per source slug, {scene id: footprint} of the scenes the summary names and of
+    `extra_ids`).
+
+    Without `scheduler` every source is read into memory (footprints.stac.read_scenes) and joined at once; with
+    it, each source's GeoParquet is joined on the Dask cluster at that address (footprints.distributed) and only
+    the footprints the page needs are read back.
+    """
+    if scheduler is None:
+        from .coverage import coverage
+        from .stac import read_scenes
+
+        frames, stats = [], {}
+        for s in sources:
+            frames.append(read_scenes(s.folder))
+            stats[s.slug] = {"rows": len(frames[-1]), "records": len(frames[-1]), "rejected": []}
+        scenes = pd.concat(frames, ignore_index=True)
+        summary, detail = coverage(sites, scenes, cloud_threshold, aspi_dates)
+        wanted = referenced_ids(summary) | set(extra_ids)
+        keep = scenes[scenes["id"].isin(wanted)].drop_duplicates("id")
+        geoms = dict(zip(keep["id"], keep.geometry))
+        return detail, summary, stats, geoms
+
+    import pyarrow.parquet as pq
+
+    from .distributed import match_scenes_dask
+
+    parts, stats = [], {}
+    for s in sources:
+        n = pq.ParquetFile(s.path).metadata.num_rows
+        stats[s.slug] = {"rows": n, "records": n, "rejected": []}
+        parts.append(match_scenes_dask(sites, s.path, scheduler))
+    detail = sort_detail(pd.concat(parts, ignore_index=True))
+    detail = _fill_wrs_tiles(detail, [s.path for s in sources])
+    summary = summarise(sites, detail, cloud_threshold, aspi_dates)
+    geoms = read_footprints([s.path for s in sources], referenced_ids(summary) | set(extra_ids))
+    return detail, summary, stats, geoms
+
+
+def _fill_wrs_tiles(detail: pd.DataFrame, paths: list[Path]) -> pd.DataFrame:
+    """Landsat scenes have no MGRS tile; read_scenes names them by WRS path and row ("140028"). The Dask join
+    reads only the scene columns, so the tile of matched Landsat scenes is read here (two small text columns,
+    filtered to the matched ids) to give the same figures as the in-memory join."""
+    missing = detail["tile"].isna()
+    if not missing.any():
+        return detail
+    ids = pd.unique(detail.loc[missing, "id"])
+    tiles = {}
+    for path in paths:
+        ds = pads.dataset(str(path), format="parquet")
+        if not {"landsat:wrs_path", "landsat:wrs_row"} <= set(ds.schema.names):
+            continue
+        t = ds.to_table(columns=["id", "landsat:wrs_path", "landsat:wrs_row"],
+                        filter=pc.field("id").isin(list(ids)))
+        for i, p, r in zip(*(t.column(c).to_pylist() for c in ("id", "landsat:wrs_path", "landsat:wrs_row"))):
+            if isinstance(p, str) and isinstance(r, str):
+                tiles.setdefault(i, f"{p}{r}")
+    if tiles:
+        detail = detail.copy()
+        fill = detail.loc[missing, "id"].map(tiles)
+        detail.loc[missing, "tile"] = fill.astype(detail["tile"].dtype)
+    return detail
+
+
+def read_footprints(paths: list[Path], ids: set[str]) -> dict:
+    """{scene id: shapely geometry} for the given ids, read from GeoParquet files (id and geometry columns only)."""
+    out: dict = {}
+    if not ids:
+        return out
+    for path in paths:
+        ds = pads.dataset(str(path), format="parquet")
+        t = ds.to_table(columns=["id", "geometry"], filter=pc.field("id").isin(sorted(ids)))
+        for i, wkb in zip(t.column("id").to_pylist(), t.column("geometry").to_pylist()):
+            if i not in out and wkb is not None:
+                out[i] = shapely.from_wkb(wkb)
+    return out
+
+
+# -- local rasters ---------------------------------------------------------------------------------------------
+
+def read_rasters(sources: list) -> dict:
+    """{raster id: {source, datetime, bounds, image (a data: URI of the web PNG)}} for the scene sources that
+    carry web images (written by `facilitymap footprints raster`). The PNGs were checked against their sha256
+    by validation before the build."""
+    out: dict = {}
+    for s in sources:
+        path = s.path
+        names = set(pads.dataset(str(path), format="parquet").schema.names)
+        if not {"image", "image_bounds"} <= names:
+            continue
+        t = pd.read_parquet(path, columns=["id", "datetime", "image", "image_bounds"])
+        for row in t.itertuples(index=False):
+            if not isinstance(row.image, str) or not row.image or row.id in out:
+                continue
+            png = (Path(s.folder) / row.image).read_bytes()
+            bounds = json.loads(row.image_bounds) if isinstance(row.image_bounds, str) else row.image_bounds
+            when = pd.Timestamp(row.datetime) if not pd.isna(row.datetime) else None
+            out[str(row.id)] = {
+                "source": s.slug,
+                "datetime": None if when is None else when.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "bounds": [[float(v) for v in corner] for corner in bounds],
+                "image": "data:image/png;base64," + base64.b64encode(png).decode("ascii"),
+            }
+    return out
+
+
+def rasters_by_site(detail: pd.DataFrame | None, rasters: dict) -> dict[str, list[str]]:
+    """{site_id: [raster ids covering the site, by date then id]}; the detail table is already in that order."""
+    if detail is None or not rasters:
+        return {}
+    hit = detail[detail["id"].isin(list(rasters))]
+    out: dict[str, list[str]] = {}
+    for sid, rid in zip(hit["site_id"].tolist(), hit["id"].tolist()):
+        ids = out.setdefault(str(sid), [])
+        if rid not in ids:
+            ids.append(str(rid))
+    return out
+
+
+# -- the page --------------------------------------------------------------------------------------------------
+
+def referenced_ids(summary: dict) -> set[str]:
+    """Every scene id a site summary names: first, last, best per year and per month, nearest to ASPI's date."""
+    ids: set[str] = set()
+    for s in summary.values():
+        for k in ("first", "last"):
+            if s.get(k):
+                ids.add(s[k]["id"])
+        for y in s.get("years", {}).values():
+            if y.get("best"):
+                ids.add(y["best"]["id"])
+        for m in s.get("months", {}).values():
+            if m.get("best"):
+                ids.add(m["best"])
+        near = s.get("nearest_to_aspi")
+        if near and near.get("scene"):
+            ids.add(near["scene"]["id"])
+    return ids
+
+
+def slim_summary(summary: dict) -> dict:
+    """A site's coverage summary with every scene dict replaced by its id (the page looks scenes up once)."""
+    out = copy.deepcopy(summary)
+    for k in ("first", "last"):
+        if out.get(k):
+            out[k] = out[k]["id"]
+    for y in out.get("years", {}).values():
+        if y.get("best"):
+            y["best"] = y["best"]["id"]
+    near = out.get("nearest_to_aspi")
+    if near and near.get("scene"):
+        near["scene"] = near["scene"]["id"]
+    return out
+
+
+def slim_sites(fc: dict) -> dict:
+    """The sites FeatureCollection for the page: sites.geojson's, with slim scene summaries."""
+    feats = []
+    for f in fc["features"]:
+        im = (f["properties"].get("imagery") or {})
+        if not im.get("scenes"):
+            feats.append(f)
+            continue
+        props = dict(f["properties"])
+        props["imagery"] = dict(im, scenes=slim_summary(im["scenes"]))
+        feats.append(dict(f, properties=props))
+    return dict(fc, features=feats)
+
+
+def viewer_template(scene: dict) -> str | None:
+    """The public-viewer link of a scene with "{lat}" and "{lon}" where the site's coordinates go (the page fills
+    them in with 6 decimals, as coverage.scene_viewer_link does), so one link serves every site."""
+    url = scene_viewer_link(_LON, _LAT, scene)
+    if url is None:
+        return None
+    return url.replace(f"lat={_LAT:.6f}", "lat={lat}").replace(f"lng={_LON:.6f}", "lng={lon}")
+
+
+def footprint_json(geom) -> dict | None:
+    """A footprint for the page: simplified by a small share of its size, coordinates rounded (GeoJSON)."""
+    if geom is None or geom.is_empty:
+        return None
+    x0, y0, x1, y1 = geom.bounds
+    tol = FOOTPRINT_TOLERANCE * max(x1 - x0, y1 - y0)
+    g = shapely.set_precision(shapely.simplify(geom, tol, preserve_topology=True), 10 ** -FOOTPRINT_DECIMALS)
+    if g.is_empty:
+        g = geom
+    mapping = shapely.geometry.mapping(g)
+    return json.loads(json.dumps(mapping, allow_nan=False))  # tuples -> lists
+
+
+def page_scenes(fc: dict, detail: pd.DataFrame, geoms: dict, rasters: dict) -> dict:
+    """payload["scenes"]: {"items": {id: scene fields + viewer template}, "footprints": {id: GeoJSON geometry},
+    "rasters": {id: {source, datetime, bounds, image}}} for the scenes the site summaries name and the rasters."""
+    wanted = set()
+    for f in fc["features"]:
+        sc = (f["properties"].get("imagery") or {}).get("scenes")
+        if sc:
+            wanted |= referenced_ids({"": sc})
+    wanted |= set(rasters)
+    rows = detail[detail["id"].isin(sorted(wanted))].drop_duplicates("id")
+    items = {}
+    for r in rows.itertuples(index=False):
+        when = None if pd.isna(r.datetime) else r.datetime.strftime("%Y-%m-%dT%H:%M:%SZ")
+        rec = {"collection": _s(r.collection), "datetime": when,
+               "cloud_cover": None if pd.isna(r.cloud_cover) else round(float(r.cloud_cover), 2),
+               "platform": _s(r.platform), "tile": _s(r.tile), "url": _s(r.url)}
+        rec["viewer"] = viewer_template(rec)
+        items[str(r.id)] = rec
+    footprints = {}
+    for i in sorted(items):
+        fj = footprint_json(geoms.get(i))
+        if fj is not None:
+            footprints[i] = fj
+    return {"items": items, "footprints": footprints, "rasters": {k: rasters[k] for k in sorted(rasters)}}
+
+
+def _s(v):
+    return None if v is None or (isinstance(v, float) and np.isnan(v)) or pd.isna(v) else str(v)
+
+
+def write_detail_parquet(detail: pd.DataFrame, path: Path) -> None:
+    """The (site, scene) detail table as Parquet (no index, zstd), for harvests too large for JSON."""
+    detail.to_parquet(path, index=False, compression="zstd")

@@ -1,0 +1,203 @@
+"""Imagery in the map, end to end: a synthetic STAC harvest (fetched from tests/stac_server.py over HTTP) and two
+synthetic rasters (made here with rasterio, EPSG:32644, nodata borders) are built into a page, which is then driven
+in headless Chromium: timeline, scene footprint, raster overlay, before/after swipe. Also: the build's coverage
+join on a Dask LocalCluster (`--scheduler`) gives the same outputs as the in-memory join."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import shapely
+from click.testing import CliRunner
+from pyproj import Transformer
+from rasterio.transform import from_origin
+from shapely.geometry import Point, shape
+
+from facilitymap.builder import build
+from facilitymap.cli import main
+from facilitymap.footprints.raster import write_raster_source
+from stac_server import StacServer, make_items
+
+ROOT = Path(__file__).resolve().parent.parent
+MONTHS = ["2019-05", "2019-06", "2020-03", "2021-08"]
+PER_MONTH = 40
+SITES = [("A1", "Site under the rasters", 42.5, 81.5), ("B2", "Site under scenes only", 42.5, 83.5),
+         ("C3", "Site under nothing", 47.95, 73.6)]
+RASTERS = {"before_20180710.tif": 1, "after_20220903.tif": 2}  # file name -> pixel pattern
+N, RES = 200, 10.0  # 2 km square rasters
+
+
+def make_raster(path: Path, lon: float, lat: float, pattern: int) -> None:
+    """A 3-band uint16 raster in EPSG:32644 centred on (lon, lat), nodata 0 outside an inset diamond-cut square."""
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:32644", always_xy=True).transform(lon, lat)
+    rows, cols = np.mgrid[0:N, 0:N]
+    inside = (np.abs(rows - N / 2) + np.abs(cols - N / 2) <= 0.7 * N) & (rows > 10) & (rows < N - 10) & \
+        (cols > 10) & (cols < N - 10)
+    bands = np.stack([(rows * pattern + cols) % 4000 + 1, (cols * pattern) % 4000 + 1, (rows + 7) % 4000 + 1])
+    data = np.where(inside, bands, 0).astype("uint16")
+    with rasterio.open(path, "w", driver="GTiff", width=N, height=N, count=3, dtype="uint16", crs="EPSG:32644",
+                       transform=from_origin(x - N * RES / 2, y + N * RES / 2, RES, RES), nodata=0) as dst:
+        dst.write(data)
+
+
+def write_sites_source(sources: Path) -> None:
+    """A tiny sites source (CSV + descriptor), made here."""
+    folder = sources / "test-sites"
+    folder.mkdir(parents=True)
+    raw = ("id,name,lat,lon\n" + "".join(f"{i},{n},{lat},{lon}\n" for i, n, lat, lon in SITES)).encode()
+    (folder / "sites.csv").write_bytes(raw)
+    (folder / "datapackage.json").write_text(json.dumps({
+        "name": "test-sites", "title": "Test sites", "licenses": [{"name": "CC0-1.0", "title": "CC0"}],
+        "sources": [{"title": "Made in the test", "path": "https://example.org/"}],
+        "resources": [{"name": "sites", "path": "sites.csv", "format": "csv", "encoding": "utf-8",
+                       "bytes": len(raw), "hash": "sha256:" + hashlib.sha256(raw).hexdigest()}],
+        "facilitymap": {"layer": "sites", "reader": "csv", "resource": "sites", "publisher": "Test",
+                        "citation": "Test sites", "retrieved": "2024-01-01", "upstream": "https://example.org/",
+                        "kind": "detention",
+                        "fields": {"record_id": "id", "name": "name", "lat": "lat", "lon": "lon"}}}))
+
+
+def make_sources(tmp: Path) -> Path:
+    """sources/: a synthetic sites CSV, the shipped Sentinel-2 grid, a harvest from the test STAC API, two rasters."""
+    sources = tmp / "sources"
+    write_sites_source(sources)
+    shutil.copytree(ROOT / "sources" / "sentinel-2-grid", sources / "sentinel-2-grid")
+    with StacServer(make_items(MONTHS, per_month=PER_MONTH)) as srv:
+        res = CliRunner().invoke(main, ["footprints", "fetch", "--api", srv.url, "--bbox", "73,34,96,49",
+                                        "--collections", "sentinel-2-c1-l2a,landsat-c2-l2", "--start", "2019-01-01",
+                                        "--end", "2021-12-31", "--out", str(sources), "--slug", "scenes-test",
+                                        "--page-size", "50", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    raw = tmp / "raw"
+    raw.mkdir()
+    _, _, lat, lon = SITES[0]
+    for name, pattern in RASTERS.items():
+        make_raster(raw / name, lon, lat, pattern)
+    write_raster_source(sorted(raw.glob("*.tif")), sources, "my-rasters", date_pattern="%Y%m%d", max_size=128)
+    return sources
+
+
+def write_spec(maps: Path) -> None:
+    maps.mkdir(exist_ok=True)
+    (maps / "img.yaml").write_text("title: Imagery test\n"
+                                   "sources: [test-sites, sentinel-2-grid, scenes-test, my-rasters]\n")
+
+
+def expected_months(site) -> list[str]:
+    _, _, lat, lon = site
+    pt = Point(lon, lat)
+    months = {it["properties"]["datetime"][:7] for it in make_items(MONTHS, per_month=PER_MONTH)
+              if shape(it["geometry"]).intersects(pt)}
+    if site is SITES[0]:
+        months |= {"2018-07", "2022-09"}  # the two rasters
+    return sorted(months)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("imagery")
+    sources = make_sources(tmp)
+    maps = tmp / "maps"
+    write_spec(maps)
+    result = build("img", sources_dir=sources, maps_dir=maps, basemap="none")
+    return tmp, sources, maps, result
+
+
+@pytest.fixture(scope="module")
+def page_rec(built):
+    from browser import Recorder, chromium, serve
+
+    tmp, sources, maps, result = built
+    with serve(maps / "img") as base, chromium() as browser:
+        rec = Recorder(browser, base)
+        yield rec
+        rec.close()
+
+
+def site_id(built, name):
+    feats = json.loads((built[2] / "img" / "sites.geojson").read_text())["features"]
+    return next(f["properties"]["site_id"] for f in feats if f["properties"]["name"] == name)
+
+
+@pytest.mark.browser
+def test_imagery_in_the_page(built, page_rec):
+    tmp, sources, maps, result = built
+    rec = page_rec
+    sid = site_id(built, SITES[0][1])
+    page = rec.open(f"index.html#site={sid}")
+    body = page.locator("#fm-panel-body")
+    # the timeline: one bar per month with a scene (harvested scenes and the two rasters)
+    months = expected_months(SITES[0])
+    assert len(months) >= 5
+    bars = page.eval_on_selector_all(".fm-timeline rect", "rs => rs.map(r => r.getAttribute('data-month'))")
+    assert bars == months
+    # the clearest scenes are listed with a link to their viewer at this site
+    assert body.locator(".fm-scenes li").count() >= 3
+    viewers = page.eval_on_selector_all(".fm-scenes a", "as => as.map(a => a.href)")
+    assert any("browser.dataspace.copernicus.eu" in v and "lat=42.500000&lng=81.500000" in v for v in viewers)
+
+    # choosing a scene (keyboard on its month bar) draws its footprint; its bounds are the item's bbox
+    items = {it["id"]: it for it in make_items(MONTHS, per_month=PER_MONTH)}
+    stac_month = next(m for m in months if m not in ("2018-07", "2022-09"))
+    bar = page.locator(f".fm-timeline rect[data-month='{stac_month}']")
+    bar.focus()
+    page.keyboard.press("Enter")
+    drawn = page.evaluate("""() => { const out = []; FacilityMap.map.eachLayer(l => {
+        if (l._fmScene && l.getBounds && l.getLatLngs) { const b = l.getBounds();
+          out.push([l._fmScene, b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]); } }); return out; }""")
+    assert len(drawn) == 1
+    scene_id, *bbox = drawn[0]
+    assert scene_id in items and items[scene_id]["properties"]["datetime"].startswith(stac_month)
+    assert bbox == pytest.approx(items[scene_id]["bbox"], abs=1e-4)
+    # the "show footprint" button of a listed scene replaces it (one footprint at a time)
+    body.locator(".fm-scenes button").first.click()
+    assert page.evaluate("() => { let n = 0; FacilityMap.map.eachLayer(l => { if (l._fmScene && l.getLatLngs) n++; }); return n; }") == 1
+
+    # the rasters: overlays in the imagery pane, data: URIs, listed in the panel of the site they cover
+    srcs = page.eval_on_selector_all(".leaflet-fm-imagery-pane img", "is => is.map(i => i.getAttribute('src'))")
+    assert len(srcs) == 2 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert body.locator(".fm-rasters li").count() == 2
+    assert "2018-07-10" in body.inner_text() and "2022-09-03" in body.inner_text()
+    assert page.get_by_label("Local imagery (2 images)").is_checked()
+
+    # before/after: two clipped panes; the slider (keyboard and drag value) moves the clip
+    page.select_option("#fm-cmp-before-select", "before_20180710")
+    page.select_option("#fm-cmp-after-select", "after_20220903")
+    page.click("#fm-cmp-start")
+    assert page.evaluate("document.activeElement.id") == "fm-swipe-range"
+    assert page.locator(".leaflet-fm-cmp-before-pane img").count() == 1
+    assert page.locator(".leaflet-fm-cmp-after-pane img").count() == 1
+    clip = "() => [document.querySelector('.leaflet-fm-cmp-before-pane').style.clipPath, document.querySelector('.leaflet-fm-cmp-after-pane').style.clipPath]"
+    before = page.evaluate(clip)
+    assert all(c.startswith("polygon(") for c in before)
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    moved = page.evaluate(clip)
+    assert moved != before and page.evaluate("document.getElementById('fm-swipe-range').value") == "48"
+    page.locator("#fm-swipe-range").fill("20")
+    at20 = page.evaluate(clip)
+    width = page.evaluate("FacilityMap.map.getSize().x")
+    mid = page.evaluate("FacilityMap.map.containerPointToLayerPoint([FacilityMap.map.getSize().x * 0.2, 0]).x")
+    xs = [[float(v) for v in re.findall(r"(-?[\d.]+)px -?[\d.]+px", c)] for c in at20]
+    assert xs[0][1] == pytest.approx(mid, abs=0.1) and xs[1][0] == pytest.approx(mid, abs=0.1)  # the divider
+    assert xs[0][0] < mid < xs[1][1] and width > 0
+    assert page.get_by_label("Swipe between the two images", exact=False).count() == 1
+    page.click(".fm-swipe-stop")
+    assert page.locator("#fm-swipe").count() == 0
+    assert page.evaluate("document.querySelector('.leaflet-fm-imagery-pane').style.display") == ""
+
+    # a site no raster covers: no raster list, no compare form
+    page.goto(rec.base_url + f"index.html#site={site_id(built, SITES[1][1])}")
+    page.wait_for_function("document.getElementById('fm-panel').dataset.site !== undefined")
+    assert page.locator("#fm-panel-body .fm-rasters").count() == 0
+    assert page.locator(".fm-timeline rect").count() == len(expected_months(SITES[1]))
+
+    assert rec.off_site_requests() == []
+    assert {u for u in rec.requests if not u.startswith("data:")} == {rec.base_url + "index.html"}
+    assert rec.console_errors == [] and rec.page_errors == []

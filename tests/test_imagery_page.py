@@ -201,3 +201,36 @@ def test_imagery_in_the_page(built, page_rec):
     assert rec.off_site_requests() == []
     assert {u for u in rec.requests if not u.startswith("data:")} == {rec.base_url + "index.html"}
     assert rec.console_errors == [] and rec.page_errors == []
+
+
+def test_scheduler_build_equals_in_memory_build(built):
+    """`facilitymap build --scheduler ADDRESS`: the coverage join on a Dask cluster (a LocalCluster here) gives the
+    same files as the in-memory join, byte for byte."""
+    distributed = pytest.importorskip("distributed")
+    tmp, sources, maps, result = built
+    dask_maps = tmp / "maps-dask"
+    write_spec(dask_maps)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp",
+                                  dashboard_address=None) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        res = CliRunner().invoke(main, ["build", "img", "--sources", str(sources), "--maps", str(dask_maps),
+                                        "--basemap", "none", "--scheduler", cluster.scheduler_address])
+    assert res.exit_code == 0, res.output
+    assert "warning: licenses[0] is 'as-provided-by-the-user'" in res.output  # printed, not fatal
+    mem, dsk = maps / "img", dask_maps / "img"
+    sites = json.loads((mem / "sites.geojson").read_text())["features"]
+    # the Landsat scenes are named by WRS path/row in both joins, and something was covered at all
+    assert any(f["properties"]["imagery"]["scenes"]["scenes"] for f in sites)
+    for name in ("sites.geojson", "coverage.json", "build-report.json", "index.html"):
+        assert (dsk / name).read_bytes() == (mem / name).read_bytes(), name
+
+
+def test_shipped_map_payload_has_no_scenes(tmp_path):
+    """Honest by default: the shipped map is built without harvested scenes or rasters."""
+    import yaml
+
+    spec = yaml.safe_load((ROOT / "maps" / "xinjiang.yaml").read_text())
+    from facilitymap.registry import load_sources
+
+    layers = {s.slug: s.layer for s in load_sources(ROOT / "sources")}
+    assert not [s for s in spec["sources"] if layers.get(s) == "scenes"]

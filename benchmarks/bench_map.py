@@ -13,8 +13,10 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
+import importlib.metadata
 import http.server
 import json
+import os
 import platform
 import shutil
 import statistics
@@ -138,45 +140,6 @@ def default_map() -> dict:
         "tiles": data["tiles_fc"],
     }
     return {"payload": payload, "full_build_s": full_build, "built": maps / "xinjiang"}
-
-
-def raw_fallback_map() -> dict:
-    """Stand-in while the real build does not run: every raw ASPI marker and BuzzFeed row as its own point site
-    (no reconciliation). Results from it are marked "raw fallback" and are not the figures of record."""
-    import csv
-
-    raw = Path("/work/shared/data/raw")
-    feats = []
-    markers = json.loads((raw / "aspi-xjdp-markers" / "markers.geo.json").read_text(encoding="utf-8"))
-    for f in markers["features"]:
-        p = f["properties"]
-        rec = {"source": "aspi-xjdp-markers", "record_id": str(p["ID"])}
-        attrs = {k: [{"value": p.get(k), "source": rec["source"], "record_id": rec["record_id"]}]
-                 for k in ("title", "tier", "county", "prefecture", "text", "imgDate") if p.get(k) is not None}
-        lon, lat = f["geometry"]["coordinates"]
-        feats.append({"type": "Feature", "geometry": f["geometry"], "properties": {
-            "site_id": f"aspi-{p['ID']}", "name": p["title"], "name_en": p["title"], "name_zh": None, "name_ug": None,
-            "kind": "detention" if p.get("type") == "camp" else "cultural", "county": p.get("county"),
-            "prefecture": p.get("prefecture"), "lon": lon, "lat": lat, "tier": p.get("tier"), "status": None,
-            "latest_imagery": None, "records": [rec], "attributes": attrs, "disagreements": [], "match": []}})
-    with open(raw / "buzzfeed-xinjiang-camps" / "Xinjiang_camps_database_BuzzFeed.csv", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            rec = {"source": "buzzfeed-2020", "record_id": row["id"]}
-            lon, lat = round(float(row["longitude"]), 6), round(float(row["latitude"]), 6)
-            feats.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]}, "properties": {
-                "site_id": f"bf-{row['id']}", "name": row["name_id"], "name_en": row["name_id"], "name_zh": None,
-                "name_ug": None, "kind": "detention", "county": None, "prefecture": None, "lon": lon, "lat": lat,
-                "tier": None, "status": row["status"], "latest_imagery": None, "records": [rec],
-                "attributes": {"status": [{"value": row["status"], **rec}]}, "disagreements": [], "match": []}})
-    fc = {"type": "FeatureCollection", "features": feats}
-    payload = {"map": {"name": "raw-fallback", "title": "Raw fallback (not the real build)", "description": "",
-                       "cite_as": None},
-               "sources": [], "fields": field_labels(), "sites": fc, "claims": [], "citations": [],
-               "tiles": {"type": "FeatureCollection", "features": []}}
-    built = OUT / "maps" / "raw-fallback"
-    built.mkdir(parents=True, exist_ok=True)
-    (built / "sites.geojson").write_text(json.dumps(fc, ensure_ascii=False), encoding="utf-8")
-    return {"payload": payload, "full_build_s": None, "built": built, "fallback": True}
 
 
 def field_labels() -> dict:
@@ -406,17 +369,14 @@ def trace_page(browser, url: str, mode: str, expected: int, dest: Path) -> list[
 def versions() -> dict:
     import folium
     import geopandas
-    import playwright
 
     chromium = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True).stdout.strip()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=ROOT).stdout.strip()
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
-    import os
-
     return {"python": platform.python_version(), "folium": folium.__version__, "geopandas": geopandas.__version__,
-            "playwright": getattr(playwright, "__version__", "?"), "chromium": chromium, "git": commit,
+            "playwright": importlib.metadata.version("playwright"), "chromium": chromium, "git": commit,
             "cpu": cpu, "cores": os.cpu_count()}
 
 
@@ -439,8 +399,6 @@ def main(argv=None) -> int:
     ap.add_argument("--sites", type=int, default=50000, help="SYNTHETIC sites in the large map")
     ap.add_argument("--explore-cap", type=float, default=90.0,
                     help="seconds: an explore() build or page load slower than this is not repeated")
-    ap.add_argument("--allow-fallback", action="store_true",
-                    help="if the real build fails, use the raw datasets as points (development only)")
     ap.add_argument("--trace", action="store_true",
                     help="also record one Chromium performance trace per facilitymap page into benchmarks/out/")
     ap.add_argument("--skip-explore-large", action="store_true", help="do not run explore() on the large map")
@@ -453,19 +411,13 @@ def main(argv=None) -> int:
     pages = []  # (label, mode, html path, expected features, pan?)
 
     print("building the default map (facilitymap build xinjiang --basemap none) ...", flush=True)
-    try:
-        dm = default_map()
-    except Exception as exc:
-        if not args.allow_fallback:
-            raise
-        print(f"the real build failed ({type(exc).__name__}: {exc}); using the RAW FALLBACK", flush=True)
-        dm = raw_fallback_map()
+    dm = default_map()
     n_default = len(dm["payload"]["sites"]["features"])
     fm = build_facilitymap(dm["payload"], OUT / "default-facilitymap.html", args.build_runs)
     ex = build_explore(dm["built"] / "sites.geojson", OUT / "default-explore.html", args.build_runs,
                        args.explore_cap)
     results["maps"]["default"] = {"sites": n_default, "full_build_s": dm["full_build_s"], "facilitymap": fm,
-                                  "explore": ex, "raw_fallback": bool(dm.get("fallback"))}
+                                  "explore": ex}
     pages += [("default", "facilitymap", fm, n_default, True), ("default", "explore", ex, ex["features"], True)]
 
     print(f"building the SYNTHETIC map of {args.sites} sites ...", flush=True)
@@ -486,6 +438,7 @@ def main(argv=None) -> int:
     for target in CDN.values():  # fetch the npm packages before any page is timed
         if target:
             npm_dir(target[0])
+    results["loadavg"] = [round(x, 2) for x in os.getloadavg()]  # other jobs on the machine move the figures
     server = Server(OUT)
     try:
         with sync_playwright() as pw:
@@ -530,11 +483,8 @@ def print_table(results: dict) -> None:
     for r in rows:
         print(line(r))
     d = results["maps"]["default"]
-    if d.get("raw_fallback"):
-        print("\nDEFAULT MAP = RAW FALLBACK (the real build failed): not figures of record")
-    else:
-        print(f"\nfull `facilitymap build xinjiang` (read, reconcile, enrich, write all outputs): "
-              f"{d['full_build_s']:.2f} s")
+    print(f"\nfull `facilitymap build xinjiang` (read, reconcile, enrich, write all outputs): {d['full_build_s']:.2f} s;"
+          f" load average when the browser runs began: {results.get('loadavg')}")
     for label, m in results["maps"].items():
         for mode in ("facilitymap", "explore"):
             br = m.get(mode, {}).get("browser", {})
@@ -547,7 +497,7 @@ def print_table(results: dict) -> None:
                       f"failures {fails}")
     v = results["versions"]
     print(f"\n{v['cpu']}, {v['cores']} cores; Python {v['python']}, folium {v['folium']}, geopandas "
-          f"{v['geopandas']}, {v['chromium']}, git {v['git']}")
+          f"{v['geopandas']}, Playwright {v['playwright']}, {v['chromium']}, git {v['git']}")
 
 
 if __name__ == "__main__":

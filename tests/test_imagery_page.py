@@ -139,8 +139,14 @@ def test_imagery_in_the_page(built, page_rec):
     assert bars == months
     # the clearest scenes are listed with a link to their viewer at this site
     assert body.locator(".fm-scenes li").count() >= 3
-    viewers = page.eval_on_selector_all(".fm-scenes a", "as => as.map(a => a.href)")
-    assert any("browser.dataspace.copernicus.eu" in v and "lat=42.500000&lng=81.500000" in v for v in viewers)
+    # ...with the same STAC item and viewer links as sites.geojson (the page rebuilds them from shared templates)
+    feats = json.loads((maps / "img" / "sites.geojson").read_text())["features"]
+    summary = next(f for f in feats if f["properties"]["site_id"] == sid)["properties"]["imagery"]["scenes"]
+    want = {y["best"]["id"]: [u for u in (y["best"]["url"], y["best"]["viewer"]) if u] for y in summary["years"].values()}
+    got = page.eval_on_selector_all(".fm-scenes li", "ls => ls.map(l => [l.dataset.scene, [...l.querySelectorAll('a')].map(a => a.getAttribute('href'))])")
+    assert {k: v for k, v in got} == want
+    assert any("browser.dataspace.copernicus.eu" in u and "lat=42.500000&lng=81.500000" in u
+               for links in want.values() for u in links)
 
     # choosing a scene (keyboard on its month bar) draws its footprint; its bounds are the item's bbox
     items = {it["id"]: it for it in make_items(MONTHS, per_month=PER_MONTH)}

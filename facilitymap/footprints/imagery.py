@@ -181,7 +181,8 @@ def referenced_ids(summary: dict) -> set[str]:
 
 
 def slim_summary(summary: dict) -> dict:
-    """A site's coverage summary with every scene dict replaced by its id (the page looks scenes up once)."""
+    """A site's coverage summary for the page: every scene dict replaced by its id, and each month as
+    [scenes, best_cloud, best id] (the page looks scenes up once in payload["scenes"]["items"])."""
     out = copy.deepcopy(summary)
     for k in ("first", "last"):
         if out.get(k):
@@ -192,6 +193,7 @@ def slim_summary(summary: dict) -> dict:
     near = out.get("nearest_to_aspi")
     if near and near.get("scene"):
         near["scene"] = near["scene"]["id"]
+    out["months"] = {m: [v["scenes"], v.get("best_cloud"), v.get("best")] for m, v in out.get("months", {}).items()}
     return out
 
 
@@ -209,13 +211,18 @@ def slim_sites(fc: dict) -> dict:
     return dict(fc, features=feats)
 
 
+_DAY = "1901-02-03"  # a day no scene has: stands in for the scene's day in viewer templates
+
+
 def viewer_template(scene: dict) -> str | None:
-    """The public-viewer link of a scene with "{lat}" and "{lon}" where the site's coordinates go (the page fills
-    them in with 6 decimals, as coverage.scene_viewer_link does), so one link serves every site."""
-    url = scene_viewer_link(_LON, _LAT, scene)
+    """The public-viewer link of a scene as a template: "{lat}", "{lon}" (the site, 6 decimals, as
+    coverage.scene_viewer_link writes them) and "{day}" (the scene's YYYY-MM-DD), so that a few templates serve
+    every scene at every site."""
+    url = scene_viewer_link(_LON, _LAT, dict(scene, datetime=f"{_DAY}T00:00:00Z"))
     if url is None:
         return None
-    return url.replace(f"lat={_LAT:.6f}", "lat={lat}").replace(f"lng={_LON:.6f}", "lng={lon}")
+    return (url.replace(f"lat={_LAT:.6f}", "lat={lat}").replace(f"lng={_LON:.6f}", "lng={lon}")
+            .replace(_DAY, "{day}"))
 
 
 def footprint_json(geom) -> dict | None:
@@ -232,8 +239,14 @@ def footprint_json(geom) -> dict | None:
 
 
 def page_scenes(fc: dict, detail: pd.DataFrame, geoms: dict, rasters: dict) -> dict:
-    """payload["scenes"]: {"items": {id: scene fields + viewer template}, "footprints": {id: GeoJSON geometry},
-    "rasters": {id: {source, datetime, bounds, image}}} for the scenes the site summaries name and the rasters."""
+    """payload["scenes"] for the scenes the site summaries name, and the local rasters:
+
+    - "items": {id: {collection, datetime, cloud_cover, platform, tile, url, viewer}}, where `viewer` is an index
+      into "viewers" (templates, see `viewer_template`) and `url` is either the URL or an index into "urls"
+      (templates with "{id}", for the many STAC self links that end in the item id);
+    - "footprints": {id: GeoJSON geometry, simplified and rounded};
+    - "rasters": {id: {source, datetime, bounds, image (data: URI)}}.
+    """
     wanted = set()
     for f in fc["features"]:
         sc = (f["properties"].get("imagery") or {}).get("scenes")
@@ -241,20 +254,33 @@ def page_scenes(fc: dict, detail: pd.DataFrame, geoms: dict, rasters: dict) -> d
             wanted |= referenced_ids({"": sc})
     wanted |= set(rasters)
     rows = detail[detail["id"].isin(sorted(wanted))].drop_duplicates("id")
-    items = {}
+    recs = {}
     for r in rows.itertuples(index=False):
         when = None if pd.isna(r.datetime) else r.datetime.strftime("%Y-%m-%dT%H:%M:%SZ")
-        rec = {"collection": _s(r.collection), "datetime": when,
-               "cloud_cover": None if pd.isna(r.cloud_cover) else round(float(r.cloud_cover), 2),
-               "platform": _s(r.platform), "tile": _s(r.tile), "url": _s(r.url)}
-        rec["viewer"] = viewer_template(rec)
-        items[str(r.id)] = rec
+        recs[str(r.id)] = {"collection": _s(r.collection), "datetime": when,
+                           "cloud_cover": None if pd.isna(r.cloud_cover) else round(float(r.cloud_cover), 2),
+                           "platform": _s(r.platform), "tile": _s(r.tile), "url": _s(r.url)}
+    viewers = sorted({v for v in (viewer_template(rec) for rec in recs.values()) if v})
+    urls = sorted({_url_template(i, rec["url"]) for i, rec in recs.items() if _url_template(i, rec["url"])})
+    v_index, u_index = {v: k for k, v in enumerate(viewers)}, {u: k for k, u in enumerate(urls)}
+    items = {}
+    for i, rec in recs.items():
+        v, u = viewer_template(rec), _url_template(i, rec["url"])
+        items[i] = dict(rec, viewer=v_index.get(v), url=u_index[u] if u else rec["url"])
     footprints = {}
     for i in sorted(items):
         fj = footprint_json(geoms.get(i))
         if fj is not None:
             footprints[i] = fj
-    return {"items": items, "footprints": footprints, "rasters": {k: rasters[k] for k in sorted(rasters)}}
+    return {"items": items, "footprints": footprints, "viewers": viewers, "urls": urls,
+            "rasters": {k: rasters[k] for k in sorted(rasters)}}
+
+
+def _url_template(scene_id: str, url: str | None) -> str | None:
+    """"https://.../items/{id}" when the URL ends with "/<scene id>", else None (the URL is kept whole)."""
+    if url and scene_id and url.endswith("/" + scene_id) and "{" not in url:
+        return url[: -len(scene_id)] + "{id}"
+    return None
 
 
 def _s(v):

@@ -912,14 +912,18 @@
       modern: modern,
       items: modern ? sc.items : {},
       footprints: (modern && sc.footprints) || {},
+      viewers: (modern && sc.viewers) || [],
+      urls: (modern && sc.urls) || [],
       rasters: (modern && sc.rasters) || {},
       legacy: modern ? {} : sc
     };
   }
 
-  function fillViewer(template, latlng) {
-    if (!template || !latlng) return null;
-    return template.replace("{lat}", latlng.lat.toFixed(6)).replace("{lon}", latlng.lng.toFixed(6));
+  /* A viewer link from its template: the site's place and the scene's day. */
+  function fillViewer(template, latlng, when) {
+    if (typeof template !== "string" || !latlng || !/^\d{4}-\d{2}-\d{2}/.test(String(when || ""))) return null;
+    return template.replace("{lat}", latlng.lat.toFixed(6)).replace("{lon}", latlng.lng.toFixed(6))
+      .split("{day}").join(String(when).slice(0, 10));
   }
 
   function day(d) { return String(d || "").slice(0, 10); }
@@ -1035,9 +1039,9 @@
       var sc = scene(id) || {};
       var bits = [day(sc.datetime || sc.date), sc.collection || (store.rasters[id] ? "local image" : ""), sc.cloud_cover !== null && sc.cloud_cover !== undefined ? sc.cloud_cover + "% cloud" : ""].filter(has);
       var li = h("li", { "data-scene": id }, [prefix ? h("strong", { text: prefix + ": " }) : null, bits.join(" \u00b7 ") + " "]);
-      var url = sc.url || sc.stac_url || sc.href;
+      var url = typeof sc.url === "number" ? String(store.urls[sc.url] || "").replace("{id}", id) : (sc.url || sc.stac_url || sc.href);
       if (ctx.safeUrl(url)) { li.appendChild(ctx.link(url, "STAC item")); li.appendChild(document.createTextNode(" ")); }
-      var viewer = fillViewer(sc.viewer, s.latlng);
+      var viewer = fillViewer(typeof sc.viewer === "number" ? store.viewers[sc.viewer] : null, s.latlng, sc.datetime);
       if (ctx.safeUrl(viewer)) { li.appendChild(ctx.link(viewer, "view at this site")); li.appendChild(document.createTextNode(" ")); }
       if (footprint(id) && ctx.showFootprint) {
         var fb = h("button", { type: "button", className: "fm-linkbtn fm-inline", text: "show footprint", "aria-label": "Show the footprint of " + (bits[0] || id) + " on the map" });
@@ -1065,8 +1069,13 @@
     }
     panel.appendChild(dl);
 
-    /* months: {YYYY-MM: {scenes, best, best_cloud}} from the summary, or counted from an older scene list */
-    var months = (sum && sum.months && typeof sum.months === "object") ? sum.months : {};
+    /* months: {YYYY-MM: {scenes, best, best_cloud}} from the summary ([scenes, best_cloud, best id] in the page),
+       or counted from an older scene list */
+    var months = {};
+    Object.keys((sum && sum.months) || {}).forEach(function (k) {
+      var m = sum.months[k];
+      months[k] = Array.isArray(m) ? { scenes: m[0], best_cloud: m[1], best: m[2] } : m;
+    });
     if (!Object.keys(months).length && legacy.length) {
       legacy.forEach(function (sc) {
         var d = String(sc.datetime || sc.date || "").slice(0, 7);

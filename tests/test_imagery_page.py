@@ -110,14 +110,21 @@ def built(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page_rec(built):
-    from browser import Recorder, chromium, serve
+def served(built):
+    """(browser, base URL) of the built page, served on 127.0.0.1, in one headless Chromium for the module."""
+    from browser import chromium, serve
 
-    tmp, sources, maps, result = built
-    with serve(maps / "img") as base, chromium() as browser:
-        rec = Recorder(browser, base)
-        yield rec
-        rec.close()
+    with serve(built[2] / "img") as base, chromium() as browser:
+        yield browser, base
+
+
+@pytest.fixture
+def page_rec(served):
+    from browser import Recorder
+
+    rec = Recorder(*served)
+    yield rec
+    rec.close()
 
 
 def site_id(built, name):
@@ -240,3 +247,41 @@ def test_shipped_map_payload_has_no_scenes(tmp_path):
 
     layers = {s.slug: s.layer for s in load_sources(ROOT / "sources")}
     assert not [s for s in spec["sources"] if layers.get(s) == "scenes"]
+
+
+@pytest.mark.browser
+def test_axe_on_imagery_panel_and_swipe(built, served):
+    """axe-core finds nothing serious or critical in the site panel with the timeline, rasters and the swipe on."""
+    from browser import Recorder
+
+    axe = (Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js").read_text(encoding="utf-8")
+    rec = Recorder(*served, bypass_csp=True)  # bypass_csp only so that axe itself can be injected
+    try:
+        page = rec.open(f"index.html#site={site_id(built, SITES[0][1])}")
+        page.click("#fm-cmp-start")
+        page.add_script_tag(content=axe)
+        result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+               for v in result["violations"] if v["impact"] in ("serious", "critical")]
+        assert bad == []
+    finally:
+        rec.close()
+
+
+def test_large_detail_goes_to_parquet(built, monkeypatch):
+    """Past DETAIL_JSON_MAX_ROWS (site, scene) pairs, the detail is written to coverage.parquet, not JSON."""
+    import pandas as pd
+
+    from facilitymap.footprints import imagery
+
+    tmp, sources, maps, result = built
+    small = json.loads((maps / "img" / "coverage.json").read_text())["scenes"]
+    monkeypatch.setattr(imagery, "DETAIL_JSON_MAX_ROWS", len(small) - 1)
+    big_maps = tmp / "maps-big"
+    write_spec(big_maps)
+    build("img", sources_dir=sources, maps_dir=big_maps, basemap="none")
+    cov = json.loads((big_maps / "img" / "coverage.json").read_text())
+    assert "scenes" not in cov and cov["scenes_file"] == {"path": "coverage.parquet", "rows": len(small)}
+    back = pd.read_parquet(big_maps / "img" / "coverage.parquet")
+    assert back["id"].tolist() == [r["id"] for r in small]
+    assert back["site_id"].tolist() == [r["site_id"] for r in small]

@@ -1044,7 +1044,7 @@
       var viewer = fillViewer(typeof sc.viewer === "number" ? store.viewers[sc.viewer] : null, s.latlng, sc.datetime);
       if (ctx.safeUrl(viewer)) { li.appendChild(ctx.link(viewer, "view at this site")); li.appendChild(document.createTextNode(" ")); }
       if (footprint(id) && ctx.showFootprint) {
-        var fb = h("button", { type: "button", className: "fm-linkbtn fm-inline", text: "show footprint", "aria-label": "Show the footprint of " + (bits[0] || id) + " on the map" });
+        var fb = h("button", { type: "button", className: "fm-linkbtn fm-inline", text: "show footprint", "aria-label": "show footprint of " + (bits[0] || id) });
         fb.addEventListener("click", function () { ctx.showFootprint(footprint(id), id); });
         li.appendChild(fb);
       }
@@ -1110,7 +1110,7 @@
       rasterIds.forEach(function (id) {
         var r = store.rasters[id];
         var li = h("li", { "data-raster": id }, [h("bdi", { text: id }), " \u00b7 " + (day(r.datetime) || "undated") + " "]);
-        var zb = h("button", { type: "button", className: "fm-linkbtn fm-inline", text: "zoom to image", "aria-label": "Zoom the map to image " + id });
+        var zb = h("button", { type: "button", className: "fm-linkbtn fm-inline", text: "zoom to image", "aria-label": "zoom to image " + id });
         zb.addEventListener("click", function () { I.map.fitBounds(r.bounds, { animate: false, padding: [20, 20] }); });
         li.appendChild(zb);
         ru.appendChild(li);

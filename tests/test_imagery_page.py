@@ -285,3 +285,12 @@ def test_large_detail_goes_to_parquet(built, monkeypatch):
     back = pd.read_parquet(big_maps / "img" / "coverage.parquet")
     assert back["id"].tolist() == [r["id"] for r in small]
     assert back["site_id"].tolist() == [r["site_id"] for r in small]
+
+
+def test_validate_prints_the_licence_warning_and_passes(built):
+    tmp, sources, maps, result = built
+    res = CliRunner().invoke(main, ["validate", "--sources", str(sources), "--maps", str(maps)])
+    assert res.exit_code == 0, res.output
+    assert "my-rasters/datapackage.json: warning: licenses[0] is 'as-provided-by-the-user'" in res.output
+    assert "all sources valid" in res.output
+    assert result.warnings and "as-provided-by-the-user" in result.warnings[0]

@@ -135,16 +135,16 @@ def assemble(spec: dict, sources: list, scheduler: str | None = None) -> dict[st
             extra_ids=set(rasters))
         site_rasters = imagery.rasters_by_site(scenes_detail, rasters)
     for sid, props in props_by_id.items():
-        imagery_ = {
+        entry = {
             "s2_tiles": site_tiles.get(sid, []),
             "aspi_latest_imagery": props.get("latest_imagery"),
             "links": cov.imagery_links(props["lon"], props["lat"], props.get("latest_imagery")),
         }
         if sid in scene_summary:
-            imagery_["scenes"] = scene_summary[sid]
+            entry["scenes"] = scene_summary[sid]
         if site_rasters.get(sid):
-            imagery_["rasters"] = site_rasters[sid]
-        props["imagery"] = imagery_
+            entry["rasters"] = site_rasters[sid]
+        props["imagery"] = entry
 
     # Annotations: the claims sources of the spec, and claims generated from disagreements between datasets.
     from . import annotations as ann

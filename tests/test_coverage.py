@@ -199,3 +199,21 @@ def test_summary_of_shuffled_detail_equals_summary_of_sorted():
     summary, detail = coverage(sites_gdf(), scenes_gdf())
     shuffled = detail.sample(frac=1, random_state=9)
     assert json.dumps(summarise(sites_gdf(), shuffled), sort_keys=True) == json.dumps(summary, sort_keys=True)
+
+
+def test_normalise_scenes_takes_each_items_own_tile_name():
+    """One harvest mixes items that name their tile differently; every scene keeps its tile."""
+    import geopandas as gpd
+    import shapely as sh
+
+    from facilitymap.footprints.coverage import normalise_scenes
+
+    box = sh.box(75, 39, 76, 40)
+    scenes = gpd.GeoDataFrame({
+        "id": ["a", "b", "c"],
+        "grid:code": ["MGRS-43SED", None, None],
+        "s2:mgrs_tile": [None, "43SEC", None],
+        "landsat:wrs_path": [None, None, "150"],
+        "landsat:wrs_row": [None, None, "033"],
+    }, geometry=[box, box, box], crs="EPSG:4326")
+    assert normalise_scenes(scenes)["tile"].tolist() == ["43SED", "43SEC", "150033"]

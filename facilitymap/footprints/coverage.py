@@ -29,6 +29,8 @@ SCENE_COLUMNS = ["id", "collection", "datetime", "cloud_cover", "platform", "til
 DETAIL_COLUMNS = ["site_id"] + SCENE_COLUMNS
 # STAC property names (as stac-geoparquet writes them) accepted for our scene columns when ours are absent
 ALIASES = {"cloud_cover": ["eo:cloud_cover"], "tile": ["grid:code", "s2:mgrs_tile", "mgrs:tile"]}
+# Landsat items name their footprint by WRS-2 path and row; the tile is "<path><row>" as read_scenes writes it
+WRS = ("landsat:wrs_path", "landsat:wrs_row")
 
 _NAT = np.iinfo("int64").max  # sorts undated scenes last
 
@@ -43,8 +45,11 @@ def normalise_scenes(scenes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         out = out.to_crs("EPSG:4326")
     data = {}
     for col in SCENE_COLUMNS:
-        src = next((c for c in [col, *ALIASES.get(col, [])] if c in out.columns), None)
+        srcs = [c for c in [col, *ALIASES.get(col, [])] if c in out.columns]
+        src = srcs[0] if srcs else None
         values = out[src].reset_index(drop=True) if src else pd.Series(np.nan, index=range(len(out)))
+        for other in srcs[1:]:  # one file can mix items that name a field differently: take the first present
+            values = values.where(values.notna(), out[other].reset_index(drop=True))
         if col == "url" and src is None and "links" in out.columns:
             values = pd.Series([_self_href(v) for v in out["links"]], dtype="str")
         if col == "datetime":
@@ -55,6 +60,9 @@ def normalise_scenes(scenes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
             values = _text(values)
         data[col] = values
     data["tile"] = data["tile"].str.removeprefix("MGRS-")
+    if all(c in out.columns for c in WRS):
+        wrs = _text(out[WRS[0]].reset_index(drop=True)) + _text(out[WRS[1]].reset_index(drop=True))
+        data["tile"] = data["tile"].where(data["tile"].notna(), wrs)
     return gpd.GeoDataFrame(data, geometry=out.geometry.to_numpy(), crs="EPSG:4326")
 
 

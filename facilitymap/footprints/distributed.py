@@ -13,7 +13,7 @@ import geopandas as gpd
 import pandas as pd
 import pyarrow.dataset as pads
 
-from .coverage import ALIASES, DETAIL_COLUMNS, SCENE_COLUMNS, match_pairs, normalise_scenes, sort_detail, summarise
+from .coverage import WRS, ALIASES, DETAIL_COLUMNS, SCENE_COLUMNS, match_pairs, normalise_scenes, sort_detail, summarise
 from .grid import site_points
 
 
@@ -45,7 +45,7 @@ def match_scenes_dask(sites: gpd.GeoDataFrame, scenes_path: str | Path, schedule
 def _columns(path: str | Path) -> list[str]:
     """The scene columns (or their STAC aliases) that the files have, plus geometry: read only those."""
     names = set(pads.dataset(str(path), format="parquet").schema.names)
-    wanted = [c for col in SCENE_COLUMNS for c in [col, *ALIASES.get(col, [])]]
+    wanted = [c for col in SCENE_COLUMNS for c in [col, *ALIASES.get(col, [])]] + list(WRS)
     if "url" not in names:
         wanted.append("links")  # the STAC item's self link gives the url
     return [c for c in wanted if c in names] + ["geometry"]

@@ -65,43 +65,9 @@ def join_scene_sources(sites: gpd.GeoDataFrame, sources: list, cloud_threshold: 
         stats[s.slug] = {"rows": n, "records": n, "rejected": []}
         parts.append(match_scenes_dask(sites, s.path, scheduler))
     detail = sort_detail(pd.concat(parts, ignore_index=True))
-    detail = _fill_tiles(detail, [s.path for s in sources])
     summary = summarise(sites, detail, cloud_threshold, aspi_dates)
     geoms = read_footprints([s.path for s in sources], referenced_ids(summary) | set(extra_ids))
     return detail, summary, stats, geoms
-
-
-def _fill_tiles(detail: pd.DataFrame, paths: list[Path]) -> pd.DataFrame:
-    """Fill missing tiles as footprints.stac.read_scenes names them: grid:code, else s2:mgrs_tile, else the
-    Landsat WRS path and row ("140028").
-
-    The Dask join normalises each partition with coverage.normalise_scenes, which takes the first tile column a
-    file has, so scenes with only s2:mgrs_tile (when grid:code exists for others) and Landsat scenes come back
-    without a tile. Those few columns are read here for the matched ids only, so both joins give the same figures.
-    """
-    missing = detail["tile"].isna()
-    if not missing.any():
-        return detail
-    ids = sorted(pd.unique(detail.loc[missing, "id"]))
-    tiles: dict = {}
-    for path in paths:
-        ds = pads.dataset(str(path), format="parquet")
-        cols = [c for c in ("grid:code", "s2:mgrs_tile", "landsat:wrs_path", "landsat:wrs_row") if c in ds.schema.names]
-        if not cols:
-            continue
-        t = ds.to_table(columns=["id", *cols], filter=pc.field("id").isin(ids)).to_pylist()
-        for r in t:
-            g, m = r.get("grid:code"), r.get("s2:mgrs_tile")
-            p, w = r.get("landsat:wrs_path"), r.get("landsat:wrs_row")
-            tile = (g.split("-", 1)[1] if "-" in g else g) if isinstance(g, str) else \
-                m if isinstance(m, str) else f"{p}{w}" if isinstance(p, str) and isinstance(w, str) else None
-            if tile is not None:
-                tiles.setdefault(r["id"], tile)
-    if tiles:
-        detail = detail.copy()
-        fill = detail.loc[missing, "id"].map(tiles)
-        detail.loc[missing, "tile"] = fill.astype(detail["tile"].dtype)
-    return detail
 
 
 def read_footprints(paths: list[Path], ids: set[str]) -> dict:

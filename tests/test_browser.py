@@ -348,6 +348,9 @@ def test_shipped_map(browser, shipped):
         body = page.text_content("#fm-panel-body")
         assert "area-level" in body and "not this facility in particular" in body
         assert page.locator("#fm-panel-body a[href='https://www.thexinjiangpolicefiles.org/']").count() >= 1
+        # Footnotes of the Tekes claim: work A (no URL known: shown, never linked) with its locator, and B.
+        assert "The Liberty" in body and "image caption" in body
+        assert page.locator("#fm-panel-body a", has_text="Xi Jinping Makes Direct Order").count() == 0
         page.add_script_tag(content=AXE)
         result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
         assert [v["id"] for v in result["violations"] if v["impact"] in ("serious", "critical")] == []

@@ -5,7 +5,6 @@ output and swaps it in at the end, so a failed build leaves the previous outputs
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import time
@@ -362,10 +361,3 @@ def sources_table(sources_dir: Path) -> list[dict]:
                      "retrieved": src.retrieved or ""})
     return rows
 
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

@@ -8,7 +8,6 @@ temp folder beside it, fsynced, then renamed into place.
 """
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import os
@@ -28,6 +27,8 @@ from pystac_client import Client, ConformanceClasses
 from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
 from urllib3 import Retry
+
+from ..registry import file_sha256
 
 EARTH_SEARCH = "https://earth-search.aws.element84.com/v1"
 PLANETARY_COMPUTER = "https://planetarycomputer.microsoft.com/api/stac/v1"
@@ -381,14 +382,6 @@ def _harvest_window(search: Any, io: _HarvestIO, ckpt: _Checkpoint, window: str,
 
 
 # -- the source folder ----------------------------------------------------------------------------------------
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 ARROW_CHUNK = 20_000  # items converted to Arrow at a time
 
 
@@ -476,7 +469,7 @@ def _descriptor(slug: str, query: dict, stats: dict, parquet: Path) -> dict:
         "contributors": [{"title": publisher, "role": "publisher"}, *producers],
         "resources": [{"name": "scenes", "path": RESOURCE, "format": "parquet",
                        "mediatype": "application/vnd.apache.parquet", "bytes": parquet.stat().st_size,
-                       "hash": f"sha256:{_sha256(parquet)}"}],
+                       "hash": f"sha256:{file_sha256(parquet)}"}],
         "facilitymap": {
             "layer": "scenes", "reader": "geoparquet", "resource": "scenes", "publisher": publisher,
             "fields": {"record_id": "id", "name": "id"},  # a scene is named by its STAC item id
@@ -532,7 +525,7 @@ def read_scenes(source_folder: Path):
     res = next(r for r in desc["resources"] if r["name"] == desc.get("facilitymap", {}).get("resource", "scenes"))
     path = folder / res["path"]
     want = res.get("hash", "").removeprefix("sha256:")
-    if want and _sha256(path) != want:
+    if want and file_sha256(path) != want:
         raise HarvestError(f"{path}: sha256 does not match datapackage.json")
     raw = gpd.read_parquet(path)
 

@@ -94,7 +94,7 @@ def assemble(spec: dict, sources: list, scheduler: str | None = None) -> dict[st
     reads = {}
     for src in sources:
         if src.layer in ("claims", "scenes"):
-            continue  # claims are read by annotations, scenes by footprints.stac.read_scenes (once, below)
+            continue  # claims are read by annotations, scenes by footprints.imagery (once, below)
         reads[src.slug] = read_source(src)
 
     site_slugs = [s.slug for s in sources if s.layer in SITE_LAYERS]

@@ -173,14 +173,25 @@ class _Map(folium.Map):
     _template = Template((TEMPLATES / "map.js.j2").read_text(encoding="utf-8"))
 
 
+def _slot(name: str) -> str:
+    """A placeholder that folium renders; our markup replaces it after folium is done.
+
+    branca renders every element's output again as a jinja template, so text placed inside folium's tree would be
+    evaluated as template code (a site named ``{{ 7*7 }}`` would become ``49``). Markup that carries source text
+    therefore never enters folium: it is put in place of these slots in the finished page. Source text cannot
+    forge a slot: the JSON escapes ``<`` and the HTML escapes ``<`` as ``&lt;``.
+    """
+    return f"<!--fm:slot:{name}-->"
+
+
 class _Markup(MacroElement):
-    """Trusted markup (rendered by our autoescaping jinja templates) placed in the page body."""
+    """A slot in the page body for markup rendered by our autoescaping jinja templates."""
 
     _template = Template("{% macro html(this, kwargs) %}{{ this.markup }}{% endmacro %}")
 
-    def __init__(self, markup: str):
+    def __init__(self, name: str):
         super().__init__()
-        self.markup = markup
+        self.markup = _slot(name)
 
 
 class _Init(MacroElement):
@@ -262,12 +273,12 @@ def render_map(payload: dict, basemap: str = "default", embed_url: str | None = 
         csp=content_security_policy(basemaps),
         **assets,
     )
-    page = _fixed(_Page(head), "page")
+    slots = {"head": head}
+    page = _fixed(_Page(_slot("head")), "page")
     for part in (page.header, page.html, page.script):
         _fixed(part, "part")
-    page.add_child(
-        _fixed(_Markup(_env.get_template("top.html").render(title=title, n_sites=n_sites)), "top"), name="top"
-    )
+    slots["top"] = _env.get_template("top.html").render(title=title, n_sites=n_sites)
+    page.add_child(_fixed(_Markup("top"), "top"), name="top")
     fmap = _fixed(
         _Map(
             location=None,
@@ -304,8 +315,14 @@ def render_map(payload: dict, basemap: str = "default", embed_url: str | None = 
         embed=_embed_snippet(title, embed_url) if embed_url else "",
         title=title,
     )
-    page.add_child(_fixed(_Markup(bottom), "bottom"), name="bottom")
-    return page.render()
+    slots["bottom"] = bottom
+    page.add_child(_fixed(_Markup("bottom"), "bottom"), name="bottom")
+    html = page.render()
+    for name, markup in slots.items():
+        if html.count(_slot(name)) != 1:
+            raise RuntimeError(f"page template lost or repeated the {name} slot")
+        html = html.replace(_slot(name), markup, 1)
+    return html
 
 
 def _embed_snippet(map_title: str, page_url: str) -> str:

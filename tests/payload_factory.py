@@ -15,8 +15,9 @@ HOSTILE = {
     "js_url": "javascript:window.__pwned=4",
     "quotes": "\"double\" 'single' `back` &amp; & <b>bold</b>",
     "rtl": "\u202eevil\u202c \u200fRTL\u200f",
+    "jinja": "{{ 7*7 }}{% if true %}JINJA{% endif %}{{ range.__name__ }}",
 }
-HOSTILE_NAME = HOSTILE["img"] + " " + HOSTILE["template"]
+HOSTILE_NAME = HOSTILE["img"] + " " + HOSTILE["template"] + " " + HOSTILE["jinja"]
 
 SOURCES = [
     {

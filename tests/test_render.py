@@ -172,3 +172,16 @@ def test_axe_vendored_for_tests_only(page):
     for name, digest in axe["files"].items():
         assert hashlib.sha256((tests_vendor / axe["path"] / name).read_bytes()).hexdigest() == digest, name
     assert "axe.run" not in page and "axe-core" not in page
+
+
+def test_source_text_is_never_template_code():
+    """branca renders element output again as jinja: source text must not pass through it (it would run)."""
+    payload = make_payload()
+    p = payload["sites"]["features"][0]["properties"]
+    p["name"] = "QQ{{ 7*7 }}ZZ"
+    p["county"] = "CC{{ range.__name__ }}DD"
+    html = render.render_map(payload)
+    assert "QQ49ZZ" not in html and "CCrangeDD" not in html
+    assert "QQ{{ 7*7 }}ZZ" in html  # the server-side list shows it literally
+    data = json.loads(re.search(r'<script type="application/json" id="fm-data">(.*?)</script>', html, re.S)[1])
+    assert data["sites"]["features"][0]["properties"]["county"] == "CC{{ range.__name__ }}DD"

@@ -358,6 +358,6 @@ def sources_table(sources_dir: Path) -> list[dict]:
             n, rejected = len(rr.records), len(rr.rejected)
         rows.append({"slug": src.slug, "layer": src.layer, "records": n, "rejected": rejected,
                      "licence": src.licence.get("name", "") if isinstance(src.licence, dict) else str(src.licence),
-                     "retrieved": src.retrieved or ""})
+                     "retrieved": src.retrieved or "unknown"})
     return rows
 

@@ -62,3 +62,32 @@ def test_fetch_then_build_carries_scene_coverage_to_sites(tmp_path):
     assert all(f["properties"]["imagery"]["s2_tiles"] for f in sites)
     html = (out / "index.html").read_text()
     assert "scenes-local" in html
+
+
+def test_footprints_raster_cli_writes_a_valid_source(tmp_path):
+    """`facilitymap footprints raster` through click: a new source folder that validates (with the licence
+    warning until the user states the imagery's licence), and a clear error for a folder that exists."""
+    from test_raster import make_diamond
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    make_diamond(raw / "site_20200315.tif")
+    make_diamond(raw / "site_20210701.tif", x0=500500.0)
+    sources = tmp_path / "sources"
+    runner = CliRunner()
+    args = ["footprints", "raster", str(raw / "site_20200315.tif"), str(raw / "site_20210701.tif"),
+            "--date-pattern", "%Y%m%d", "--out", str(sources), "--slug", "my-imagery"]
+    res = runner.invoke(main, args)
+    assert res.exit_code == 0, res.output
+    folder = sources / "my-imagery"
+    descriptor = json.loads((folder / "datapackage.json").read_text())
+    assert descriptor["facilitymap"]["layer"] == "scenes"
+    from facilitymap.footprints.stac import read_scenes
+
+    scenes = read_scenes(folder)
+    assert sorted(str(d)[:10] for d in scenes["datetime"]) == ["2020-03-15", "2021-07-01"]
+    res = runner.invoke(main, ["validate", "--sources", str(sources), "--maps", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert "licence" in res.output.lower()
+    res = runner.invoke(main, args)
+    assert res.exit_code == 1 and "my-imagery" in res.output

@@ -253,6 +253,111 @@ def _site_rows(payload: dict) -> list[dict]:
     return rows
 
 
+# The page's copy of the sites (see page_sites): these properties are parsed when the page starts (drawing, search,
+# filters, list); everything else about a site is parsed when its panel first opens.
+CORE = ("site_id", "name", "name_en", "name_zh", "name_ug", "kind", "county", "prefecture", "lon", "lat", "tier",
+        "status")
+SEARCH_FIELDS = ("name", "name_en", "name_zh", "name_ug", "county", "prefecture")  # attribute values searched too
+DETAIL_CHUNK = 500  # sites per lazily parsed detail block
+
+
+def _compact_attributes(attributes: dict, records: list) -> dict:
+    """{field: [[value, record index], ...]}: a value given by one of the site's records points to it instead of
+    repeating its source and id; any other entry (extra keys, unknown record) stays a whole dict."""
+    index = {}
+    for j, r in enumerate(records or []):
+        if isinstance(r, dict):
+            index.setdefault((r.get("source"), r.get("record_id")), j)
+    out = {}
+    for field, values in attributes.items():
+        if not isinstance(values, list):
+            out[field] = values
+            continue
+        vals = []
+        for a in values:
+            j = index.get((a.get("source"), a.get("record_id"))) if isinstance(a, dict) and set(a) == {
+                "value", "source", "record_id"} else None
+            vals.append([a["value"], j] if j is not None else a)
+        out[field] = vals
+    return out
+
+
+def page_sites(sites: dict) -> tuple[dict, list[dict]]:
+    """The sites FeatureCollection as the page carries it: (core, details).
+
+    core = {"cols", "rows", "slugs", "chunk", "links"}: one row per site with the CORE properties and "_src"
+    (indexes into "slugs" of the sources that list it), "_geom" (null: a Point at lon/lat; 0: no geometry; else the
+    geometry), "_alt" (other names and places its sources give, for search) and "_damage" (for the colour).
+    details[i] = the site's other properties, with attributes compacted (`_compact_attributes`), imagery links
+    as {"t": date} when `footprints.imagery.link_templates` rebuild them exactly, "~absent" listing CORE keys the
+    site does not have and "~feature" any other Feature member. map.js expands a detail to the exact properties.
+    """
+    from .footprints.imagery import link_templates, slim_links
+
+    templates = link_templates()
+    cols = list(CORE) + ["_src", "_geom", "_alt", "_damage"]
+    slugs: list[str] = []
+    slug_index: dict[str, int] = {}
+    rows, details = [], []
+    for f in (sites or {}).get("features") or []:
+        p = f.get("properties") or {}
+        attrs = p.get("attributes") if isinstance(p.get("attributes"), dict) else {}
+        src = []
+        for r in p.get("records") or []:
+            slug = r.get("source") if isinstance(r, dict) else None
+            if slug not in slug_index:
+                slug_index[slug] = len(slugs)
+                slugs.append(slug)
+            src.append(slug_index[slug])
+        g = f.get("geometry")
+        if g is None:
+            geom = 0
+        elif (g.get("type") == "Point" and p.get("lon") is not None and p.get("lat") is not None
+              and g.get("coordinates") == [p.get("lon"), p.get("lat")] and len(g) == 2):
+            geom = None
+        else:
+            geom = g
+        seen = {json.dumps(p.get(k), sort_keys=True) for k in SEARCH_FIELDS + ("site_id",)}
+        alt = []
+        for k in SEARCH_FIELDS:
+            for a in attrs.get(k) or []:
+                v = a.get("value") if isinstance(a, dict) else None
+                key = json.dumps(v, sort_keys=True)
+                if v not in (None, "") and key not in seen:
+                    seen.add(key)
+                    alt.append(v)
+        damage = p.get("damage_index")
+        if damage in (None, "") and attrs.get("damage_index"):
+            first = attrs["damage_index"][0]
+            damage = first.get("value") if isinstance(first, dict) else None
+        rows.append([p.get(k) for k in CORE] + [src, geom, alt or None, damage])
+
+        d = {k: v for k, v in p.items() if k not in CORE}
+        absent = [k for k in CORE if k not in p]
+        if absent:
+            d["~absent"] = absent
+        extra = {k: v for k, v in f.items() if k not in ("type", "properties", "geometry")}
+        if extra:
+            d["~feature"] = extra
+        if attrs:
+            d["attributes"] = _compact_attributes(attrs, p.get("records"))
+        links = slim_links(p, templates)
+        if links is not None:
+            d["imagery"] = dict(p["imagery"], links=links)
+        details.append(d)
+    core = {"cols": cols, "rows": rows, "slugs": slugs, "chunk": DETAIL_CHUNK, "links": templates}
+    return core, details
+
+
+def page_data(payload: dict) -> tuple[str, list[str]]:
+    """(the fm-data block, the fm-detail-<n> blocks): the payload with its sites as `page_sites` gives them,
+    as JSON safe inside <script type="application/json">."""
+    core, details = page_sites(payload.get("sites") or {})
+    data = dict(payload, sites=core)
+    chunks = [json_for_script(details[i:i + DETAIL_CHUNK]) for i in range(0, len(details), DETAIL_CHUNK)]
+    return json_for_script(data), chunks
+
+
 def render_map(payload: dict, basemap: str = "default", embed_url: str | None = None) -> str:
     """The map page as one HTML string; the same payload and options give the same bytes.
 
@@ -309,8 +414,10 @@ def render_map(payload: dict, basemap: str = "default", embed_url: str | None = 
     control = _fixed(folium.LayerControl(collapsed=True, position="topright"), "layers")
     fmap.add_child(control, name="layers")
     fmap.add_child(_fixed(_Init(groups, control, basemap), "init"), name="init")
+    data, details = page_data(payload)
     bottom = _env.get_template("bottom.html").render(
-        data=json_for_script(payload),
+        data=data,
+        details=details,
         rows=_site_rows(payload),
         embed=_embed_snippet(title, embed_url) if embed_url else "",
         title=title,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 
+from facilitymap.footprints.coverage import imagery_links
+
 HOSTILE = {
     "img": '<img src=x onerror="window.__pwned=1">',
     "script": '</script><script>window.__pwned=2</script><!--',
@@ -132,7 +134,10 @@ def make_payload(n_detention: int = 16, n_buzzfeed: int = 6, n_cultural: int = 8
             "lon": lon, "lat": lat, "tier": tier, "status": "corroborated" if i % 4 == 0 else None,
             "latest_imagery": attrs["latest_imagery"][0]["value"], "records": records, "attributes": attrs,
             "disagreements": disagreements,
-            "imagery": {"s2_tiles": ["44SKE"], "aspi_latest_imagery": attrs["latest_imagery"][0]["value"]},
+            "imagery": {"s2_tiles": ["44SKE"], "aspi_latest_imagery": attrs["latest_imagery"][0]["value"],
+                        # the build's "search imagery here" links on every other site (the rest: the page's own)
+                        **({"links": imagery_links(lon, lat, attrs["latest_imagery"][0]["value"])} if i % 2 == 0
+                           else {})},
             "claims": ["claim-tekes-drill"] if county == "Tekes" else [],
         }, geometry))
     for j in range(n_buzzfeed):
@@ -143,6 +148,7 @@ def make_payload(n_detention: int = 16, n_buzzfeed: int = 6, n_cultural: int = 8
             "site_id": "bf-" + bid, "name": f"Aksu - {j + 1}", "kind": "detention", "county": "Aksu",
             "lon": lon, "lat": lat, "status": st, "records": [{"source": "buzzfeed-2020", "record_id": bid}],
             "attributes": {"status": [{"value": st, "source": "buzzfeed-2020", "record_id": bid}]},
+            "imagery": {"s2_tiles": [], "aspi_latest_imagery": None, "links": imagery_links(lon, lat)},
         }))
     features.append(_feature({
         "site_id": "osm-way-9001", "name": "Compound (OSM only)", "kind": "detention", "lon": 87.6, "lat": 43.8,
@@ -172,6 +178,8 @@ def make_payload(n_detention: int = 16, n_buzzfeed: int = 6, n_cultural: int = 8
             "disagreements": [{"field": h["img"], "values": [{"value": h["template"], "source": "aspi-xjdp-markers",
                                                                "record_id": "666"}], "note": h["script"]}],
             "claims": ["claim-hostile"],
+            "imagery": {"links": [{"label": h["img"], "url": h["js_url"]},
+                                  {"label": h["template"], "url": "https://example.org/?q=" + h["script"]}]},
         }))
     sources = copy.deepcopy(SOURCES)
     if hostile:

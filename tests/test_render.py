@@ -22,6 +22,7 @@ class _Scan(html.parser.HTMLParser):
     def __init__(self):
         super().__init__()
         self.scripts, self.urls, self.data, self.metas, self._in = [], [], None, [], None
+        self.blocks = {}
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -37,6 +38,8 @@ class _Scan(html.parser.HTMLParser):
         if self._in is not None:
             if self._in.get("id") == "fm-data":
                 self.data = data
+            if self._in.get("type") == "application/json":
+                self.blocks[self._in.get("id")] = data
             self.scripts.append((self._in, data))
 
     def handle_endtag(self, tag):
@@ -86,16 +89,81 @@ def test_leaflet_inlined_matches_manifest(page):
     assert "url(images/" not in page, "leaflet.css images must be inlined as data: URIs"
 
 
+def expand_page_sites(core: dict, details: list) -> dict:
+    """The sites FeatureCollection back from the page's blocks (written here independently of map.js)."""
+    from facilitymap.footprints.imagery import fill_links
+
+    feats = []
+    for i, row in enumerate(core["rows"]):
+        c = dict(zip(core["cols"], row))
+        p = {k: c[k] for k in core["cols"] if not k.startswith("_")}
+        d = details[i]
+        for k in d.get("~absent", []):
+            del p[k]
+        for k, v in d.items():
+            if k == "attributes":
+                recs = d.get("records") or []
+                v = {f: [{"value": a[0], **recs[a[1]]} if isinstance(a, list) else a for a in vals]
+                     for f, vals in v.items()}
+            elif k == "imagery" and isinstance(v.get("links"), dict):
+                v = dict(v, links=fill_links(core["links"], p["lon"], p["lat"], v["links"]["t"]))
+            if not k.startswith("~"):
+                p[k] = v
+        g = c["_geom"]
+        geom = None if g == 0 else {"type": "Point", "coordinates": [p["lon"], p["lat"]]} if g is None else g
+        feats.append({"type": "Feature", "properties": p, "geometry": geom, **d.get("~feature", {})})
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def page_blocks(s) -> tuple[dict, list]:
+    data = json.loads(s.data)
+    details = []
+    for n in range(len(s.blocks) - 1):
+        details += json.loads(s.blocks[f"fm-detail-{n}"])
+    assert set(s.blocks) == {"fm-data"} | {f"fm-detail-{n}" for n in range(len(s.blocks) - 1)}
+    return data, details
+
+
 def test_payload_json_cannot_break_out(page):
     s = scan(page)
-    # the hostile strings are in the payload, but no raw '<' survives inside the JSON block
-    assert s.data is not None
-    assert "<" not in s.data and ">" not in s.data
-    assert json.loads(s.data) == json.loads(json.dumps(make_payload()))
+    # the hostile strings are in the payload, but no raw '<' survives inside any JSON block
+    assert s.data is not None and len(s.blocks) >= 2
+    for block in s.blocks.values():
+        assert "<" not in block and ">" not in block
+    data, details = page_blocks(s)
+    payload = json.loads(json.dumps(make_payload()))
+    # nothing lost: the page's compact sites expand to the payload's sites exactly
+    assert expand_page_sites(data.pop("sites"), details) == payload.pop("sites")
+    assert data == payload
     # nothing after the data block was parsed as a script injected by the data
     assert "window.__pwned=2</script>" not in page.replace("\\u003c", "<").split('id="fm-data"')[0]
-    scripts_with_pwned = [d for attrs, d in s.scripts if "__pwned" in d and attrs.get("id") != "fm-data"]
+    scripts_with_pwned = [d for attrs, d in s.scripts if "__pwned" in d and attrs.get("type") != "application/json"]
     assert scripts_with_pwned == []
+
+
+def test_page_sites_compact_and_chunked():
+    """Attribute values point at the site's records; links become templates; details come in chunks."""
+    payload = make_payload(n_detention=1200)
+    s = scan(render.render_map(payload))
+    data, details = page_blocks(s)
+    assert len(s.blocks) - 1 == -(-len(payload["sites"]["features"]) // render.DETAIL_CHUNK) >= 3
+    assert expand_page_sites(data["sites"], details) == json.loads(json.dumps(payload["sites"]))
+    compact = [a for d in details for vals in d.get("attributes", {}).values() for a in vals]
+    assert compact and sum(isinstance(a, list) for a in compact) / len(compact) > 0.9
+    whole = [f["properties"]["site_id"] for f, d in zip(payload["sites"]["features"], details)
+             if isinstance(d.get("imagery", {}).get("links"), list)]
+    assert whole == ["aspi-666"]  # only the hostile site's links are not the build's
+    assert sum(isinstance(d.get("imagery", {}).get("links"), dict) for d in details) == 600 + 6
+
+
+def test_page_links_fall_back_when_not_templated():
+    """Links the templates cannot rebuild (another tool's, an odd date) are kept whole."""
+    payload = make_payload()
+    p = payload["sites"]["features"][0]["properties"]
+    p["imagery"] = {"links": [{"label": "x", "url": "https://example.org/?a=1&b=2"}], "aspi_latest_imagery": "2020"}
+    data, details = page_blocks(scan(render.render_map(payload)))
+    assert details[0]["imagery"]["links"] == p["imagery"]["links"]
+    assert expand_page_sites(data["sites"], details) == json.loads(json.dumps(payload["sites"]))
 
 
 def test_server_side_list_is_escaped(page):
@@ -135,8 +203,8 @@ def test_unknown_basemap_is_an_error():
 
 
 def test_source_text_never_in_folium_templates(page):
-    # Source strings reach the page only inside the JSON block and the escaped list, never in folium's JS.
-    folium_script = page.split('id="fm-data">', 1)[1].split("</script>", 1)[1]
+    # Source strings reach the page only inside the JSON blocks and the escaped list, never in folium's JS.
+    folium_script = page.rsplit("</script>", 2)[-2].rsplit("<script>", 1)[1]
     assert "L.map(" in folium_script
     for value in list(HOSTILE.values()) + ["County Facility", "Mosque"]:
         assert value not in folium_script, value
@@ -180,8 +248,11 @@ def test_source_text_is_never_template_code():
     p = payload["sites"]["features"][0]["properties"]
     p["name"] = "QQ{{ 7*7 }}ZZ"
     p["county"] = "CC{{ range.__name__ }}DD"
+    p["remark"] = "RR{{ 7*7 }}SS"  # a property parsed lazily, from a detail block
     html = render.render_map(payload)
     assert "QQ49ZZ" not in html and "CCrangeDD" not in html
     assert "QQ{{ 7*7 }}ZZ" in html  # the server-side list shows it literally
     data = json.loads(re.search(r'<script type="application/json" id="fm-data">(.*?)</script>', html, re.S)[1])
-    assert data["sites"]["features"][0]["properties"]["county"] == "CC{{ range.__name__ }}DD"
+    core = data["sites"]
+    assert core["rows"][0][core["cols"].index("county")] == "CC{{ range.__name__ }}DD"
+    assert '"RR{{ 7*7 }}SS"' in re.search(r'<script type="application/json" id="fm-detail-0">(.*?)</script>', html, re.S)[1]

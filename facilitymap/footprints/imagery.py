@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -256,3 +257,61 @@ def _s(v):
 def write_detail_parquet(detail: pd.DataFrame, path: Path) -> None:
     """The (site, scene) detail table as Parquet (no index, zstd), for harvests too large for JSON."""
     detail.to_parquet(path, index=False, compression="zstd")
+
+
+# -- "search imagery here" links, rebuilt in the page ------------------------------------------------------------
+
+_LINK_LON, _LINK_LAT, _LINK_MONTH = 11.111111, 22.222222, "1901-02"  # stand-ins no site link contains
+_LINK_DATE = re.compile(r"[12][0-9]{3}-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?")  # dates map.js rebuilds alike
+
+
+def link_templates() -> dict:
+    """coverage.imagery_links as templates, so the page rebuilds every site's links from its lon/lat and date:
+    {"plain": [[label, url]], "dated": [[label, url]]}, where a url holds "{lat}", "{lon}" (6 decimals, as
+    imagery_links writes them) and, when dated, "{from}", "{to}" (the URL-quoted ends of the day or month)."""
+    from .coverage import _day_range, _q, imagery_links
+
+    t0, t1 = (_q(t) for t in _day_range(_LINK_MONTH))
+
+    def tpl(url: str) -> str:
+        return (url.replace(f"{_LINK_LAT:.6f}", "{lat}").replace(f"{_LINK_LON:.6f}", "{lon}")
+                .replace(t0, "{from}").replace(t1, "{to}"))
+
+    return {"plain": [[ln["label"], tpl(ln["url"])] for ln in imagery_links(_LINK_LON, _LINK_LAT, None)],
+            "dated": [[ln["label"], tpl(ln["url"])] for ln in imagery_links(_LINK_LON, _LINK_LAT, _LINK_MONTH)]}
+
+
+def fill_links(templates: dict, lon, lat, date: str | None) -> list[dict]:
+    """The links `link_templates` stand for at one place and date; the page's map.js does the same."""
+    from .coverage import _day_range, _q
+
+    out = []
+    for label, url in templates["dated" if date else "plain"]:
+        url = url.replace("{lat}", f"{float(lat):.6f}").replace("{lon}", f"{float(lon):.6f}")
+        if date:
+            t0, t1 = _day_range(date)
+            url = url.replace("{from}", _q(t0)).replace("{to}", _q(t1))
+        out.append({"label": label, "url": url})
+    return out
+
+
+def slim_links(props: dict, templates: dict) -> dict | None:
+    """{"t": date or None} when a site's imagery links are exactly the templates filled at its lon/lat and that
+    date (the page rebuilds them), else None (the page keeps the links whole)."""
+    im = props.get("imagery") or {}
+    links = im.get("links")
+    if not isinstance(links, list) or props.get("lon") is None or props.get("lat") is None:
+        return None
+    if any(str(props[k]).startswith("-0") and float(props[k]) == 0 for k in ("lon", "lat")):
+        return None  # -0.000000 in Python, 0.000000 in JavaScript
+    dates = []
+    for d in (im.get("aspi_latest_imagery"), props.get("latest_imagery"), None):
+        if d not in dates and (d is None or (isinstance(d, str) and _LINK_DATE.fullmatch(d))):
+            dates.append(d)
+    for d in dates:
+        try:
+            if fill_links(templates, props["lon"], props["lat"], d) == links:
+                return {"t": d}
+        except (ValueError, TypeError, IndexError):
+            continue
+    return None

@@ -76,6 +76,114 @@
   var FM = {};
   window.FacilityMap = FM;
 
+  /* Leaflet's canvas draws every circle as a path, filled and stroked (anti-aliased) one by one; with 20,000
+     circles in view each pan ended in a 100 ms redraw, mostly rasterising those paths. This renderer draws each
+     circle marker style once into a small sprite (the same fill and stroke, by the same canvas calls) and then
+     stamps the sprite at every circle of that style, in Leaflet's drawing order: the same picture, with each
+     circle centred on a whole pixel. Other shapes (outlines) are drawn as Leaflet draws them. */
+  var SpriteCanvas = L.Canvas.extend({
+    _sprite: function (layer, r) {
+      var o = layer.options;
+      var key = r + "|" + o.fill + "|" + (o.fillColor || o.color) + "|" + o.fillOpacity + "|" + o.stroke + "|" +
+        o.color + "|" + o.weight + "|" + o.opacity;
+      var sprites = this._sprites || (this._sprites = {});
+      var sp = sprites[key];
+      if (sp) return sp;
+      var m = L.Browser.retina ? 2 : 1, half = r + Math.ceil((o.stroke ? o.weight : 0) / 2) + 1;
+      var c = document.createElement("canvas");
+      c.width = c.height = 2 * half * m;
+      var ctx = c.getContext("2d");
+      ctx.scale(m, m);
+      ctx.beginPath();
+      ctx.arc(half, half, r, 0, Math.PI * 2, false);
+      L.Canvas.prototype._fillStroke.call(this, ctx, layer);
+      sp = sprites[key] = { canvas: c, half: half };
+      return sp;
+    },
+    _stampable: function (layer) {
+      var r = Math.max(Math.round(layer._radius), 1);
+      return (Math.max(Math.round(layer._radiusY), 1) || r) === r && !layer.options.dashArray;
+    },
+    _stamp: function (ctx, layer) {
+      var p = layer._point, sp = this._sprite(layer, Math.max(Math.round(layer._radius), 1));
+      ctx.globalAlpha = 1;
+      ctx.drawImage(sp.canvas, Math.round(p.x) - sp.half, Math.round(p.y) - sp.half, 2 * sp.half, 2 * sp.half);
+    },
+    _updateCircle: function (layer) {
+      if (!this._drawing || layer._empty()) return;
+      if (!this._stampable(layer)) L.Canvas.prototype._updateCircle.call(this, layer);
+      else this._stamp(this._ctx, layer);
+    },
+
+    /* Panning moves the map but not the circles relative to each other: the circles drawn first (the leading run
+       of circle markers in Leaflet's drawing order: the sites) are stamped once into a cached image when it stays
+       under CACHE_PIXELS, and every redraw copies that image, then draws the layers after the run (outlines,
+       highlights, findings) as before. Any added, removed, restyled or reordered layer, a new zoom or pixel
+       origin rebuilds it; without a cache the circles are stamped one by one. */
+    _requestRedraw: function (layer) {
+      this._fmDirty = true;
+      L.Canvas.prototype._requestRedraw.call(this, layer);
+    },
+    _initPath: function (layer) {
+      this._fmDirty = true;
+      L.Canvas.prototype._initPath.call(this, layer);
+    },
+    _circleCache: function () {
+      var map = this._map, zoom = map.getZoom(), origin = map.getPixelOrigin(), c = this._fmCache;
+      if (c && !this._fmDirty && c.zoom === zoom && c.origin.equals(origin)) return c.canvas ? c : null;
+      this._fmDirty = false;
+      c = this._fmCache = { zoom: zoom, origin: origin, canvas: null, circles: [], after: null };
+      var min = null, max = null, order;
+      for (order = this._drawFirst; order; order = order.next) {
+        var layer = order.layer;
+        if (!(layer instanceof L.CircleMarker) || !this._stampable(layer) || !layer._pxBounds) break;
+        c.circles.push(layer);
+        var b = layer._pxBounds;
+        min = min ? L.point(Math.min(min.x, b.min.x), Math.min(min.y, b.min.y)) : b.min;
+        max = max ? L.point(Math.max(max.x, b.max.x), Math.max(max.y, b.max.y)) : b.max;
+      }
+      c.after = order;
+      if (!c.circles.length) return null;
+      var m = L.Browser.retina ? 2 : 1, pad = 4;
+      c.x = Math.floor(min.x) - pad;
+      c.y = Math.floor(min.y) - pad;
+      c.w = Math.ceil(max.x) + pad - c.x;
+      c.h = Math.ceil(max.y) + pad - c.y;
+      if (c.w * c.h * m * m > CACHE_PIXELS) return null;
+      var canvas = document.createElement("canvas");
+      canvas.width = c.w * m;
+      canvas.height = c.h * m;
+      var ctx = canvas.getContext("2d");
+      ctx.scale(m, m);
+      ctx.translate(-c.x, -c.y);
+      for (var i = 0; i < c.circles.length; i++) this._stamp(ctx, c.circles[i]);
+      c.canvas = canvas;
+      return c;
+    },
+    _draw: function () {
+      var cache = this._circleCache();
+      if (!cache) { L.Canvas.prototype._draw.call(this); return; }
+      var layer, bounds = this._redrawBounds, ctx = this._ctx;
+      ctx.save();
+      if (bounds) {
+        var size = bounds.getSize();
+        ctx.beginPath();
+        ctx.rect(bounds.min.x, bounds.min.y, size.x, size.y);
+        ctx.clip();
+      }
+      ctx.globalAlpha = 1;
+      ctx.drawImage(cache.canvas, cache.x, cache.y, cache.w, cache.h);
+      this._drawing = true;
+      for (var order = cache.after; order; order = order.next) {
+        layer = order.layer;
+        if (!bounds || (layer._pxBounds && layer._pxBounds.intersects(bounds))) layer._updatePath();
+      }
+      this._drawing = false;
+      ctx.restore();
+    }
+  });
+  var CACHE_PIXELS = 8e6;
+
   FM.init = function (map, cfg) {
     var data = cfg.data || {};
     var groups = cfg.groups;
@@ -87,8 +195,6 @@
     var claims = data.claims || [];
     var claimById = {};
     claims.forEach(function (c) { claimById[c.id] = c; });
-    var features = ((data.sites || {}).features) || [];
-
     function label(field) {
       return (fields[field] && fields[field].label) || field;
     }
@@ -104,33 +210,78 @@
 
     /* ----- sites ----- */
 
+    /* The sites as render.page_sites writes them: a row of core properties per site, parsed now; the rest of
+       a site (attributes, records, disagreements, imagery...) sits in fm-detail-<n> blocks parsed when a panel
+       first needs them. */
+    var SD = data.sites || {};
+    var col = {};
+    (SD.cols || []).forEach(function (c, k) { col[c] = k; });
+    var CORE = (SD.cols || []).filter(function (c) { return c.charAt(0) !== "_"; });
+    var slugs = SD.slugs || [];
+    var chunk = SD.chunk || 1;
+    var detailChunks = {};
+
     var statuses = [];
-    var sites = features.map(function (f, i) {
-      var p = f.properties || {};
-      var recs = p.records || [];
+    var sites = (SD.rows || []).map(function (row, i) {
+      var p = {};
+      CORE.forEach(function (c) { p[c] = row[col[c]]; });
+      var src = (row[col._src] || []).map(function (k) { return slugs[k]; });
+      var g = row[col._geom];
+      var geometry = g === 0 ? null : g === null || g === undefined ? { type: "Point", coordinates: [p.lon, p.lat] } : g;
       var cat;
       if (p.kind === "cultural") cat = "cultural";
-      else if (recs.some(function (r) { return isSource(r.source, "aspi"); }) || has(p.tier)) cat = "detention";
-      else if (recs.length && recs.every(function (r) { return isSource(r.source, "buzzfeed"); })) cat = "buzzfeed";
+      else if (src.some(function (slug) { return isSource(slug, "aspi"); }) || has(p.tier)) cat = "detention";
+      else if (src.length && src.every(function (slug) { return isSource(slug, "buzzfeed"); })) cat = "buzzfeed";
       else cat = "other";
       if (has(p.status) && statuses.indexOf(String(p.status)) < 0) statuses.push(String(p.status));
-      var damage = p.damage_index;
-      if (!has(damage) && p.attributes && p.attributes.damage_index && p.attributes.damage_index.length) {
-        damage = p.attributes.damage_index[0].value;
-      }
-      var text = [p.name, p.name_en, p.name_zh, p.name_ug, p.county, p.prefecture, p.site_id];
-      Object.keys(p.attributes || {}).forEach(function (k) {
-        if (NAME_FIELDS.indexOf(k) >= 0 || k === "county" || k === "prefecture") {
-          p.attributes[k].forEach(function (a) { text.push(a.value); });
-        }
-      });
+      var text = [p.name, p.name_en, p.name_zh, p.name_ug, p.county, p.prefecture, p.site_id].concat(row[col._alt] || []);
       return {
-        i: i, id: String(p.site_id), p: p, f: f, cat: cat, damage: damage,
+        i: i, id: String(p.site_id), p: p, f: { geometry: geometry }, cat: cat, damage: row[col._damage],
         title: p.name_en || p.name || String(p.site_id),
         search: text.filter(has).map(norm).join("\n"),
-        sources: recs.map(function (r) { return r.source; })
+        sources: src
       };
     });
+
+    /* A value [value, record index] stands for {value, source, record_id} of that record. */
+    function expandAttributes(attrs, recs) {
+      var out = {};
+      Object.keys(attrs).forEach(function (k) {
+        out[k] = Array.isArray(attrs[k]) ? attrs[k].map(function (a) {
+          if (!Array.isArray(a)) return a;
+          var r = recs[a[1]] || {};
+          return { value: a[0], source: r.source, record_id: r.record_id };
+        }) : attrs[k];
+      });
+      return out;
+    }
+
+    /* The site's whole properties (as in sites.geojson), parsing its detail block the first time. */
+    function fullSite(s) {
+      if (s.full) return s.p;
+      var n = Math.floor(s.i / chunk);
+      if (!detailChunks[n]) {
+        var el = document.getElementById("fm-detail-" + n);
+        detailChunks[n] = el ? JSON.parse(el.textContent) : [];
+      }
+      var d = detailChunks[n][s.i % chunk] || {}, p = s.p;
+      Object.keys(d).forEach(function (k) {
+        if (k === "~absent") d[k].forEach(function (c) { delete p[c]; });
+        else if (k === "~feature") s.feature = d[k];
+        else if (k === "attributes" && d[k] && typeof d[k] === "object") p[k] = expandAttributes(d[k], d.records || []);
+        else if (k === "imagery" && d[k] && d[k].links && !Array.isArray(d[k].links) && typeof d[k].links === "object") {
+          p[k] = Object.assign({}, d[k], { links: fillLinks(SD.links, p.lon, p.lat, d[k].links.t) });
+        } else p[k] = d[k];
+      });
+      s.full = true;
+      return p;
+    }
+    FM.siteFeature = function (id) {
+      var s = siteById[id];
+      if (!s) return null;
+      return Object.assign({ type: "Feature", properties: fullSite(s), geometry: s.f.geometry }, s.feature || {});
+    };
+
     statuses.sort();
     var siteById = {};
     sites.forEach(function (s) { siteById[s.id] = s; });
@@ -172,6 +323,9 @@
       groups.cultural.eachLayer(function (l) { l.bringToBack(); });
     });
 
+    /* One canvas for every vector layer (as folium's preferCanvas gives), so clicks reach every layer. */
+    var siteRenderer = new SpriteCanvas();
+    map.options.renderer = siteRenderer;
     sites.forEach(function (s) {
       var lat = Number(s.p.lat), lon = Number(s.p.lon);
       if ((!isFinite(lat) || !isFinite(lon) || s.p.lat === null) && s.f.geometry && s.f.geometry.type === "Point") {
@@ -181,6 +335,7 @@
       if (isFinite(lat) && isFinite(lon) && lat !== null) {
         s.latlng = L.latLng(lat, lon);
         s.marker = L.circleMarker(s.latlng, {
+          renderer: siteRenderer,
           radius: s.cat === "cultural" ? 4 : 6,
           color: "#1b1f24", weight: 1, opacity: 0.9,
           fillColor: colour(s), fillOpacity: 0.95
@@ -190,6 +345,7 @@
       var g = s.f.geometry;
       if (g && (g.type === "Polygon" || g.type === "MultiPolygon")) {
         s.outline = L.geoJSON(g, {
+          renderer: siteRenderer,
           style: { color: OUTLINE_COLOUR, weight: 2, opacity: 0.95, fillColor: OUTLINE_COLOUR, fillOpacity: 0.12 }
         });
         s.outline._fmSite = s;
@@ -258,6 +414,12 @@
     }
 
     var visible = [];
+    /* Canvas order: within a layer, the higher tier, status or damage class on top; sites of one colour keep
+       their order. */
+    var drawOrder = sites.map(function (s) {
+      var rank = s.cat === "detention" ? (parseInt(s.p.tier, 10) || 0) : s.cat === "buzzfeed" ? statuses.indexOf(String(s.p.status)) : s.cat === "cultural" ? (parseInt(s.damage, 10) || 0) : 0;
+      return { s: s, rank: rank };
+    }).sort(function (a, b) { return a.rank - b.rank || a.s.i - b.s.i; }).map(function (x) { return x.s; });
     function draw() {
       /* Take each group off the map while it is refilled, so the canvas is redrawn once, not per site. */
       var onMap = {};
@@ -266,11 +428,10 @@
         if (onMap[k]) map.removeLayer(groups[k]);
         groups[k].clearLayers();
       });
-      visible = [];
+      visible = sites.filter(function (s) { s.shown = matches(s); return s.shown; });
       var drawn = 0;
-      sites.forEach(function (s) {
-        if (!matches(s)) return;
-        visible.push(s);
+      drawOrder.forEach(function (s) {
+        if (!s.shown) return;
         var placed = false;
         if (s.marker) { groups[s.cat].addLayer(s.marker); placed = true; }
         if (s.outline) { groups.outlines.addLayer(s.outline); placed = true; }
@@ -485,7 +646,7 @@
     }
 
     function buildSite(s, body) {
-      var p = s.p, cites = Citations(), attrs = p.attributes || {};
+      var p = fullSite(s), cites = Citations(), attrs = p.attributes || {};
       body.appendChild(h("p", { className: "fm-sub", text: siteSubtitle(s) }));
 
       var names = h("dl", { className: "fm-dl" });
@@ -927,6 +1088,26 @@
   }
 
   function day(d) { return String(d || "").slice(0, 10); }
+
+  function pad(n, w) { var t = String(n); while (t.length < w) t = "0" + t; return t; }
+
+  /* "Search imagery here" links from footprints.imagery.link_templates: the site's lon/lat with 6 decimals and,
+     when dated, the first and last instant of the day or month (as footprints.coverage writes them). */
+  function fillLinks(templates, lon, lat, date) {
+    var list = (templates && (date ? templates.dated : templates.plain)) || [];
+    var from = "", to = "";
+    if (date) {
+      var y = parseInt(date.slice(0, 4), 10), m = parseInt(date.slice(5, 7), 10), dd = date.length >= 10 ? parseInt(date.slice(8, 10), 10) : 0;
+      var last = dd || new Date(Date.UTC(y, m, 0)).getUTCDate();
+      var ymd = pad(y, 4) + "-" + pad(m, 2) + "-";
+      from = encodeURIComponent(ymd + pad(dd || 1, 2) + "T00:00:00.000Z");
+      to = encodeURIComponent(ymd + pad(last, 2) + "T23:59:59.999Z");
+    }
+    return list.map(function (t) {
+      return { label: t[0], url: t[1].split("{lat}").join(Number(lat).toFixed(6)).split("{lon}").join(Number(lon).toFixed(6))
+        .split("{from}").join(from).split("{to}").join(to) };
+    });
+  }
 
   /* Map-side imagery: local raster overlays (a layer in the layer control) and the before/after swipe. */
   FM.initImagery = function (map, cfg, data, h) {

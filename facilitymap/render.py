@@ -159,10 +159,11 @@ class _Page(Figure):
 
     _template = Template((TEMPLATES / "figure.html.j2").read_text(encoding="utf-8"))
 
-    def __init__(self, head: str):
+    def __init__(self, head: str, tail: str):
         super().__init__()
         self.header._children.clear()
         self.head = head
+        self.tail = tail
 
 
 class _Map(folium.Map):
@@ -379,7 +380,7 @@ def render_map(payload: dict, basemap: str = "default", embed_url: str | None = 
         **assets,
     )
     slots = {"head": head}
-    page = _fixed(_Page(_slot("head")), "page")
+    page = _fixed(_Page(_slot("head"), _slot("tail")), "page")
     for part in (page.header, page.html, page.script):
         _fixed(part, "part")
     slots["top"] = _env.get_template("top.html").render(title=title, n_sites=n_sites)
@@ -415,14 +416,13 @@ def render_map(payload: dict, basemap: str = "default", embed_url: str | None = 
     fmap.add_child(control, name="layers")
     fmap.add_child(_fixed(_Init(groups, control, basemap), "init"), name="init")
     data, details = page_data(payload)
-    bottom = _env.get_template("bottom.html").render(
-        data=data,
-        details=details,
+    slots["bottom"] = _env.get_template("bottom.html").render(data=data, details=details)
+    # The list of all sites (the view without JavaScript) comes after the page script in the document, so the map
+    # is drawn while the browser still parses it; it is shown below the map either way.
+    slots["tail"] = _env.get_template("list.html").render(
         rows=_site_rows(payload),
         embed=_embed_snippet(title, embed_url) if embed_url else "",
-        title=title,
     )
-    slots["bottom"] = bottom
     page.add_child(_fixed(_Markup("bottom"), "bottom"), name="bottom")
     html = page.render()
     for name, markup in slots.items():

@@ -372,3 +372,68 @@ def test_cultural_layer_off_at_start_then_clickable(rec, payload):
     page.mouse.click(box["x"] + pt["x"], box["y"] + pt["y"])
     page.wait_for_function(f"document.getElementById('fm-panel').dataset.site === '{target['site_id']}'")
     assert "damage index" in page.text_content("#fm-panel-body").lower()
+
+
+def test_page_sites_are_the_payload_sites_and_details_parse_lazily(rec, payload):
+    """Nothing lost: every site the page holds (core row + detail block, links rebuilt) equals the payload's
+    feature; detail blocks are parsed only when a panel needs them."""
+    import json
+
+    page = rec.open("none/index.html")
+    assert page.evaluate("FacilityMap.parsedDetailBlocks()") == []
+    ids = [f["properties"]["site_id"] for f in payload["sites"]["features"]]
+    page.click("#fm-btn-search")
+    page.fill("#fm-q", "Hotan")
+    assert page.evaluate("FacilityMap.parsedDetailBlocks()") == [], "search and filters use the core rows only"
+    got = page.evaluate("ids => ids.map(i => FacilityMap.siteFeature(i))", ids)
+    assert got == json.loads(json.dumps(payload["sites"]["features"]))
+    assert page.evaluate("FacilityMap.parsedDetailBlocks()") == [0]
+
+
+def test_hostile_imagery_links_from_a_detail_block_stay_text(rec, payload):
+    page = rec.open("none/index.html#site=aspi-666")
+    body = page.locator("#fm-panel-body")
+    assert HOSTILE["img"] in body.text_content() and HOSTILE["template"] in body.text_content()
+    hrefs = page.eval_on_selector_all("#fm-panel-body a[href]", "as => as.map(a => a.getAttribute('href'))")
+    assert not any(h.lower().startswith("javascript:") for h in hrefs)
+    # an http(s) URL stays a link (as the browser writes it), under its label shown as text
+    assert "https://example.org/?q=%3C/script%3E%3Cscript%3Ewindow.__pwned=2%3C/script%3E%3C!--" in hrefs
+    assert page.evaluate("window.__pwned") is None
+
+
+PIXEL_AT = """ids => {
+    const map = FacilityMap.map, r = map.options.renderer, c = r._container, ctx = c.getContext('2d');
+    const m = c.width / c.clientWidth, min = r._bounds.min;
+    return ids.map(id => {
+        const f = FacilityMap.siteFeature(id), p = map.latLngToLayerPoint([f.properties.lat, f.properties.lon]);
+        const x = Math.round((p.x - min.x + 3) * m), y = Math.round((p.y - min.y) * m);
+        return Array.from(ctx.getImageData(x, y, 1, 1).data);
+    });
+}"""
+TIER_RGB = {"1": (0xfd, 0xd4, 0x9e), "2": (0xfc, 0x8d, 0x59), "3": (0xd7, 0x30, 0x1f), "4": (0x7f, 0x00, 0x00)}
+
+
+def test_canvas_colours_match_the_legend_after_pan_and_filter(rec, payload):
+    """Sites are stamped from cached sprites: each detention site shows its tier's legend colour at its place,
+    after a pan (the cached image moves with the map) and a filter (hidden sites are gone from the canvas)."""
+    page = rec.open("none/index.html")
+    dets = [f["properties"] for f in payload["sites"]["features"]
+            if f["properties"]["kind"] == "detention" and f["properties"]["tier"] in TIER_RGB
+            and f["properties"]["site_id"].startswith("aspi-1")]
+    ids = [p["site_id"] for p in dets]
+
+    def check(shown):
+        for p, px in zip(dets, page.evaluate(PIXEL_AT, ids)):
+            if p["site_id"] in shown:
+                assert px[3] > 200 and all(abs(a - b) <= 4 for a, b in zip(px[:3], TIER_RGB[p["tier"]])), (p, px)
+            else:
+                assert px[3] == 0, (p, px)
+
+    check(set(ids))
+    page.evaluate("FacilityMap.map.panBy([37, 23], {animate: false})")
+    page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    check(set(ids))
+    page.click("#fm-btn-search")
+    page.fill("#fm-q", "Hotan")
+    page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    check({p["site_id"] for p in dets if p["county"] == "Hotan"})

@@ -294,3 +294,23 @@ def test_validate_prints_the_licence_warning_and_passes(built):
     assert "my-rasters/datapackage.json: warning: licenses[0] is 'as-provided-by-the-user'" in res.output
     assert "all sources valid" in res.output
     assert result.warnings and "as-provided-by-the-user" in result.warnings[0]
+
+
+@pytest.mark.browser
+def test_search_links_in_the_page_equal_sites_geojson(built, page_rec):
+    """The page rebuilds every site's "search imagery here" links from shared templates: they equal sites.geojson's
+    links exactly, site by site (and the panel links to those URLs)."""
+    maps = built[2]
+    feats = json.loads((maps / "img" / "sites.geojson").read_text())["features"]
+    want = {f["properties"]["site_id"]: f["properties"]["imagery"]["links"] for f in feats}
+    assert want and all(want.values())
+    html = (maps / "img" / "index.html").read_text()
+    assert "eo-browser" not in html.split('id="fm-detail-0">', 1)[1], "the page carries templates, not URLs"
+    page = page_rec.open("index.html")
+    got = page.evaluate("ids => Object.fromEntries(ids.map(i => [i, FacilityMap.siteFeature(i).properties.imagery.links]))",
+                        sorted(want))
+    assert got == want
+    sid = sorted(want)[0]
+    page = page_rec.open(f"index.html#site={sid}")
+    hrefs = page.eval_on_selector_all("#fm-panel-body a[href]", "as => as.map(a => a.getAttribute('href'))")
+    assert all(link["url"] in hrefs for link in want[sid])

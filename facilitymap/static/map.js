@@ -276,6 +276,7 @@
       s.full = true;
       return p;
     }
+    FM.parsedDetailBlocks = function () { return Object.keys(detailChunks).map(Number).sort(); };
     FM.siteFeature = function (id) {
       var s = siteById[id];
       if (!s) return null;

@@ -128,17 +128,7 @@ def default_map() -> dict:
     selected = builder.select_sources(load_sources(ROOT / "sources"), spec, "maps/xinjiang.yaml")
     assert not validate_sources(selected)
     data = builder.assemble(spec, selected)
-    # The same dict builder.write_outputs gives render_map.
-    payload = {
-        "map": {"name": spec["name"], "title": spec["title"], "description": spec["description"],
-                "cite_as": spec.get("cite_as")},
-        "sources": data["sources"],
-        "fields": builder.field_labels(),
-        "sites": data["sites_fc"],
-        "claims": data["annotations"]["claims"],
-        "citations": data["annotations"]["csl"],
-        "tiles": data["tiles_fc"],
-    }
+    payload = builder.page_payload(data)  # the dict write_outputs gives render_map
     return {"payload": payload, "full_build_s": full_build, "built": maps / "xinjiang"}
 
 

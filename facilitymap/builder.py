@@ -5,6 +5,7 @@ output and swaps it in at the end, so a failed build leaves the previous outputs
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -210,6 +211,26 @@ def field_labels() -> dict:
     return {name: {"label": f.label} for name, f in FIELDS.items()}
 
 
+def page_payload(data: dict) -> dict:
+    """The dict `render.render_map` turns into the page (DESIGN.md, "The page payload")."""
+    from .footprints import imagery
+
+    spec, fc, ann, detail = data["spec"], data["sites_fc"], data["annotations"], data["scenes_detail"]
+    payload = {
+        "map": {"name": spec["name"], "title": spec["title"], "description": spec["description"],
+                "cite_as": spec.get("cite_as")},
+        "sources": data["sources"],
+        "fields": field_labels(),
+        "sites": imagery.slim_sites(fc) if detail is not None else fc,
+        "claims": ann["claims"],
+        "citations": ann["csl"],
+        "tiles": data["tiles_fc"],
+    }
+    if detail is not None:
+        payload["scenes"] = imagery.page_scenes(fc, detail, data["scene_geoms"], data["rasters"])
+    return payload
+
+
 def write_outputs(data: dict, out: Path, basemap: str) -> list[str]:
     """Write every output file of the map into ``out`` (an empty folder)."""
     from .render import render_embed, render_map
@@ -236,18 +257,7 @@ def write_outputs(data: dict, out: Path, basemap: str) -> list[str]:
     export.write_json(coverage, out / "coverage.json")
     export.write_json(build_report(spec, data), out / "build-report.json")
 
-    payload = {
-        "map": {"name": spec["name"], "title": spec["title"], "description": spec["description"],
-                "cite_as": spec.get("cite_as")},
-        "sources": data["sources"],
-        "fields": field_labels(),
-        "sites": imagery.slim_sites(fc) if detail is not None else fc,
-        "claims": ann["claims"],
-        "citations": ann["csl"],
-        "tiles": data["tiles_fc"],
-    }
-    if detail is not None:
-        payload["scenes"] = imagery.page_scenes(fc, detail, data["scene_geoms"], data["rasters"])
+    payload = page_payload(data)
     (out / "index.html").write_text(render_map(payload, basemap=basemap), encoding="utf-8", newline="\n")
     (out / "embed.html").write_text(render_embed(spec["title"], "index.html"), encoding="utf-8", newline="\n")
     return sorted(p.name for p in out.iterdir())
@@ -282,7 +292,7 @@ def build(map_name: str = "xinjiang", sources_dir: Path = Path("sources"), maps_
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    report = build_report(spec, data)
+    report = json.loads((out / "build-report.json").read_text(encoding="utf-8"))
     return BuildResult(map_name, out, report, time.perf_counter() - t0, files, warnings)
 
 

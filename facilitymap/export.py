@@ -132,6 +132,8 @@ def sites_csv_rows(feats: Iterable[dict]) -> list[dict]:
         row["records"] = ";".join(f"{r['source']}:{r['record_id']}" for r in records)
         row["n_records"] = len(records)
         row["has_outline"] = bool(f.get("geometry") and f["geometry"]["type"] != "Point")
+        row["near_outlines"] = ";".join(f"{n['source']}:{n['record_id']} (held by {n['site_id']})"
+                                        for n in p.get("near_outlines") or [])
         row["disagreements"] = ";".join(d.get("field", "") for d in p.get("disagreements") or [])
         imagery = p.get("imagery") or {}
         row["s2_tiles"] = ";".join(imagery.get("s2_tiles") or [])

@@ -63,7 +63,8 @@ SITE_FIELDS = ("name", "name_en", "name_zh", "name_ug", "county", "prefecture", 
 NAME_FIELDS = ("name", "name_en", "name_zh", "name_ug")
 RECORD_TEXT_FIELDS = ("name", "name_en", "name_zh", "name_ug", "county", "prefecture")
 SITE_COLUMNS = ("site_id", "name", "name_en", "name_zh", "name_ug", "kind", "county", "prefecture", "lon", "lat",
-                "tier", "status", "latest_imagery", "records", "attributes", "disagreements", "match")
+                "tier", "status", "latest_imagery", "records", "attributes", "disagreements", "match",
+                "near_outlines")
 
 
 @dataclass
@@ -99,6 +100,8 @@ class _Site:
     members: list[_Rec] = field(default_factory=list)
     match: list[dict] = field(default_factory=list)
     outline: Any = None
+    # outlines that contain or touch this site's point but went to a neighbouring site (one outline per site)
+    near_outlines: list[dict] = field(default_factory=list)
 
     def sources(self) -> set[str]:
         return {m.source for m in self.members}
@@ -402,6 +405,12 @@ class _Matcher:
         for r in recs:
             c = sorted(per_outline.get(r.key, []), key=lambda x: (x["method"] != "containment",
                                                                   x["centroid_distance_m"], x["site_id"]))
+            holder = chosen.get(r.key)
+            for cand in c:
+                if holder is not None and cand["site_id"] != holder:
+                    self.sites[cand["site_id"]].near_outlines.append(
+                        {"source": source, "record_id": r.record_id, "site_id": holder, "method": cand["method"],
+                         "distance_m": cand["distance_m"]})
             if len(c) > 1 or (c and r.key not in chosen):
                 self.ambiguities.append({
                     "source": source, "record_id": r.record_id, "stage": "outline", "candidates": c,
@@ -543,6 +552,7 @@ def reconcile(records_by_source: dict[str, gpd.GeoDataFrame], priority: list[str
         row["attributes"] = attrs
         row["disagreements"] = dis
         row["match"] = sorted(site.match, key=lambda x: (rank_of[x["source"]], natural_key(x["record_id"])))
+        row["near_outlines"] = sorted(site.near_outlines, key=lambda x: (x["source"], natural_key(x["record_id"])))
         row["geometry"] = site.outline if site.outline is not None else site.point
         site_rows.append(row)
         for r in site.members:

@@ -238,7 +238,7 @@ def _site_rows(payload: dict) -> list[dict]:
         rows.append(
             {
                 "site_id": str(p.get("site_id", "")),
-                "name": p.get("name_en") or p.get("name") or str(p.get("site_id", "")),
+                "name": p.get("name") or p.get("name_en") or str(p.get("site_id", "")),
                 "name_zh": p.get("name_zh") or "",
                 "name_ug": p.get("name_ug") or "",
                 "kind": p.get("kind") or "",

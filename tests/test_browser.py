@@ -335,6 +335,7 @@ def test_shipped_map(browser, shipped):
     import json
 
     features = json.loads((folder / "sites.geojson").read_text(encoding="utf-8"))["features"]
+    by_id = {f["properties"]["site_id"]: f["properties"] for f in features}
     r = Recorder(browser, base, bypass_csp=True)
     try:
         page = r.open("index.html")
@@ -351,6 +352,14 @@ def test_shipped_map(browser, shipped):
         # Footnotes of the Tekes claim: work A (no URL known: shown, never linked) with its locator, and B.
         assert "The Liberty" in body and "image caption" in body
         assert page.locator("#fm-panel-body a", has_text="Xi Jinping Makes Direct Order").count() == 0
+        # A facility inside or beside a compound whose outline went to a neighbour says so, and links to it.
+        near = next(f["properties"] for f in features if f["properties"].get("near_outlines"))
+        holder = near["near_outlines"][0]["site_id"]
+        page.goto(base + "index.html#site=" + near["site_id"])
+        page.wait_for_function(f"document.getElementById('fm-panel').dataset.site === {json.dumps(near['site_id'])}")
+        assert "outline of" in page.text_content("#fm-panel-body")
+        page.locator("#fm-panel-body button.fm-linkbtn", has_text=by_id[holder]["name"]).first.click()
+        page.wait_for_function(f"document.getElementById('fm-panel').dataset.site === {json.dumps(holder)}")
         page.add_script_tag(content=AXE)
         result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
         assert [v["id"] for v in result["violations"] if v["impact"] in ("serious", "critical")] == []

@@ -226,6 +226,10 @@ def test_outline_containing_two_sites_goes_to_the_one_nearest_its_centre_and_is_
     amb = r.report["ambiguities"]
     assert len(amb) == 1 and amb[0]["stage"] == "outline" and amb[0]["chosen"] == "aspi-2"
     assert sorted(c["site_id"] for c in amb[0]["candidates"]) == ["aspi-1", "aspi-2"]
+    # the site left with its point says which outline it lies in, and which site holds it
+    assert site(r, "aspi-1")["near_outlines"] == [
+        {"source": OSM, "record_id": "way/5", "site_id": "aspi-2", "method": "containment", "distance_m": 0.0}]
+    assert site(r, "aspi-2")["near_outlines"] == []
 
 
 # --- values, determinism, ids ---------------------------------------------------------------------------------------

@@ -237,7 +237,7 @@
       var text = [p.name, p.name_en, p.name_zh, p.name_ug, p.county, p.prefecture, p.site_id].concat(row[col._alt] || []);
       return {
         i: i, id: String(p.site_id), p: p, f: { geometry: geometry }, cat: cat, damage: row[col._damage],
-        title: p.name_en || p.name || String(p.site_id),
+        title: p.name || p.name_en || String(p.site_id),  // the reconciled name (priority source) first
         search: text.filter(has).map(norm).join("\n"),
         sources: src
       };
@@ -718,6 +718,25 @@
         if (osmRec) op.appendChild(cites.mark(cites.source(osmRec.source)));
         op.appendChild(document.createTextNode("."));
         body.appendChild(op);
+      }
+      var near = (p.near_outlines || []).filter(function (n) { return siteById[n.site_id]; });
+      if (near.length) {
+        // One outline per site: a facility inside (or beside) a compound whose outline went to a neighbour says so.
+        body.appendChild(h("h3", { text: s.outline ? "Other outlines here" : "Compound outline" }));
+        var nl = h("ul", { className: "fm-results" });
+        near.forEach(function (n) {
+          var holder = siteById[n.site_id];
+          var b = h("button", { type: "button", className: "fm-linkbtn" }, [h("bdi", { text: holder.title })]);
+          b.addEventListener("click", function () { openSite(holder.id, { from: "outline" }); });
+          var li = h("li", null, [
+            document.createTextNode(n.method === "containment" ? "Inside the outline of " : "Within " + n.distance_m + " m of the outline of "),
+            b,
+            document.createTextNode(" (" + sourceShort(n.source) + " " + n.record_id + ")")
+          ]);
+          li.appendChild(cites.mark(cites.source(n.source)));
+          nl.appendChild(li);
+        });
+        body.appendChild(nl);
       }
 
       FM.renderImagery(s, body, { cites: cites, data: data, h: h, link: link, safeUrl: safeUrl, showFootprint: showFootprint });

@@ -36,7 +36,7 @@ def main() -> None:
 @click.option("--basemap", type=click.Choice(["default", "none", "osm", "satellite"]), default=None,
               help="Basemap tiles; 'none' makes a page with no network request at all.")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
-              help="Join scene footprints on this Dask scheduler (e.g. tcp://10.0.0.5:8786) instead of in memory.")
+              help="Join scene footprints on this Dask scheduler (e.g. tcp://scheduler.example.org:8786) instead of in memory.")
 def build(map_name: str, sources_dir: Path, maps_dir: Path, basemap: str | None, scheduler: str | None) -> None:
     """Build MAP (default: xinjiang) from the snapshots in sources/ into maps/MAP/."""
     from .builder import BuildError, build as run_build

@@ -2,7 +2,7 @@
 
 Each partition of footprints is joined with the (small) table of site points on a worker; only the matched
 pairs come back, and the per-site figures are computed by the same `summarise` as the in-memory join, so both
-give equal results. `scheduler` is the address of an existing Dask cluster (e.g. "tcp://10.0.0.5:8786");
+give equal results. `scheduler` is the address of an existing Dask cluster (e.g. "tcp://scheduler.example.org:8786");
 without it Dask's local threaded scheduler is used.
 """
 from __future__ import annotations

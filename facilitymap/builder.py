@@ -19,6 +19,7 @@ from . import export
 from .errors import SourceError
 
 SITE_LAYERS = ("sites", "outlines")
+PAGE_WARN_MB = 25  # a page larger than this is built, with a warning (inlined rasters and scenes grow it)
 
 
 class BuildError(Exception):
@@ -293,6 +294,11 @@ def build(map_name: str = "xinjiang", sources_dir: Path = Path("sources"), maps_
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     report = json.loads((out / "build-report.json").read_text(encoding="utf-8"))
+    page_mb = (out / "index.html").stat().st_size / 1e6
+    if page_mb > PAGE_WARN_MB:
+        warnings.append(f"{out / 'index.html'} is {page_mb:.0f} MB (over {PAGE_WARN_MB} MB): readers on phones and "
+                        "slow links will wait; consider fewer local rasters, smaller web images (max_size) or a "
+                        "shorter scene period")
     return BuildResult(map_name, out, report, time.perf_counter() - t0, files, warnings)
 
 

@@ -164,3 +164,17 @@ def test_cli_build_validate_and_sources(tmp_path):
     assert "Xinjiang_camps_database_BuzzFeed.csv" in res.output
     res = runner.invoke(main, ["build", "small", "--sources", str(sources), "--maps", str(maps)])
     assert res.exit_code == 1 and "Xinjiang_camps_database_BuzzFeed.csv" in res.output
+
+
+def test_a_large_page_is_built_with_a_warning(tmp_path, monkeypatch):
+    from facilitymap import builder
+
+    shutil.copytree(ROOT / "sources" / "buzzfeed-2020", tmp_path / "sources" / "buzzfeed-2020")
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    (maps / "small.yaml").write_text(SMALL_SPEC)
+    assert build("small", sources_dir=tmp_path / "sources", maps_dir=maps).warnings == []
+    monkeypatch.setattr(builder, "PAGE_WARN_MB", 0)
+    result = build("small", sources_dir=tmp_path / "sources", maps_dir=maps)
+    assert any("index.html is" in w for w in result.warnings)
+    assert (maps / "small" / "index.html").exists()

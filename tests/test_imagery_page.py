@@ -4,6 +4,7 @@ in headless Chromium: timeline, scene footprint, raster overlay, before/after sw
 join on a Dask LocalCluster (`--scheduler`) gives the same outputs as the in-memory join."""
 from __future__ import annotations
 
+import os
 import hashlib
 import json
 import re
@@ -25,6 +26,7 @@ from facilitymap.footprints.raster import write_raster_source
 from stac_server import StacServer, make_items
 
 ROOT = Path(__file__).resolve().parent.parent
+SHOTS = Path(os.environ.get("FM_SCREENSHOTS", "/tmp/facilitymap-screenshots"))
 MONTHS = ["2019-05", "2019-06", "2020-03", "2021-08"]
 PER_MONTH = 40
 SITES = [("A1", "Site under the rasters", 42.5, 81.5), ("B2", "Site under scenes only", 42.5, 83.5),
@@ -195,6 +197,8 @@ def test_imagery_in_the_page(built, page_rec):
     assert moved != before and page.evaluate("document.getElementById('fm-swipe-range').value") == "48"
     page.locator("#fm-swipe-range").fill("20")
     at20 = page.evaluate(clip)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "imagery-swipe.png"))  # for a person to look at
     width = page.evaluate("FacilityMap.map.getSize().x")
     mid = page.evaluate("FacilityMap.map.containerPointToLayerPoint([FacilityMap.map.getSize().x * 0.2, 0]).x")
     xs = [[float(v) for v in re.findall(r"(-?[\d.]+)px -?[\d.]+px", c)] for c in at20]

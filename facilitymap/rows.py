@@ -28,7 +28,7 @@ from shapely.geometry import MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from .errors import SourceError
-from .fields import FIELDS, MISSING_VALUES, NAME_FIELDS, FieldValueError, convert, is_missing
+from .fields import FIELDS, MISSING_VALUES, NAME_FIELDS, FieldValueError, _to_float, convert, is_missing
 
 RECORD_COLUMNS = ["source", "record_id", "row", "kind", "name", "name_en", "name_zh", "name_ug", "county",
                   "prefecture", "attrs", "original", "geometry"]
@@ -243,15 +243,11 @@ def _id_str(v) -> str:
 
 
 def _num(v, what):
-    if isinstance(v, bool):
-        raise _Reject(f"{what} {v!r} is not a number")
+    """A finite number, or the row is rejected naming the coordinate (fields._to_float does the parsing)."""
     try:
-        f = float(v)
-    except (TypeError, ValueError):
-        raise _Reject(f"{what} {v!r} is not a number") from None
-    if not math.isfinite(f):
-        raise _Reject(f"{what} {v!r} is not a finite number")
-    return f
+        return _to_float(v)
+    except FieldValueError as e:
+        raise _Reject(f"{what} {e}") from None
 
 
 def _geometry(raw: RawRow, attrs: dict, fields_spec: dict, extent) -> tuple[BaseGeometry, list[str]]:

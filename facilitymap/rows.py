@@ -2,7 +2,7 @@
 
 Rules (each rejected row gets its row number and a reason; repairs get a note; nothing is dropped silently):
 
-- no record id, or an id already kept earlier in the file → rejected (the first kept row keeps the id);
+- no record id (unless ``row_ids`` makes the row number the id), or an id already kept earlier in the file → rejected (the first kept row keeps the id);
 - latitude or longitude not a number → rejected;
 - outside ±90 / ±180 → rejected; if swapping the two gives a valid point (inside the source's ``extent`` when
   one is declared) the reason says "latitude and longitude swapped";
@@ -121,6 +121,8 @@ def build_records(slug: str, fm: dict, table: Table) -> ReadResult:
         if rid is None and "record_id" in fields_spec:
             v = get(raw.original, spec_column(fields_spec["record_id"])[0])
             rid = None if is_missing(v, missing) else _id_str(v)
+        if rid is None and fm.get("row_ids") and "record_id" not in fields_spec:
+            rid = str(raw.row)  # the file has no id column: the row number is the id (it moves if rows do)
 
         def reject(reason):
             rejected.append({"row": raw.row, "record_id": rid, "reason": reason})

@@ -73,6 +73,46 @@ def validate(sources_dir: Path, maps_dir: Path, map_name: str | None) -> None:
 
 
 @main.command()
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--slug", default=None, help="Folder name of the new source (default: from the file name).")
+@click.option("--sources", "sources_dir", type=click.Path(path_type=Path), default=DEFAULT_SOURCES,
+              show_default=True)
+@click.option("--map", "map_name", default=None,
+              help="Also propose this map's declared fields; writes MAPS/MAP.yaml with the source if it does not exist.")
+@click.option("--maps", "maps_dir", type=click.Path(path_type=Path), default=DEFAULT_MAPS, show_default=True)
+@click.option("--force", is_flag=True, help="Replace an existing source folder of the same slug.")
+def add(file: Path, slug: str | None, sources_dir: Path, map_name: str | None, maps_dir: Path, force: bool) -> None:
+    """Copy FILE into sources/SLUG/ and write its descriptor and README, with what was detected and guessed."""
+    import yaml
+
+    from .onboard import AddError, add as run_add, write_spec
+
+    spec = None
+    spec_path = maps_dir / f"{map_name}.yaml" if map_name else None
+    if spec_path is not None and spec_path.exists():
+        spec = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+    try:
+        ob = run_add(file, sources_dir=sources_dir, slug=slug, force=force, spec=spec)
+    except AddError as exc:
+        _fail(exc)
+    click.echo(f"added {ob.folder}/")
+    for line in ob.lines():
+        click.echo(f"  {line}")
+    for p in ob.problems:
+        click.echo(f"error: {p}")
+    click.echo(f"left to fill in ({len(ob.warnings)} placeholder warnings; `facilitymap validate` lists them):")
+    for w in ob.warnings:
+        click.echo(f"  {w}")
+    if spec_path is not None and not spec_path.exists():
+        click.echo(f"wrote {write_spec(maps_dir, map_name, ob.slug)}: a map with this one source")
+        step = ""
+    else:
+        step = f"add `{ob.slug}` to the sources of {spec_path or 'a map spec (maps/<map>.yaml)'}, "
+    click.echo(f"next: fill in the placeholders (TODO:), check the mapping in {ob.folder}/datapackage.json, "
+               f"{step}run `facilitymap validate`, then `facilitymap build {map_name or '<map>'}`")
+
+
+@main.command()
 @click.option("--sources", "sources_dir", type=click.Path(path_type=Path), default=DEFAULT_SOURCES,
               show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")

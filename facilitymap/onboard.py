@@ -369,7 +369,8 @@ def _cell(v):
 # --- the mapping -------------------------------------------------------------------------------------------------
 
 def _norm(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())
+    """A column name for comparison: accents folded, lower case, letters and digits only ("Région" → "region")."""
+    return slugify(name).replace("-", "")
 
 
 def _vocabulary(spec: dict | None) -> dict:
@@ -438,7 +439,7 @@ def propose_mapping(columns: dict[str, list], n_rows: int, reader: str, rows, vo
             filled = sum(1 for v in columns[col] if _present(v))
             ob.findings.append((ours, f"column `{col}` (its name), {filled:,} of {n_rows:,} rows non-empty"))
     for col in columns:
-        m = re.fullmatch(r"name[:_.\s-]?([a-z]{2,3}(?:[_-][a-z]+)?)", col.lower())
+        m = re.fullmatch(r"names?[:_.\s-]?([a-z]{2,3}(?:[_-][a-z]+)?)", col.lower())
         if m and col not in used:
             ours = "name_" + m.group(1).replace("-", "_")
             if ours in vocab and ours not in mapping:

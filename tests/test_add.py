@@ -1,0 +1,214 @@
+"""`facilitymap add`: data files written here in several encodings and dialects become source folders whose
+detected encoding, dialect and mapping are right, that validate (with placeholder warnings only) and that build."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from facilitymap.builder import build
+from facilitymap.cli import main
+from facilitymap.onboard import AddError, add, slugify
+from facilitymap.registry import load_sources, source_warnings, validate_sources
+
+CSV = ('code,name,lat,lon,county,beds\n'
+       'P-1,North Prison,48.1,11.5,Kreis A,10\n'
+       'P-2,"South, Jail",47.3,8.5,Kreis B,\n'
+       '\n'
+       'P-3,East Camp,45.5,12.6,,30\n')
+TSV_CP1252 = ("ID\tNom\tLatitude\tLongitude\tRégion\n"
+              "1\tCafé Müller\t48.85\t2.35\tÎle-de-France\n"
+              "2\tŒuvre Saint-Étienne\t45.43\t4.39\tAuvergne-Rhône-Alpes\n"
+              "3\tMaison d’arrêt de Fresnes\t48.75\t2.32\tÎle-de-France\n"
+              "4\tCentre pénitentiaire – Sud\t43.30\t5.37\tProvence-Alpes-Côte d’Azur\n")
+SEMI_CP437 = ("id;name;lat;lon;district\n"
+              "10;Zürich Süd;47.37;8.54;Zürich\n"
+              "11;Ñandú Peña;40.41;-3.70;Centro\n"
+              "12;Ärztehaus Österreich;47.07;15.43;Graz\n"
+              "13;Café Genève;46.20;6.14;Genève\n")
+SWAPPED = ("facility_id,facility,latitude,longitude\n"  # the "latitude" column holds longitudes
+           "k1,Camp One,101.5,38.2\n"
+           "k2,Camp Two,102.25,37.9\n"
+           "k3,Camp Three,-120.0,36.5\n")
+
+
+def _geojson():
+    feats = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [30.0 + i, -1.0 - i]},
+              "properties": {"id": f"g{i}", "name": f"Clinic {i}", "names": {"en": f"Clinic {i}"}, "beds": i * 10}}
+             for i in range(1, 4)]
+    return json.dumps({"type": "FeatureCollection", "features": feats})
+
+
+FILES = {  # file name: (bytes, expected encoding, expected delimiter or None, expected mapping)
+    "prisons.csv": (CSV.encode("utf-8"), "utf-8", ",",
+                    {"record_id": "code", "name": "name", "lat": "lat", "lon": "lon", "county": "county"}),
+    "Maisons d'arrêt.tsv": (TSV_CP1252.encode("cp1252"), "cp1252", "\t",
+                            {"record_id": "ID", "name": "Nom", "lat": "Latitude", "lon": "Longitude",
+                             "prefecture": "Région"}),
+    "bezirke.csv": (SEMI_CP437.encode("cp437"), "cp437", ";",
+                    {"record_id": "id", "name": "name", "lat": "lat", "lon": "lon", "county": "district"}),
+    "camps_swapped.csv": (SWAPPED.encode("utf-8-sig"), "utf-8-sig", ",",
+                          {"record_id": "facility_id", "name": "facility", "lat": "longitude", "lon": "latitude"}),
+    "clinics.geojson": (_geojson().encode("utf-8"), "utf-8", None,
+                        {"record_id": "id", "name": "name", "name_en": "names.en"}),
+}
+
+
+@pytest.fixture(scope="module")
+def added(tmp_path_factory):
+    root = tmp_path_factory.mktemp("add")
+    (root / "in").mkdir()
+    out = {}
+    for name, (data, *_rest) in FILES.items():
+        f = root / "in" / name
+        f.write_bytes(data)
+        out[name] = add(f, sources_dir=root / "sources")
+    return root, out
+
+
+@pytest.mark.parametrize("name", list(FILES))
+def test_detected_encoding_dialect_and_mapping(added, name):
+    _, obs = added
+    ob = obs[name]
+    _, enc, delim, mapping = FILES[name]
+    res = ob.descriptor["resources"][0]
+    assert res["encoding"] == enc
+    assert ob.finding("encoding").startswith(enc)
+    if delim:
+        assert res["dialect"]["delimiter"] == delim and res["format"] in ("csv", "tsv")
+        assert ob.descriptor["facilitymap"]["reader"] == "csv"
+    else:
+        assert ob.descriptor["facilitymap"]["reader"] == "geojson" and "dialect" not in res
+    assert ob.descriptor["facilitymap"]["fields"] == mapping
+    assert res["bytes"] == len(FILES[name][0])
+    # the file is copied byte for byte and the descriptor's hash is its sha256
+    import hashlib
+
+    copied = (ob.folder / res["path"]).read_bytes()
+    assert copied == FILES[name][0] and res["hash"] == "sha256:" + hashlib.sha256(copied).hexdigest()
+
+
+def test_slug_evidence_and_schema(added):
+    _, obs = added
+    assert sorted(ob.slug for ob in obs.values()) == ["bezirke", "camps-swapped", "clinics", "maisons-d-arret",
+                                                     "prisons"]
+    p = obs["prisons.csv"]
+    assert p.finding("lat") == "column `lat`, 3 of 3 values in −90..90"
+    assert p.finding("lon") == "column `lon`, 3 of 3 values in −180..180"
+    assert p.finding("blank rows").startswith("1 blank line(s) (line 4)")
+    assert p.finding("header") == "line 1: `code`, `name`, `lat`, `lon`, `county`, `beds`"
+    assert "`beds`" in p.finding("not mapped")
+    schema = {f["name"]: f["type"] for f in p.descriptor["resources"][0]["schema"]["fields"]}
+    assert schema == {"code": "string", "name": "string", "lat": "number", "lon": "number", "county": "string",
+                      "beds": "integer"}
+    assert "charset-normalizer" in obs["bezirke.csv"].finding("encoding")
+    assert "Zürich" in obs["bezirke.csv"].finding("encoding")  # words to check by eye, decoded as chosen
+    assert "semicolon" in obs["bezirke.csv"].finding("dialect")
+    assert "Œuvre" in obs["Maisons d'arrêt.tsv"].finding("encoding")
+    sw = obs["camps_swapped.csv"].finding("swapped")
+    assert "column `latitude` has 3 of 3 values beyond ±90" in sw and "lat ← `longitude`" in sw
+    assert obs["camps_swapped.csv"].finding("encoding") == "utf-8-sig (UTF-8 byte order mark)"
+    assert obs["clinics.geojson"].finding("rows") == "3 data rows (3 Point)"
+
+
+def test_each_source_validates_with_placeholder_warnings_only(added):
+    root, obs = added
+    sources = load_sources(root / "sources")
+    assert len(sources) == len(FILES)
+    assert validate_sources(sources) == []
+    for ob in obs.values():
+        assert ob.problems == []
+        warned = "\n".join(w for w in source_warnings([s for s in sources if s.slug == ob.slug]))
+        for what in ("licenses[0].title", "facilitymap.publisher", "facilitymap.citation",
+                     "facilitymap.upstream_note", "facilitymap.retrieved_note", "README.md:"):
+            assert what in warned, (ob.slug, what)
+        assert warned.count("warning") == len(ob.warnings)
+
+
+def test_all_added_sources_build_into_one_map(added):
+    root, obs = added
+    maps = root / "maps"
+    maps.mkdir()
+    slugs = sorted(ob.slug for ob in obs.values())
+    (maps / "trial.yaml").write_text("name: trial\ntitle: Trial\nsources: [" + ", ".join(slugs) + "]\n")
+    result = build("trial", sources_dir=root / "sources", maps_dir=maps, basemap="none")
+    assert any("placeholder" in w for w in result.warnings)  # printed, not fatal
+    report = result.report
+    for slug in slugs:
+        s = report["sources"][slug]
+        assert s["rows"] == s["records"] + len(s["rejected"]) and s["rejected"] == []
+    assert report["sites"] == 3 + 4 + 4 + 3 + 3
+    sites = json.loads((maps / "trial" / "sites.geojson").read_text(encoding="utf-8"))
+    names = {f["properties"]["name"] for f in sites["features"]}
+    assert {"Œuvre Saint-Étienne", "Maison d’arrêt de Fresnes", "Ñandú Peña", "Zürich Süd", "South, Jail"} <= names
+    by_name = {f["properties"]["name"]: f["properties"] for f in sites["features"]}
+    assert (by_name["Camp One"]["lat"], by_name["Camp One"]["lon"]) == (38.2, 101.5)  # swapped back
+
+
+def test_no_id_column_uses_row_numbers_and_says_so(tmp_path):
+    f = tmp_path / "wells.csv"
+    f.write_text("name,lat,lon\nWell A,1.5,2.5\nWell A,1.6,2.6\nWell B,1.7,2.7\n", encoding="utf-8")
+    ob = add(f, sources_dir=tmp_path / "sources")
+    assert ob.descriptor["facilitymap"]["row_ids"] is True and "record_id" not in ob.descriptor["facilitymap"]["fields"]
+    assert ob.finding("record_id").startswith("row numbers (no column is unique and non-empty in every row)")
+    from facilitymap.readers import read_source
+
+    (src,) = load_sources(tmp_path / "sources")
+    rr = read_source(src)
+    assert list(rr.records["record_id"]) == ["2", "3", "4"] and rr.rejected == []
+
+
+def test_osm_and_geoparquet_get_their_readers(tmp_path):
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    osm = tmp_path / "depots.osm"
+    osm.write_text('<?xml version="1.0"?>\n<osm version="0.6">\n'
+                   '<node id="1" lat="10.0" lon="20.0"><tag k="name" v="Depot"/><tag k="name:en" v="Depot"/></node>\n'
+                   '<node id="2" lat="10.1" lon="20.1"/>\n</osm>\n', encoding="utf-8")
+    pq = tmp_path / "stores.parquet"
+    gpd.GeoDataFrame({"store_id": ["s1", "s2"], "title": ["A", "B"]},
+                     geometry=[Point(1, 2), Point(3, 4)], crs=4326).to_parquet(pq)
+    ob_osm = add(osm, sources_dir=tmp_path / "sources")
+    ob_pq = add(pq, sources_dir=tmp_path / "sources")
+    assert ob_osm.descriptor["facilitymap"]["reader"] == "osm"
+    assert ob_osm.descriptor["facilitymap"]["fields"] == {"name": "name", "name_en": "name:en"}
+    assert ob_osm.finding("record_id").startswith("the OSM element")
+    assert ob_pq.descriptor["facilitymap"]["reader"] == "geoparquet" and "encoding" not in ob_pq.descriptor["resources"][0]
+    assert ob_pq.descriptor["facilitymap"]["fields"] == {"record_id": "store_id", "name": "title"}
+    assert validate_sources(load_sources(tmp_path / "sources")) == []
+
+
+def test_cli_prints_evidence_and_refuses_to_overwrite(tmp_path):
+    f = tmp_path / "My Prisons (2024).csv"
+    f.write_bytes(CSV.encode("utf-8"))
+    runner = CliRunner()
+    args = ["add", str(f), "--sources", str(tmp_path / "sources"), "--map", "mine", "--maps", str(tmp_path / "maps")]
+    res = runner.invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert "added " in res.output and "my-prisons-2024" in res.output
+    assert "lat: column `lat`, 3 of 3 values in −90..90" in res.output
+    assert "encoding: utf-8" in res.output and "placeholder" in res.output
+    assert (tmp_path / "maps" / "mine.yaml").read_text().endswith("sources:\n  - my-prisons-2024\n")
+    again = runner.invoke(main, args)
+    assert again.exit_code == 1 and "already exists" in again.output
+    assert runner.invoke(main, args + ["--force"]).exit_code == 0
+    # the written map builds as it is
+    res = runner.invoke(main, ["build", "mine", "--sources", str(tmp_path / "sources"), "--maps",
+                               str(tmp_path / "maps"), "--basemap", "none"])
+    assert res.exit_code == 0, res.output
+    assert "built" in res.output and "3 sites" in res.output
+
+
+def test_unreadable_file_leaves_nothing(tmp_path):
+    f = tmp_path / "broken.csv"
+    f.write_text("a,b\n1,2,3\n4\n", encoding="utf-8")
+    with pytest.raises(AddError, match="no delimiter"):
+        add(f, sources_dir=tmp_path / "sources")
+    assert not (tmp_path / "sources" / "broken").exists()
+
+
+def test_slugify():
+    assert slugify("Mes Données 2024") == "mes-donnees-2024"
+    assert slugify("--A__b--") == "a-b"

@@ -106,6 +106,8 @@ def add(file: Path, slug: str | None, sources_dir: Path, map_name: str | None, m
     if spec_path is not None and not spec_path.exists():
         click.echo(f"wrote {write_spec(maps_dir, map_name, ob.slug)}: a map with this one source")
         step = ""
+    elif spec and ob.slug in (spec.get("sources") or []):
+        step = ""
     else:
         step = f"add `{ob.slug}` to the sources of {spec_path or 'a map spec (maps/<map>.yaml)'}, "
     click.echo(f"next: fill in the placeholders (TODO:), check the mapping in {ob.folder}/datapackage.json, "

@@ -136,7 +136,8 @@ def _add(file: Path, raw: bytes, fmt: dict, folder: Path, slug: str, spec: dict 
         ob.findings.append(("schema", "frictionless: " + ", ".join(f"{f['name']} {f['type']}" for f in schema)))
 
     vocab = _vocabulary(spec)
-    mapping, layer, row_ids = propose_mapping(columns, n_rows, fmt["reader"], table.rows, vocab, ob)
+    mapping, layer, row_ids = propose_mapping(columns, n_rows, fmt["reader"], table.rows, vocab, ob,
+                                             (spec or {}).get("fields") or {})
     fm = desc["facilitymap"]
     fm["layer"] = layer
     if row_ids:
@@ -374,20 +375,28 @@ def _norm(name: str) -> str:
 
 
 def _vocabulary(spec: dict | None) -> dict:
+    """Field name → Field: the package's roles plus the fields the map spec declares (``fields.vocabulary``)."""
     vocab = getattr(fieldsmod, "vocabulary", None)
     if vocab is not None and spec is not None:
         return dict(vocab(spec))
-    return dict(fieldsmod.FIELDS)
+    out = dict(fieldsmod.FIELDS)
+    for name, decl in ((spec or {}).get("fields") or {}).items():
+        if name not in out and isinstance(decl, dict):
+            out[name] = fieldsmod.Field(name, str(decl.get("label") or name), str(decl.get("type") or "string"))
+    return out
 
 
 def _present(v) -> bool:
     return not fieldsmod.is_missing(v)
 
 
-def propose_mapping(columns: dict[str, list], n_rows: int, reader: str, rows, vocab: dict, ob: Onboarding):
+def propose_mapping(columns: dict[str, list], n_rows: int, reader: str, rows, vocab: dict, ob: Onboarding,
+                    declared: dict | None = None):
     """Our field → column, guessed from names and values; the evidence of each guess goes into ``ob.findings``.
 
+    `declared`: the map spec's ``fields`` (name → {label, type}), proposed for columns named like them.
     Returns (fields, layer, row_ids)."""
+    declared = declared or {}
     mapping: dict[str, str] = {}
     used: set[str] = set()
     has_geometry = any(r.geometry is not None for r in rows)
@@ -447,9 +456,8 @@ def propose_mapping(columns: dict[str, list], n_rows: int, reader: str, rows, vo
                 used.add(col)
                 ob.findings.append((ours, f"column `{col}` (a name with language tag {m.group(1)})"))
     # fields declared by the map spec
-    roles = set(fieldsmod.FIELDS) if not hasattr(fieldsmod, "vocabulary") else set()
     for ours, f in vocab.items():
-        if ours in mapping or ours in roles:
+        if ours in mapping or (ours in fieldsmod.FIELDS and ours not in declared):
             continue
         label = getattr(f, "label", "") or ""
         for col in columns:

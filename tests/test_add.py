@@ -212,3 +212,14 @@ def test_unreadable_file_leaves_nothing(tmp_path):
 def test_slugify():
     assert slugify("Mes Données 2024") == "mes-donnees-2024"
     assert slugify("--A__b--") == "a-b"
+
+
+def test_fields_declared_by_the_map_are_proposed(tmp_path):
+    f = tmp_path / "prisons.csv"
+    f.write_bytes(CSV.encode("utf-8"))
+    spec = {"name": "p", "sources": ["prisons"], "fields": {"capacity": {"label": "Beds", "type": "integer"},
+                                                            "operator": {"label": "Operator", "type": "string"}}}
+    ob = add(f, sources_dir=tmp_path / "sources", spec=spec)
+    assert ob.descriptor["facilitymap"]["fields"]["capacity"] == "beds"  # by the field's label
+    assert "operator" not in ob.descriptor["facilitymap"]["fields"]  # no such column: nothing invented
+    assert ob.finding("capacity") == "column `beds` (named like the map's field 'capacity')"

@@ -17,6 +17,7 @@ Keys of the descriptor's ``facilitymap`` block that readers use (all data, no Py
 - ``filter``: ``{"field": column, "equals": value}`` or ``{"field", "in": [...]}``: rows that do not pass are not
   data rows of the source (counted in one note);
 - ``required``: our fields that must not be empty (default ``["record_id"]``);
+- ``row_ids``: true when the file has no id column: a record's id is its row number;
 - ``extent``: ``[west, south, east, north]`` where the data should lie (used to detect swapped coordinates);
 - ``position_check``: ``{"lat": path, "lon": path, "tolerance_m": m}``, a second position that must agree with the
   geometry;

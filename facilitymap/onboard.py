@@ -28,6 +28,7 @@ from .registry import PLACEHOLDER, Source, source_warnings, validate_sources
 PREFERRED_ENCODINGS = ("utf_8", "cp1252", "latin_1", "cp437", "cp850", "iso8859_15", "cp1250", "cp1251",
                        "gb18030", "big5", "shift_jis", "euc_kr", "utf_16")
 DELIMITERS = (",", "\t", ";", "|")
+SCHEMA_ROWS = 10_000  # rows frictionless infers the Table Schema from
 _ENC_NAMES = {"utf_8": "utf-8", "latin_1": "latin-1", "iso8859_15": "iso-8859-15", "utf_16": "utf-16",
               "shift_jis": "shift_jis", "euc_kr": "euc-kr", "ascii": "utf-8"}
 
@@ -84,6 +85,8 @@ def add(file: Path, sources_dir: Path = Path("sources"), slug: str | None = None
     folder = Path(sources_dir) / slug
     if folder.exists() and not force:
         raise AddError(f"{folder} already exists: choose another --slug, or --force to replace it")
+    if file.name in ("datapackage.json", "README.md"):
+        raise AddError(f"{file}: a source folder's own files have this name; rename the data file first")
     raw = file.read_bytes()
     fmt = detect_format(file, raw)
     if folder.exists():
@@ -133,7 +136,9 @@ def _add(file: Path, raw: bytes, fmt: dict, folder: Path, slug: str, spec: dict 
     schema = infer_schema(columns)
     if schema:
         resource["schema"] = {"fields": schema}
-        ob.findings.append(("schema", "frictionless: " + ", ".join(f"{f['name']} {f['type']}" for f in schema)))
+        sample = f" (first {SCHEMA_ROWS:,} rows)" if n_rows > SCHEMA_ROWS else ""
+        ob.findings.append(("schema", f"frictionless{sample}: "
+                            + ", ".join(f"{f['name']} {f['type']}" for f in schema)))
 
     vocab = _vocabulary(spec)
     mapping, layer, row_ids = propose_mapping(columns, n_rows, fmt["reader"], table.rows, vocab, ob,
@@ -266,6 +271,7 @@ def detect_dialect(text: str) -> tuple[dict, list[tuple[str, str]]]:
         if rows and len(counts) == 1 and len(rows[0]) > 1:
             scores[d] = (len(rows[0]), len(rows))
     if not scores:
+        _preamble(text)
         widths = {}
         for d in DELIMITERS:
             rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=d))
@@ -297,6 +303,21 @@ def detect_dialect(text: str) -> tuple[dict, list[tuple[str, str]]]:
                   + (f"; {len(empty_rows)} row(s) of empty fields only, which the reader rejects (no record id)"
                      if empty_rows else "")))
     return {"delimiter": delim, "quoteChar": '"', "doubleQuote": True, "header": True}, notes
+
+
+def _preamble(text: str) -> None:
+    """Stop with a clear message when lines before the table (a title, notes) keep the dialect from being found."""
+    lines = text.splitlines()
+    for d in DELIMITERS:
+        rows = [(i, r) for i, r in enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=d), start=1)
+                if r and r != [""]]
+        for k in range(1, min(6, len(rows) - 1)):
+            rest = {len(r) for _, r in rows[k:]}
+            if len(rest) == 1 and rest.pop() > 1:
+                first = rows[k][0]
+                raise AddError(f"lines 1-{first - 1} come before the table ({lines[0][:60]!r} ...): the csv reader "
+                               f"needs the header row first. Save a copy without those lines (the {_show(d)} table "
+                               f"starts at line {first}), add that, and say so in the source's README")
 
 
 def _show(d: str) -> str:
@@ -352,9 +373,9 @@ def infer_schema(columns: dict[str, list]) -> list[dict]:
     names = list(columns)
     if not names:
         return []
-    cells = [[_cell(v) for v in vals] for vals in columns.values()]
+    cells = [[_cell(v) for v in vals[:SCHEMA_ROWS]] for vals in columns.values()]
     data = [names] + [list(row) for row in zip(*cells)]
-    res = frictionless.Resource(data=data)
+    res = frictionless.Resource(data=data, detector=frictionless.Detector(sample_size=SCHEMA_ROWS))
     res.infer()
     return [{"name": n, "type": f.type} for n, f in zip(names, res.schema.fields)]
 
@@ -552,8 +573,10 @@ def _record_id(columns, n_rows, used) -> tuple[str | None, str]:
         return (0 if idlike else 2 if nameish else 1, list(columns).index(c))
 
     best = min(unique, key=rank)
-    if rank(best)[0] == 2:
-        return None, f"only name-like columns are unique ({', '.join(f'`{c}`' for c in unique)}), and names change"
+    if rank(best)[0] == 2 or rank(best)[0] == 1 and rank(best)[1] != 0:
+        # a unique name, or a unique value column (a capacity, a date) other than the first: not an id to trust
+        return None, (f"no column named like an id is unique; unique by chance or by name: "
+                      f"{', '.join(f'`{c}`' for c in unique[:5])}")
     others = [c for c in unique if c != best]
     return best, (f"column `{best}`, unique and non-empty in all {n_rows:,} rows"
                   + (f" (also unique: {', '.join(f'`{c}`' for c in others[:4])})" if others else ""))

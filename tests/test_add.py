@@ -223,3 +223,23 @@ def test_fields_declared_by_the_map_are_proposed(tmp_path):
     assert ob.descriptor["facilitymap"]["fields"]["capacity"] == "beds"  # by the field's label
     assert "operator" not in ob.descriptor["facilitymap"]["fields"]  # no such column: nothing invented
     assert ob.finding("capacity") == "column `beds` (named like the map's field 'capacity')"
+
+
+def test_title_lines_before_the_table_are_named(tmp_path):
+    f = tmp_path / "report.csv"
+    f.write_text("Prison list, Ministry of Justice\nAs of 1 May 2024\n\nid;name;lat;lon\n1;A;1;2\n2;B;1.1;2.1\n",
+                 encoding="utf-8")
+    with pytest.raises(AddError, match=r"lines 1-3 come before the table .*semicolon ';' table starts at line 4"):
+        add(f, sources_dir=tmp_path / "sources")
+
+
+def test_numeric_header_and_unique_value_column_are_not_trusted(tmp_path):
+    f = tmp_path / "nohead.csv"
+    f.write_text("name,lat,lon,beds\nA,1.0,2.0,10\nA,1.1,2.1,20\nB,1.2,2.2,30\n", encoding="utf-8")
+    ob = add(f, sources_dir=tmp_path / "sources")
+    assert ob.descriptor["facilitymap"].get("row_ids") is True  # `beds` is unique by chance, not an id
+    assert "`beds`" in ob.finding("record_id")
+    g = tmp_path / "data.csv"
+    g.write_text("1,48.1,11.5\n2,47.3,8.5\n", encoding="utf-8")
+    ob = add(g, sources_dir=tmp_path / "sources")
+    assert "looks like data, not names" in ob.finding("header")

@@ -89,22 +89,33 @@ def add(file: Path, sources_dir: Path = Path("sources"), slug: str | None = None
         raise AddError(f"{file}: a source folder's own files have this name; rename the data file first")
     raw = file.read_bytes()
     fmt = detect_format(file, raw)
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    # Written aside and swapped in at the end: a file that cannot be read leaves nothing behind, and --force
+    # replaces the old folder only once the new one is complete.
+    work = folder.with_name(f".{slug}.add-tmp")
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
     try:
-        return _add(file, raw, fmt, folder, slug, spec)
+        ob = _add(file, raw, fmt, work, folder, slug, spec)
+        if folder.exists():
+            shutil.rmtree(folder)
+        work.rename(folder)
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
         raise
+    written = Source(slug, folder, ob.descriptor)
+    ob.problems = validate_sources([written])
+    ob.warnings = source_warnings([written])
+    return ob
 
 
-def _add(file: Path, raw: bytes, fmt: dict, folder: Path, slug: str, spec: dict | None) -> Onboarding:
-    dest = folder / file.name
+def _add(file: Path, raw: bytes, fmt: dict, work: Path, folder: Path, slug: str, spec: dict | None) -> Onboarding:
+    """Everything but the swap: `work` is where files are written, `folder` where they will be."""
+    dest = work / file.name
     shutil.copyfile(file, dest)
     sha = hashlib.sha256(raw).hexdigest()
     ob = Onboarding(slug, folder, {})
-    ob.findings.append(("file", f"{dest} ({len(raw):,} bytes, sha256 {sha})"))
+    ob.findings.append(("file", f"{folder / file.name} ({len(raw):,} bytes, sha256 {sha})"))
     ob.findings.append(("format", f"{fmt['format']} (reader {fmt['reader']}; {fmt['why']})"))
     resource = {"name": _resource_name(file), "path": file.name, "format": fmt["format"],
                 "mediatype": fmt["mediatype"]}
@@ -122,7 +133,7 @@ def _add(file: Path, raw: bytes, fmt: dict, folder: Path, slug: str, spec: dict 
     resource["hash"] = f"sha256:{sha}"
 
     desc = _descriptor(slug, file, resource, fmt["reader"])
-    source = Source(slug, folder, desc)
+    source = Source(slug, work, desc)
     from .readers import PARSERS
 
     try:
@@ -153,12 +164,9 @@ def _add(file: Path, raw: bytes, fmt: dict, folder: Path, slug: str, spec: dict 
         ob.findings.append(("not mapped", ", ".join(f"`{c}`" for c in unmapped)
                             + " (kept in records.csv's original row; map them to fields the map spec declares)"))
     ob.descriptor = desc
-    (folder / "datapackage.json").write_text(json.dumps(desc, indent=2, ensure_ascii=False) + "\n",
-                                             encoding="utf-8")
-    (folder / "README.md").write_text(_readme(desc, file, ob), encoding="utf-8")
-    written = Source(slug, folder, desc)
-    ob.problems = validate_sources([written])
-    ob.warnings = source_warnings([written])
+    (work / "datapackage.json").write_text(json.dumps(desc, indent=2, ensure_ascii=False) + "\n",
+                                           encoding="utf-8")
+    (work / "README.md").write_text(_readme(desc, file, ob), encoding="utf-8")
     return ob
 
 

@@ -207,6 +207,16 @@ def test_unreadable_file_leaves_nothing(tmp_path):
     with pytest.raises(AddError, match="no delimiter"):
         add(f, sources_dir=tmp_path / "sources")
     assert not (tmp_path / "sources" / "broken").exists()
+    # --force replaces a folder only with a complete one
+    good = tmp_path / "good" / "broken.csv"
+    good.parent.mkdir()
+    good.write_bytes(CSV.encode("utf-8"))
+    add(good, sources_dir=tmp_path / "sources")
+    before = (tmp_path / "sources" / "broken" / "datapackage.json").read_text()
+    with pytest.raises(AddError):
+        add(f, sources_dir=tmp_path / "sources", force=True)
+    assert (tmp_path / "sources" / "broken" / "datapackage.json").read_text() == before
+    assert sorted(p.name for p in (tmp_path / "sources").iterdir()) == ["broken"]
 
 
 def test_slugify():

@@ -78,7 +78,7 @@ def validate(sources_dir: Path, maps_dir: Path, map_name: str | None) -> None:
 @click.option("--sources", "sources_dir", type=click.Path(path_type=Path), default=DEFAULT_SOURCES,
               show_default=True)
 @click.option("--map", "map_name", default=None,
-              help="Also propose this map's declared fields; writes MAPS/MAP.yaml with the source if it does not exist.")
+              help="Also propose this map's declared fields; writes MAPS/MAP.yaml with this source if it is new.")
 @click.option("--maps", "maps_dir", type=click.Path(path_type=Path), default=DEFAULT_MAPS, show_default=True)
 @click.option("--force", is_flag=True, help="Replace an existing source folder of the same slug.")
 def add(file: Path, slug: str | None, sources_dir: Path, map_name: str | None, maps_dir: Path, force: bool) -> None:

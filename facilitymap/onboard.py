@@ -173,7 +173,7 @@ def _add(file: Path, raw: bytes, fmt: dict, work: Path, folder: Path, slug: str,
 # --- detection ---------------------------------------------------------------------------------------------------
 
 def slugify(text: str) -> str:
-    """Lower case, [a-z0-9-] only, no leading/trailing/double hyphens ("Mes Données 2024.csv" → "mes-donnees-2024")."""
+    """Lower case, [a-z0-9-] only, no leading, trailing or double hyphens ("Mes Données" → "mes-donnees")."""
     import unicodedata
 
     t = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()

@@ -141,7 +141,8 @@ def test_all_added_sources_build_into_one_map(added):
     assert report["sites"] == 3 + 4 + 4 + 3 + 3
     sites = json.loads((maps / "trial" / "sites.geojson").read_text(encoding="utf-8"))
     names = {f["properties"]["name"] for f in sites["features"]}
-    assert {"Œuvre Saint-Étienne", "Maison d’arrêt de Fresnes", "Ñandú Peña", "Zürich Süd", "South, Jail"} <= names
+    assert {"Œuvre Saint-Étienne", "Maison d’arrêt de Fresnes", "Ñandú Peña", "Zürich Süd",
+            "South, Jail"} <= names
     by_name = {f["properties"]["name"]: f["properties"] for f in sites["features"]}
     assert (by_name["Camp One"]["lat"], by_name["Camp One"]["lon"]) == (38.2, 101.5)  # swapped back
 
@@ -175,7 +176,8 @@ def test_osm_and_geoparquet_get_their_readers(tmp_path):
     assert ob_osm.descriptor["facilitymap"]["reader"] == "osm"
     assert ob_osm.descriptor["facilitymap"]["fields"] == {"name": "name", "name_en": "name:en"}
     assert ob_osm.finding("record_id").startswith("the OSM element")
-    assert ob_pq.descriptor["facilitymap"]["reader"] == "geoparquet" and "encoding" not in ob_pq.descriptor["resources"][0]
+    assert ob_pq.descriptor["facilitymap"]["reader"] == "geoparquet"
+    assert "encoding" not in ob_pq.descriptor["resources"][0]
     assert ob_pq.descriptor["facilitymap"]["fields"] == {"record_id": "store_id", "name": "title"}
     assert validate_sources(load_sources(tmp_path / "sources")) == []
 

@@ -36,7 +36,9 @@ _ENC_NAMES = {"utf_8": "utf-8", "latin_1": "latin-1", "iso8859_15": "iso-8859-15
 LAT_NAMES = ("lat", "latitude", "y", "ycoord", "ycoordinate", "latdd", "latdeg", "latwgs84", "breite")
 LON_NAMES = ("lon", "long", "lng", "longitude", "x", "xcoord", "xcoordinate", "londd", "londeg", "lonwgs84",
              "laenge")
-ID_NAMES = ("id", "recordid", "fid", "objectid", "uid", "uuid", "code", "key", "ref", "identifier", "gid")
+ID_NAMES = ("id", "recordid", "fid", "objectid", "uid", "uuid", "code", "key", "ref", "identifier", "gid",
+            "number", "no", "nr", "num")
+LANG_ALIASES = {"cn": "zh", "zh_cn": "zh", "zh_hans": "zh", "zh_tw": "zh_hant"}  # name tags → our name_<lang>
 NAME_NAMES = ("name", "title", "facilityname", "sitename", "facility", "site", "label", "nom", "nombre", "nome")
 COUNTY_NAMES = ("county", "district", "municipality", "admin2", "countyname", "districtname", "kreis", "raion",
                 "comarca")
@@ -389,6 +391,8 @@ def infer_schema(columns: dict[str, list]) -> list[dict]:
 
 
 def _cell(v):
+    if v is None:
+        return ""  # frictionless's missing value (with None cells it infers `yearmonth` for mostly-empty columns)
     if isinstance(v, (list, dict)):
         return json.dumps(v, ensure_ascii=False, sort_keys=True)
     if v is None or isinstance(v, (str, int, float, bool)):
@@ -470,20 +474,24 @@ def propose_mapping(columns: dict[str, list], n_rows: int, reader: str, rows, vo
                         ("description", DESCRIPTION_NAMES)):
         if ours not in vocab:
             continue
-        col = _by_name(columns, names, used, contains="name" if ours == "name" else None)
-        if col:
+        cands = _by_name(columns, names, used, contains="name" if ours == "name" else None)
+        if cands:
+            filled = {c: sum(1 for v in columns[c] if _present(v)) for c in cands}
+            # the first by name, unless it is mostly empty and another is fuller
+            col = cands[0] if filled[cands[0]] * 2 >= n_rows else max(cands, key=lambda c: filled[c])
             mapping[ours] = col
             used.add(col)
-            filled = sum(1 for v in columns[col] if _present(v))
-            ob.findings.append((ours, f"column `{col}` (its name), {filled:,} of {n_rows:,} rows non-empty"))
+            others = "".join(f"; also `{c}`, {filled[c]:,} non-empty" for c in cands if c != col)
+            ob.findings.append((ours, f"column `{col}` (its name), {filled[col]:,} of {n_rows:,} rows "
+                                      f"non-empty{others}"))
     for col in columns:
-        m = re.fullmatch(r"names?[:_.\s-]?([a-z]{2,3}(?:[_-][a-z]+)?)", col.lower())
-        if m and col not in used:
-            ours = "name_" + m.group(1).replace("-", "_")
+        tag = _lang_tag(col)
+        if tag and col not in used:
+            ours = "name_" + tag
             if ours in vocab and ours not in mapping:
                 mapping[ours] = col
                 used.add(col)
-                ob.findings.append((ours, f"column `{col}` (a name with language tag {m.group(1)})"))
+                ob.findings.append((ours, f"column `{col}` (a name with a language tag)"))
     # fields declared by the map spec
     for ours, f in vocab.items():
         if ours in mapping or (ours in fieldsmod.FIELDS and ours not in declared):
@@ -498,16 +506,25 @@ def propose_mapping(columns: dict[str, list], n_rows: int, reader: str, rows, vo
     return mapping, layer, row_ids
 
 
-def _by_name(columns, names, used, contains=None) -> str | None:
+def _by_name(columns, names, used, contains=None) -> list[str]:
+    """Free columns named like the role: exact names in the order of `names`, then (for `contains`) columns
+    whose name starts with it and is not a name with a language tag (``name_en``, ``name:zh``)."""
     free = [c for c in columns if c not in used]
-    for want in names:
-        for c in free:
-            if _norm(c) == want:
-                return c
+    out = [c for want in names for c in free if _norm(c) == want]
     if contains:
-        texty = [c for c in free if contains in _norm(c) and _norm(c).startswith(contains)]
-        return texty[0] if texty else None
-    return None
+        out += [c for c in free if c not in out and _norm(c).startswith(contains) and not _lang_tag(c)]
+    return out
+
+
+def _lang_tag(col: str) -> str | None:
+    """The language tag of a name column (``name_en``, ``name:zh-Hans``, ``names.cn``) as in ``name_<tag>``."""
+    m = re.fullmatch(r"names?[:_.\s-]([a-z]{2,3}(?:[_-][a-z]+)?)", col.lower())
+    if not m:
+        return None
+    tag = m.group(1).replace("-", "_")
+    if _norm(tag) in ID_NAMES or tag in ("key", "ref", "uid", "fid"):
+        return None  # `name_id` is an id or a code, not a name in Indonesian
+    return LANG_ALIASES.get(tag, tag)
 
 
 def _coordinates(columns, ob) -> tuple[str | None, str | None]:
@@ -576,12 +593,12 @@ def _record_id(columns, n_rows, used) -> tuple[str | None, str]:
 
     def rank(c):
         n = _norm(c)
-        idlike = n in ID_NAMES or n.endswith("id") or n.startswith("id") or n.endswith("code")
         nameish = "name" in n or n in NAME_NAMES
-        return (0 if idlike else 2 if nameish else 1, list(columns).index(c))
+        idlike = not nameish and (n.endswith("id") or n.startswith("id") or n.endswith("code"))
+        return (0 if n in ID_NAMES else 1 if idlike else 3 if nameish else 2, list(columns).index(c))
 
     best = min(unique, key=rank)
-    if rank(best)[0] == 2 or rank(best)[0] == 1 and rank(best)[1] != 0:
+    if rank(best)[0] == 3 or rank(best)[0] == 2 and rank(best)[1] != 0:
         # a unique name, or a unique value column (a capacity, a date) other than the first: not an id to trust
         return None, (f"no column named like an id is unique; unique by chance or by name: "
                       f"{', '.join(f'`{c}`' for c in unique[:5])}")

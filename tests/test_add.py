@@ -255,3 +255,17 @@ def test_numeric_header_and_unique_value_column_are_not_trusted(tmp_path):
     g.write_text("1,48.1,11.5\n2,47.3,8.5\n", encoding="utf-8")
     ob = add(g, sources_dir=tmp_path / "sources")
     assert "looks like data, not names" in ob.finding("header")
+
+
+@pytest.mark.parametrize("slug", ["buzzfeed-2020", "aspi-camp-dataset-v1", "aspi-xjdp-markers",
+                                  "osm-reeducation-camps"])
+def test_proposal_agrees_with_the_hand_written_descriptors_of_the_shipped_sources(sources_dir, tmp_path, slug):
+    (src,) = [s for s in load_sources(sources_dir) if s.slug == slug]
+    ob = add(src.path, sources_dir=tmp_path)
+    proposed, written = ob.descriptor["facilitymap"]["fields"], src.fm["fields"]
+    assert ob.descriptor["resources"][0]["encoding"] == src.resource["encoding"]
+    assert ob.descriptor["facilitymap"]["reader"] == src.reader and ob.descriptor["facilitymap"]["layer"] == src.layer
+    core = [k for k in ("record_id", "name", "lat", "lon") if k in written]
+    assert {k: proposed.get(k) for k in core} == {k: written[k] for k in core}
+    agree = {k: v for k, v in proposed.items() if written.get(k) == v}
+    assert len(agree) >= len(proposed) - 1, (proposed, written)  # at most one guess differs from ours

@@ -90,7 +90,12 @@ def add(file: Path, slug: str | None, sources_dir: Path, map_name: str | None, m
     spec = None
     spec_path = maps_dir / f"{map_name}.yaml" if map_name else None
     if spec_path is not None and spec_path.exists():
-        spec = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+        try:
+            spec = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            _fail(ValueError(f"{spec_path}: not valid YAML: {exc}"))
+        if not isinstance(spec, dict):
+            _fail(ValueError(f"{spec_path}: a map spec is a mapping of keys (name, title, sources, ...)"))
     try:
         ob = run_add(file, sources_dir=sources_dir, slug=slug, force=force, spec=spec)
     except AddError as exc:

@@ -269,3 +269,20 @@ def test_proposal_agrees_with_the_hand_written_descriptors_of_the_shipped_source
     assert {k: proposed.get(k) for k in core} == {k: written[k] for k in core}
     agree = {k: v for k, v in proposed.items() if written.get(k) == v}
     assert len(agree) >= len(proposed) - 1, (proposed, written)  # at most one guess differs from ours
+
+
+def test_python_dash_m_and_a_broken_spec(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    f = tmp_path / "prisons.csv"
+    f.write_bytes(CSV.encode("utf-8"))
+    (tmp_path / "maps").mkdir()
+    (tmp_path / "maps" / "bad.yaml").write_text("name: [unclosed\n", encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "facilitymap", "add", str(f), "--sources", str(tmp_path / "s"),
+                          "--map", "bad", "--maps", str(tmp_path / "maps")], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    assert run.returncode == 1 and "bad.yaml: not valid YAML" in run.stderr
+    assert "Traceback" not in run.stderr and not (tmp_path / "s" / "prisons").exists()

@@ -410,13 +410,24 @@ def _norm(name: str) -> str:
 def _vocabulary(spec: dict | None) -> dict:
     """Field name → Field: the package's roles plus the fields the map spec declares (``fields.vocabulary``)."""
     vocab = getattr(fieldsmod, "vocabulary", None)
-    if vocab is not None and spec is not None:
+    if vocab is not None:
         return dict(vocab(spec))
-    out = dict(fieldsmod.FIELDS)
+    out = dict(_roles())
     for name, decl in ((spec or {}).get("fields") or {}).items():
         if name not in out and isinstance(decl, dict):
             out[name] = fieldsmod.Field(name, str(decl.get("label") or name), str(decl.get("type") or "string"))
     return out
+
+
+def _roles() -> dict:
+    """The field names the package itself knows (``fields.ROLES``; ``fields.FIELDS`` before the open vocabulary)."""
+    return getattr(fieldsmod, "ROLES", None) or getattr(fieldsmod, "FIELDS")
+
+
+def _known(vocab: dict, name: str) -> bool:
+    """A descriptor may map `name`: in the vocabulary, or a role such as ``name_<any language tag>``."""
+    lookup = getattr(fieldsmod, "lookup", None)
+    return lookup(vocab, name) is not None if lookup is not None else name in vocab
 
 
 def _present(v) -> bool:
@@ -472,7 +483,7 @@ def propose_mapping(columns: dict[str, list], n_rows: int, reader: str, rows, vo
     for ours, names in (("name", NAME_NAMES), ("county", COUNTY_NAMES),
                         ("region" if "region" in vocab else "prefecture", REGION_NAMES),
                         ("description", DESCRIPTION_NAMES)):
-        if ours not in vocab:
+        if not _known(vocab, ours):
             continue
         cands = _by_name(columns, names, used, contains="name" if ours == "name" else None)
         if cands:
@@ -488,13 +499,13 @@ def propose_mapping(columns: dict[str, list], n_rows: int, reader: str, rows, vo
         tag = _lang_tag(col)
         if tag and col not in used:
             ours = "name_" + tag
-            if ours in vocab and ours not in mapping:
+            if _known(vocab, ours) and ours not in mapping:
                 mapping[ours] = col
                 used.add(col)
                 ob.findings.append((ours, f"column `{col}` (a name with a language tag)"))
     # fields declared by the map spec
     for ours, f in vocab.items():
-        if ours in mapping or (ours in fieldsmod.FIELDS and ours not in declared):
+        if ours in mapping or (ours in _roles() and ours not in declared):
             continue
         label = getattr(f, "label", "") or ""
         for col in columns:

@@ -202,6 +202,16 @@ def source_warnings(sources: list[Source]) -> list[str]:
     return out
 
 
+def known_fm_keys() -> frozenset:
+    """FM_KEYS, and the keys of the descriptor schema's `facilitymap` block where the package has one."""
+    try:
+        from .schema import load_schema  # type: ignore[attr-defined]
+
+        return FM_KEYS | set(load_schema("descriptor")["$defs"]["facilitymap"]["properties"])
+    except (ImportError, KeyError, OSError):
+        return FM_KEYS
+
+
 def _placeholder_warnings(s: Source) -> list[str]:
     """Placeholders left by `facilitymap add` (descriptor strings starting with PLACEHOLDER, README lines holding
     it) and unknown keys of the `facilitymap` block: what the person still has to fill in or fix."""
@@ -220,7 +230,7 @@ def _placeholder_warnings(s: Source) -> list[str]:
     walk(s.descriptor, "")
     fm = s.descriptor.get("facilitymap")
     if isinstance(fm, dict):
-        for k in sorted(set(fm) - FM_KEYS):
+        for k in sorted(set(fm) - known_fm_keys()):
             out.append(f"{s.descriptor_path}: warning: facilitymap.{k} is not a key facilitymap knows "
                        f"(see DESIGN.md, \"Source descriptor\"); it is ignored")
     readme = s.folder / "README.md"

@@ -125,9 +125,30 @@ def test_spec_example_loads_and_builds(tmp_path, doc, line, spec):
     assert result.report["sites"] >= 1
 
 
+def _schema(name: str) -> dict | None:
+    """A JSON schema of the package (``facilitymap/schemas/<name>.schema.json``) where there is one."""
+    try:
+        from facilitymap.schema import load_schema
+    except ImportError:
+        return None
+    return load_schema(name)
+
+
+def fm_keys() -> set[str]:
+    """The keys of the descriptor's `facilitymap` block: registry.FM_KEYS and the descriptor schema's."""
+    keys = set(registry.FM_KEYS)
+    schema = _schema("descriptor")
+    if schema is not None:
+        keys |= set(schema["$defs"]["facilitymap"]["properties"])
+    return keys
+
+
 def spec_keys() -> set[str]:
-    """The map-spec keys the code accepts: a known-keys set of the spec module if there is one, else the list the
-    loader gives a user who writes an unknown key."""
+    """The map-spec keys the code accepts: the map-spec schema's, or a known-keys set of the spec module, else the
+    list the loader gives a user who writes an unknown key."""
+    schema = _schema("map-spec")
+    if schema is not None:
+        return set(schema["properties"])
     try:
         from facilitymap import spec as specmod  # helper "vocab"'s module, when merged
     except ImportError:
@@ -142,7 +163,7 @@ def spec_keys() -> set[str]:
         (Path(d) / "x.yaml").write_text("sources: [a]\nzz_not_a_key: 1\n", encoding="utf-8")
         with pytest.raises(BuildError) as e:
             load_map_spec(Path(d), "x")
-    m = re.search(r"\(known: ([^)]*)\)", str(e.value))
+    m = re.search(r"known(?: keys)?: ([^)\n]*)", str(e.value))
     assert m, f"the loader no longer lists the known keys: {e.value}"
     return {k.strip() for k in m.group(1).split(",")}
 
@@ -153,26 +174,26 @@ def _documented(key: str, text: str) -> bool:
 
 def test_every_descriptor_key_is_documented():
     design = (REPO / "DESIGN.md").read_text(encoding="utf-8")
-    keys = set(registry.FM_KEYS) | set(registry.REQUIRED_KEYS) | set(registry.REQUIRED_RESOURCE_KEYS)
+    keys = fm_keys() | set(registry.REQUIRED_KEYS) | set(registry.REQUIRED_RESOURCE_KEYS)
     assert {"layer", "reader", "fields", "row_ids"} <= keys
     undocumented = sorted(k for k in keys if not _documented(k, design))
     assert undocumented == [], f"descriptor keys not in DESIGN.md: {undocumented}"
 
 
 def test_every_descriptor_key_the_code_reads_is_known():
-    """A key read from the `facilitymap` block anywhere in the package is in registry.FM_KEYS (and so, by the test
-    above, documented): catches keys added to the code without being declared."""
+    """A key read from the `facilitymap` block anywhere in the package, or used by a shipped descriptor, is a known
+    key (and so, by the test above, documented): catches keys added to the code without being declared."""
     pkg = REPO / "facilitymap"
     pattern = re.compile(r"""\bfm(?:\.get\(|\[)\s*["']([a-z_]+)["']""")
     read = set()
     for py in pkg.rglob("*.py"):
         read |= set(pattern.findall(py.read_text(encoding="utf-8")))
     assert {"layer", "kind", "filter"} <= read
-    assert sorted(read - registry.FM_KEYS) == []
+    assert sorted(read - fm_keys()) == []
     shipped = set()
     for dp in (REPO / "sources").glob("*/datapackage.json"):
         shipped |= set(json.loads(dp.read_text(encoding="utf-8"))["facilitymap"])
-    assert sorted(shipped - registry.FM_KEYS) == []
+    assert sorted(shipped - fm_keys()) == []
 
 
 def test_every_map_spec_key_is_documented():

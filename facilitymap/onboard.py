@@ -251,8 +251,8 @@ def detect_encoding(raw: bytes) -> tuple[str, str]:
 
 def _non_ascii_words(text: str, n: int = 5) -> list[str]:
     out = []
-    for w in re.findall(r"\S*[^\x00-\x7f]\S*", text):
-        w = w.strip(",;|\"'")[:40]
+    for w in re.findall(r"[^\s,;|\"']*[^\x00-\x7f][^\s,;|\"']*", text):
+        w = w[:40]
         if w not in out:
             out.append(w)
         if len(out) == n:

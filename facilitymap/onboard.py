@@ -242,6 +242,8 @@ def detect_encoding(raw: bytes) -> tuple[str, str]:
                 candidates.append(enc)
     chosen = next((e for e in PREFERRED_ENCODINGS if e in candidates), clean[0].encoding)
     others = [_ENC_NAMES.get(e, e) for e in candidates if e != chosen][:6]
+    if chosen == "cp1252" and not any(0x80 <= b <= 0x9F for b in raw):
+        others = ["latin-1 (the same text here: no byte in 0x80-0x9F)"] + [o for o in others if o != "latin-1"]
     sample = _non_ascii_words(raw.decode(chosen))
     why = (f"charset-normalizer: equally clean decodings {', '.join([_ENC_NAMES.get(chosen, chosen)] + others)}"
            f"{', ...' if len(candidates) > 7 else ''}; took the most common one"

@@ -286,3 +286,14 @@ def test_python_dash_m_and_a_broken_spec(tmp_path):
                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
     assert run.returncode == 1 and "bad.yaml: not valid YAML" in run.stderr
     assert "Traceback" not in run.stderr and not (tmp_path / "s" / "prisons").exists()
+
+
+def test_latin_1_and_cp1252_read_the_same_unless_bytes_0x80_to_0x9f():
+    from facilitymap.onboard import detect_encoding
+
+    text = "id,name\n" + "".join(f"{i},Caf\u00e9 na\u00efve Gen\u00e8ve {i}\n" for i in range(20))
+    enc, why = detect_encoding(text.encode("latin-1"))
+    assert enc in ("cp1252", "latin-1") and "latin-1" in why
+    assert text.encode("latin-1").decode("cp1252") == text  # whichever is named, the text is the same
+    enc, why = detect_encoding((text + "99,\u0152uvre \u2013 Sud\n").encode("cp1252"))  # Œ and – are 0x8c, 0x96
+    assert enc == "cp1252" and "Œuvre" in why

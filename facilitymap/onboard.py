@@ -294,7 +294,8 @@ def detect_dialect(text: str) -> tuple[dict, list[tuple[str, str]]]:
     width, n = scores[delim]
     rows = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=delim) if r and r != [""]]
     quoted = sum(1 for line in lines if '"' in line)
-    notes = [("dialect", f"delimiter {_show(delim)}: every one of {n:,} rows (header included) splits into {width} fields"
+    notes = [("dialect", f"delimiter {_show(delim)}: every one of {n:,} rows (header included) splits into "
+                         f"{width} fields"
               + "".join(f"; {_show(d)} also does, into {scores[d][0]}" for d in scores if d != delim)
               + f"; quote char '\"' (in {quoted:,} line(s))")]
     header = rows[0]

@@ -2,7 +2,8 @@
 
 Rules (each rejected row gets its row number and a reason; repairs get a note; nothing is dropped silently):
 
-- no record id (unless ``row_ids`` makes the row number the id), or an id already kept earlier in the file → rejected (the first kept row keeps the id);
+- no record id (unless ``row_ids`` makes the row number the id), or an id already kept earlier in the file →
+  rejected (the first kept row keeps the id);
 - latitude or longitude not a number → rejected;
 - outside ±90 / ±180 → rejected; if swapping the two gives a valid point (inside the source's ``extent`` when
   one is declared) the reason says "latitude and longitude swapped";

@@ -160,6 +160,12 @@ def _add(file: Path, raw: bytes, fmt: dict, work: Path, folder: Path, slug: str,
     fm["layer"] = layer
     if row_ids:
         fm["row_ids"] = True
+        if fmt["reader"] == "geojson":
+            with_id = sum(1 for f in json.loads(text).get("features") or [] if isinstance(f, dict) and "id" in f)
+            if with_id:
+                ob.findings.append(("feature ids", f"{with_id:,} features have a top-level `id`, which the geojson "
+                                    "reader does not read (it reads properties): copy it into a property in a "
+                                    "copy of the file if it is the stable id"))
     fm["fields"] = mapping
     unmapped = [c for c in columns if c not in {v for v in mapping.values()}]
     if unmapped:

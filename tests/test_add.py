@@ -297,3 +297,17 @@ def test_latin_1_and_cp1252_read_the_same_unless_bytes_0x80_to_0x9f():
     assert text.encode("latin-1").decode("cp1252") == text  # whichever is named, the text is the same
     enc, why = detect_encoding((text + "99,\u0152uvre \u2013 Sud\n").encode("cp1252"))  # Œ and – are 0x8c, 0x96
     assert enc == "cp1252" and "Œuvre" in why
+
+
+def test_geojson_polygons_without_id_property(tmp_path):
+    square = [[[0, 0], [0, 1], [1, 1], [1, 0], [0, 0]]]
+    feats = [{"type": "Feature", "id": i, "geometry": {"type": "Polygon", "coordinates": square},
+              "properties": {"label": f"Yard {i}", "size": "big"}} for i in (7, 8)]
+    f = tmp_path / "yards.geojson"
+    f.write_text(json.dumps({"type": "FeatureCollection", "features": feats}), encoding="utf-8")
+    ob = add(f, sources_dir=tmp_path / "sources")
+    fm = ob.descriptor["facilitymap"]
+    assert fm["layer"] == "outlines" and fm["row_ids"] is True and fm["fields"] == {"name": "label"}
+    assert ob.finding("layer") == "outlines (2 of 2 rows are polygons)"
+    assert ob.finding("feature ids").startswith("2 features have a top-level `id`")
+    assert validate_sources(load_sources(tmp_path / "sources")) == []

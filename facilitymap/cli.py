@@ -56,12 +56,13 @@ def build(map_name: str, sources_dir: Path, maps_dir: Path, basemap: str | None,
 @click.option("--sources", "sources_dir", type=click.Path(path_type=Path), default=DEFAULT_SOURCES,
               show_default=True)
 @click.option("--maps", "maps_dir", type=click.Path(path_type=Path), default=DEFAULT_MAPS, show_default=True)
-@click.option("--map", "map_name", default=None, help="Also check the annotations of this map's sources.")
+@click.option("--map", "map_name", default=None,
+              help="Also check the sources' fields against this map's vocabulary, and its annotations.")
 def validate(sources_dir: Path, maps_dir: Path, map_name: str | None) -> None:
     """Check descriptors, hashes, licences, field mappings and annotations."""
-    from .builder import validate_all, validate_warnings
+    from .builder import validate_all, validate_notes, validate_warnings
 
-    for w in validate_warnings(sources_dir):  # printed, never a failure
+    for w in validate_warnings(sources_dir) + validate_notes(map_name):  # printed, never a failure
         click.echo(w)
     problems = validate_all(sources_dir, maps_dir, map_name)
     for p in problems:

@@ -28,7 +28,8 @@ from shapely.geometry import MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from .errors import SourceError
-from .fields import FIELDS, MISSING_VALUES, NAME_FIELDS, FieldValueError, _to_float, convert, is_missing
+from .fields import MISSING_VALUES, NAME_FIELDS, Field, FieldValueError, _to_float, canonical, convert, is_missing
+from .fields import lookup as field_for
 
 RECORD_COLUMNS = ["source", "record_id", "row", "kind", "name", "name_en", "name_zh", "name_ug", "county",
                   "prefecture", "attrs", "original", "geometry"]
@@ -93,9 +94,20 @@ def check_columns(table: Table, fm: dict, descriptor_path: Path) -> None:
                               f"facilitymap.{where} is not in the file")
 
 
-def build_records(slug: str, fm: dict, table: Table) -> ReadResult:
-    """Apply the descriptor (filter, kind, field mapping) and the row checks to a parsed table."""
-    fields_spec = fm.get("fields") or {}
+def build_records(slug: str, fm: dict, table: Table, vocabulary: dict[str, Field] | None = None) -> ReadResult:
+    """Apply the descriptor (filter, kind, field mapping) and the row checks to a parsed table.
+
+    `vocabulary`: the fields of the map being built (``fields.vocabulary(spec)``), which give each mapped field its
+    type; without one, fields that are not roles are read as strings. An alias (``region``) is stored as its role.
+    """
+    fields_spec = {canonical(k): v for k, v in (fm.get("fields") or {}).items()}
+    types = {}
+    for ours in fields_spec:
+        f = field_for(vocabulary, ours)
+        if f is None:
+            raise SourceError(table.path, None, f"field {ours!r} is not a field of this map (declare it under "
+                                                "`fields:` in the map spec)")
+        types[ours] = f
     required = set(fm.get("required") or ["record_id"])
     missing = tuple(fm.get("missing_values") or MISSING_VALUES)
     extent = fm.get("extent")
@@ -151,7 +163,7 @@ def build_records(slug: str, fm: dict, table: Table) -> ReadResult:
             if is_missing(v, missing):
                 continue
             try:
-                cv = convert(FIELDS[ours], v, fmt, item)
+                cv = convert(types[ours], v, fmt, item)
             except FieldValueError as e:
                 if ours in ("lat", "lon"):
                     attrs[ours] = v  # judged below, with the geometry

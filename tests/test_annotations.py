@@ -594,6 +594,7 @@ def test_shipped_claims_resolve_against_the_real_sites():
     """End to end on the shipped sources: Tekes and Konasheher (Shufu) resolve to real sites."""
     import yaml
 
+    from facilitymap.fields import vocabulary
     from facilitymap.readers import read_source
     from facilitymap.reconcile import reconcile
     from facilitymap.registry import load_sources
@@ -601,7 +602,9 @@ def test_shipped_claims_resolve_against_the_real_sites():
     spec = yaml.safe_load((ROOT / "maps" / "xinjiang.yaml").read_text(encoding="utf-8"))
     by_slug = {s.slug: s for s in load_sources(ROOT / "sources")}
     site_slugs = [s for s in spec["sources"] if by_slug[s].layer in ("sites", "outlines")]
-    rec = reconcile({s: read_source(by_slug[s]).records for s in site_slugs}, site_slugs, spec.get("match") or {})
+    vocab = vocabulary(spec)
+    rec = reconcile({s: read_source(by_slug[s], vocab).records for s in site_slugs}, site_slugs,
+                    spec.get("match") or {})
     claim_srcs = [by_slug[s] for s in spec["sources"] if by_slug[s].layer == "claims"]
     assert [s.slug for s in claim_srcs] == [SHIPPED.name]
     assert ann.check_annotation_sources(claim_srcs, rec.sites, rec.records) == []

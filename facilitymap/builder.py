@@ -116,7 +116,8 @@ def assemble(spec: dict, sources: list, scheduler: str | None = None) -> dict[st
     source_summaries = [source_summary(s) for s in sources]
     claim_sources = [s for s in sources if s.layer == "claims"]
     claims_out = ann.build_annotations(claim_sources, sites, rec.records, source_summaries,
-                                       distance_m=spec.get("disagreement_distance_m", 500))
+                                       distance_m=spec.get("disagreement_distance_m", 500),
+                                       rules=spec.get("rules") or ())
     for sid, ids in claims_out["claims_for_site"].items():
         if sid in props_by_id:
             props_by_id[sid]["claims"] = ids

@@ -58,12 +58,22 @@ def load_map_spec(maps_dir: Path, name: str) -> dict:
 
 def spec_problems(spec: dict, path: Path | str) -> list[str]:
     """Problems of the keys this module owns: ``fields`` declarations and ``rules``."""
-    from .fields import declaration_problems
+    from .annotations.generate import rule_problems
+    from .fields import declaration_problems, lookup, vocabulary
 
-    out = [f"{path}: {p}" for p in declaration_problems(spec.get("fields"))]
+    fields = declaration_problems(spec.get("fields"))
+    out = [f"{path}: {p}" for p in fields]
     layers = spec.get("layers")
     if layers is not None and not isinstance(layers, list):
         out.append(f"{path}: layers: is not a list")
+    if not fields:  # rules name fields: judged once the fields are sound
+        vocab = vocabulary(spec)
+        rules = spec.get("rules")
+        named = {c.get("field") for r in rules or [] if isinstance(r, dict) for c in r.get("when") or []
+                 if isinstance(c, dict)} | {f for r in rules or [] if isinstance(r, dict)
+                                           for f in (r.get("unless") if isinstance(r.get("unless"), list) else [])}
+        known = set(vocab) | {n for n in named if isinstance(n, str) and lookup(vocab, n) is not None}
+        out += [f"{path}: {p}" for p in rule_problems(rules, known)]
     return out
 
 

@@ -104,6 +104,8 @@ def _copy_sources(tmp_path: Path, slugs: list[str]) -> Path:
 SMALL_SPEC = """name: small
 title: Small
 sources: [buzzfeed-2020]
+fields:
+  status: {label: "Status", type: string}
 """
 
 
@@ -143,7 +145,9 @@ def test_cli_build_validate_and_sources(tmp_path):
     sources = _copy_sources(tmp_path, ["buzzfeed-2020", "osm-reeducation-camps"])
     maps = tmp_path / "maps"
     maps.mkdir()
-    (maps / "small.yaml").write_text("sources: [buzzfeed-2020, osm-reeducation-camps]\n")
+    (maps / "small.yaml").write_text(SMALL_SPEC.replace("[buzzfeed-2020]", "[buzzfeed-2020, osm-reeducation-camps]")
+                                     + "  alt_name: {label: Other name}\n  wikidata: {label: Wikidata}\n"
+                                       "  amenity: {label: Amenity}\n  remark: {label: Remark, type: text}\n")
     runner = CliRunner()
     res = runner.invoke(main, ["build", "small", "--sources", str(sources), "--maps", str(maps),
                                "--basemap", "none"])

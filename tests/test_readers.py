@@ -104,7 +104,8 @@ def test_osm_outlines(reads):
 def test_grid(reads):
     rec = reads["sentinel-2-grid"].records.set_index("record_id")
     assert "44TNN" in rec.index
-    assert rec.loc["44TNN"]["attrs"]["utm_epsg"] == 32644
+    assert rec.loc["44TNN"]["attrs"] == {}  # the grid maps only its id: the other columns stay in the original row
+    assert rec.loc["44TNN"]["original"]["epsg"] == 32644
     assert rec.loc["44TNN"]["kind"] is None
     assert isinstance(rec.loc["44TNN"]["original"]["center"], str)  # other geometry columns kept as WKT
 

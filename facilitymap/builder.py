@@ -69,14 +69,15 @@ def assemble(spec: dict, sources: list, scheduler: str | None = None) -> dict[st
     props_by_id = {f["properties"]["site_id"]: f["properties"] for f in fc["features"]}
     for props in props_by_id.values():
         if not props.get("name"):
-            # Some datasets leave a location unnamed (61 BuzzFeed rows, 46 OSM outlines). The site still needs a
+            # Some datasets leave a location unnamed (e.g. 61 rows and 46 outlines of the default map). The site still needs a
             # label; it is ours, not a source's, so it says so and `name_generated` marks it.
             first = props["records"][0]
             props["name"] = f"Unnamed site ({first['source']} {first['record_id']})"
             props["name_generated"] = True
 
-    # Imagery: MGRS tiles from the grid, ASPI's date, harvested scenes and local rasters where a scenes source is
-    # in the spec (joined in memory, or on a Dask cluster when `scheduler` is given).
+    # Imagery: MGRS tiles from the grid, the reference month (the field `imagery_reference_field` of the spec names),
+    # harvested scenes and local rasters where a scenes source is in the spec (joined in memory, or on a Dask
+    # cluster when `scheduler` is given).
     from .footprints import coverage as cov
     from .footprints import grid as gridmod
 
@@ -88,21 +89,23 @@ def assemble(spec: dict, sources: list, scheduler: str | None = None) -> dict[st
         site_tiles = gridmod.site_tiles(sites, grid)
         tiles_fc = export.feature_collection(gridmod.tiles_for_map(grid, sites))
     scene_sources = [s for s in sources if s.layer == "scenes"]
-    aspi_dates = {sid: p.get("latest_imagery") for sid, p in props_by_id.items() if p.get("latest_imagery")}
+    refs = {sid: reference_month(p, spec.get("imagery_reference_field")) for sid, p in props_by_id.items()}
+    reference_months = {sid: month for sid, (month, _) in refs.items() if month}
     scenes_detail, scene_summary, scene_stats, scene_geoms, rasters, site_rasters = None, {}, {}, {}, {}, {}
     if scene_sources:
         from .footprints import imagery
 
         rasters = imagery.read_rasters(scene_sources)
         scenes_detail, scene_summary, scene_stats, scene_geoms = imagery.join_scene_sources(
-            sites, scene_sources, spec.get("cloud_threshold", 20), aspi_dates, scheduler=scheduler,
+            sites, scene_sources, spec.get("cloud_threshold", 20), reference_months, scheduler=scheduler,
             extra_ids=set(rasters))
         site_rasters = imagery.rasters_by_site(scenes_detail, rasters)
     for sid, props in props_by_id.items():
         entry = {
             "s2_tiles": site_tiles.get(sid, []),
-            "aspi_latest_imagery": props.get("latest_imagery"),
-            "links": cov.imagery_links(props["lon"], props["lat"], props.get("latest_imagery")),
+            "reference_month": refs[sid][0],
+            "reference_source": refs[sid][1],
+            "links": cov.imagery_links(props["lon"], props["lat"], refs[sid][0]),
         }
         if sid in scene_summary:
             entry["scenes"] = scene_summary[sid]
@@ -168,6 +171,21 @@ def build_report(spec: dict, data: dict) -> dict:
         "matching": export.jsonable(data["reconciled"].report),
         "annotations": export.jsonable(data["annotations"].get("report", {})),
     }
+
+
+def reference_month(props: dict, field: str | None) -> tuple[str | None, str | None]:
+    """(month, slug of the dataset giving it) of a site's reference month for imagery, or (None, None).
+
+    The site's reconciled value of `field` when it has one, else the first value its datasets give.
+    """
+    if not field:
+        return None, None
+    values = [v for v in (props.get("attributes") or {}).get(field) or [] if v.get("value")]
+    month = props.get(field) or (values[0]["value"] if values else None)
+    if not isinstance(month, str) or not month:
+        return None, None
+    source = next((v.get("source") for v in values if v["value"] == month), None)
+    return month, source
 
 
 def match_options(spec: dict) -> dict:

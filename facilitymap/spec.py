@@ -14,7 +14,7 @@ import yaml
 
 #: Every top-level key of a map spec; DESIGN.md "Map spec" documents each one.
 KNOWN_KEYS = ("name", "title", "description", "cite_as", "sources", "basemap", "fields", "layers", "match",
-              "places", "rules", "time", "disagreement_distance_m", "cloud_threshold")
+              "places", "rules", "time", "disagreement_distance_m", "cloud_threshold", "imagery_reference_field")
 
 
 class SpecError(Exception):
@@ -74,6 +74,10 @@ def spec_problems(spec: dict, path: Path | str) -> list[str]:
                                            for f in (r.get("unless") if isinstance(r.get("unless"), list) else [])}
         known = set(vocab) | {n for n in named if isinstance(n, str) and lookup(vocab, n) is not None}
         out += [f"{path}: {p}" for p in rule_problems(rules, known)]
+        ref = spec.get("imagery_reference_field")
+        if ref is not None and (not isinstance(ref, str) or lookup(vocab, ref) is None
+                                or lookup(vocab, ref).type != "yearmonth"):
+            out.append(f"{path}: imagery_reference_field: {ref!r} is not a field of type yearmonth of this map")
     return out
 
 

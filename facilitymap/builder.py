@@ -69,8 +69,8 @@ def assemble(spec: dict, sources: list, scheduler: str | None = None) -> dict[st
     props_by_id = {f["properties"]["site_id"]: f["properties"] for f in fc["features"]}
     for props in props_by_id.values():
         if not props.get("name"):
-            # Some datasets leave a location unnamed (e.g. 61 rows and 46 outlines of the default map). The site still needs a
-            # label; it is ours, not a source's, so it says so and `name_generated` marks it.
+            # Some datasets leave a location unnamed (e.g. 61 rows and 46 outlines of the default map). The site
+            # still needs a label; it is ours, not a source's, so it says so and `name_generated` marks it.
             first = props["records"][0]
             props["name"] = f"Unnamed site ({first['source']} {first['record_id']})"
             props["name_generated"] = True
@@ -255,7 +255,7 @@ def write_outputs(data: dict, out: Path, basemap: str) -> list[str]:
     return sorted(p.name for p in out.iterdir())
 
 
-def build(map_name: str = "xinjiang", sources_dir: Path = Path("sources"), maps_dir: Path = Path("maps"),
+def build(map_name: str, sources_dir: Path = Path("sources"), maps_dir: Path = Path("maps"),
           basemap: str | None = None, scheduler: str | None = None) -> BuildResult:
     """Build ``maps/<map_name>/`` from ``sources/``; on any error the previous outputs stay intact.
 

@@ -7,7 +7,7 @@ Rules (each rejected row gets its row number and a reason; repairs get a note; n
 - outside ±90 / ±180 → rejected; if swapping the two gives a valid point (inside the source's ``extent`` when
   one is declared) the reason says "latitude and longitude swapped";
 - inside ±90 / ±180 but outside the declared ``extent``: when the swapped point is inside it, rejected as swapped
-  (e.g. lat 80.2, lon 41.1 for a Xinjiang source whose extent is lon 73-97, lat 34-50); otherwise kept, with a note;
+  (e.g. lat 80.2, lon 41.1 for a source whose extent is lon 73-97, lat 34-50); otherwise kept, with a note;
 - empty name → rejected when ``name`` is in the descriptor's ``required`` list;
 - a polygon that is not valid (e.g. self-intersecting) → repaired with shapely ``make_valid``, with a note;
   a polygon with nothing left → rejected;
@@ -353,7 +353,7 @@ def _haversine_m(lon1, lat1, lon2, lat2) -> float:
 
 
 def _position_check(original, get, pc, geom) -> list[str]:
-    """A second position in the row (e.g. ASPI's pos [lat, lon]) must agree with the geometry."""
+    """A second position in the row (e.g. a ``pos: [lat, lon]`` property) must agree with the geometry."""
     lat, lon = get(original, pc["lat"]), get(original, pc["lon"])
     if lat is None or lon is None:
         return [f"no {pc['lat']}/{pc['lon']} to check the geometry against"]

@@ -25,6 +25,14 @@ def spec_path(maps_dir: Path, name: str) -> Path:
     return Path(maps_dir) / f"{name}.yaml"
 
 
+def default_map(maps_dir: Path) -> str:
+    """The map a verb works on when none is named: the only spec in ``maps_dir``; otherwise say which to name."""
+    known = sorted(p.stem for p in Path(maps_dir).glob("*.yaml"))
+    if len(known) == 1:
+        return known[0]
+    raise SpecError(f"{maps_dir}: name a map ({'known maps: ' + ', '.join(known) if known else 'no map specs here'})")
+
+
 def load_map_spec(maps_dir: Path, name: str) -> dict:
     """Read ``maps/<name>.yaml``: title, description, the sources in priority order, fields, rules, options."""
     path = spec_path(maps_dir, name)
@@ -41,7 +49,8 @@ def load_map_spec(maps_dir: Path, name: str) -> dict:
         raise SpecError(f"{path}: a map spec needs a non-empty list `sources`")
     unknown = sorted(set(spec) - set(KNOWN_KEYS))
     if unknown:
-        raise SpecError(f"{path}: unknown key(s) {', '.join(map(str, unknown))} (known: {', '.join(sorted(KNOWN_KEYS))})")
+        raise SpecError(f"{path}: unknown key(s) {', '.join(map(str, unknown))} "
+                        f"(known: {', '.join(sorted(KNOWN_KEYS))})")
     problems = spec_problems(spec, path)
     if problems:
         raise SpecError("\n".join(problems))

@@ -116,8 +116,9 @@ def source_field_problems(spec: dict, sources: list, spec_file: Path | str) -> l
 
 
 def site_fields(spec: dict) -> list[str]:
-    """The field names sites are reconciled on: the roles and the fields the spec declares, in that order."""
+    """The field names sites are reconciled on: the roles (but id, coordinates and kind, which sites have
+    their own way) and then the fields the spec declares."""
     from .fields import ROLES
 
-    names = [n for n in ROLES if n not in ("record_id", "lat", "lon")]
+    names = [n for n in ROLES if n not in ("record_id", "lat", "lon", "kind")]
     return names + [n for n in spec.get("fields") or {} if n not in names]

@@ -105,8 +105,8 @@ def build_records(slug: str, fm: dict, table: Table, vocabulary: dict[str, Field
     for ours in fields_spec:
         f = field_for(vocabulary, ours)
         if f is None:
-            raise SourceError(table.path, None, f"field {ours!r} is not a field of this map (declare it under "
-                                                "`fields:` in the map spec)")
+            raise SourceError(table.path, None, f"{slug}/datapackage.json facilitymap.fields.{ours}: not a field of "
+                                                "this map (declare it under `fields:` in the map spec)")
         types[ours] = f
     required = set(fm.get("required") or ["record_id"])
     missing = tuple(fm.get("missing_values") or MISSING_VALUES)

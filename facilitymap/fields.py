@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 
+from . import dates
+
 # Values that mean "not given" in the shipped sources (a descriptor may replace this list: "missing_values").
 MISSING_VALUES = ("", "N/A", "#N/A", "n/a", "NA")
 
@@ -118,6 +120,11 @@ def convert(field: Field, value, fmt: str | None = None, item: str | None = None
     if isinstance(value, str):
         value = value.strip()
     t = field.type
+    if t in dates.TYPES:  # day, yearmonth, quarter, halfyear, year, daterange, series: see dates.py
+        try:
+            return dates.convert(t, value, fmt, item)
+        except dates.DateError as e:
+            raise FieldValueError(str(e)) from None
     if t in ("str", "text"):
         out = value if isinstance(value, str) else _plain(value)
     elif t == "int":

@@ -1,0 +1,277 @@
+/* Time on the map: a site panel's timeline, a year slider and a small chart of counts per year.
+ *
+ * Pure functions of the page payload's `time` block and of `timeline.site_rows` (facilitymap/timeline.py; shapes in
+ * DESIGN.md, "Time"). They build DOM with createElement/textContent only (source text is untrusted) and return
+ * elements; the caller places them and decides what a click on a mark opens (opts.onMark). Nothing here reads a
+ * global but `document`-like objects passed in, so the functions run in a test page on their own.
+ */
+const fmTimeline = (() => {
+  "use strict";
+  const SVG = "http://www.w3.org/2000/svg";
+  const COLORS = {series: "#5b7fa6", event: "#222222", claim: "#c2410c", axis: "#666666"};
+  let uid = 0;
+
+  function el(doc, tag, attrs, text) {
+    const e = doc.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+
+  function svgEl(doc, tag, attrs, text) {
+    const e = doc.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+
+  /* Days since 1970 of an ISO day "YYYY-MM-DD" (UTC, so no time zone moves a mark). */
+  function day(iso) {
+    const [y, m, d] = iso.split("-").map(Number);
+    return Date.UTC(y, m - 1, d) / 86400000;
+  }
+
+  /* The years a panel's rows cover: [first, last] (series keys, event and claim intervals). */
+  function rowYears(rows) {
+    const ys = [];
+    for (const r of rows) {
+      for (const s of r.series || []) for (const y of Object.keys(s.values)) ys.push(Number(y));
+      for (const e of (r.events || []).concat(r.claims || [])) {
+        ys.push(Number(e.start.slice(0, 4)), Number(e.end.slice(0, 4)));
+      }
+    }
+    return ys.length ? [Math.min(...ys), Math.max(...ys)] : null;
+  }
+
+  /* A site's timeline: an SVG (one row per source: series bars, event marks, then a row of claims) and a table
+   * with the same content for screen readers. rows: timeline.site_rows(...). opts: {years: [a, b], width,
+   * onMark(mark, row)}. Returns a <figure>, or null when there is nothing dated. */
+  function panelTimeline(doc, rows, opts) {
+    opts = opts || {};
+    const span = opts.years || rowYears(rows);
+    if (!span || !rows.length) return null;
+    const [y0, y1] = span;
+    const id = "fm-tl-" + (++uid);
+    const width = opts.width || 320, rowH = 34, top = 4, axisH = 18;
+    const plotW = width - 8;
+    const height = top + rows.length * (rowH + 12) + axisH;
+    const fig = el(doc, "figure", {class: "fm-timeline", id});
+    const svg = svgEl(doc, "svg", {width, height, viewBox: `0 0 ${width} ${height}`, role: "img",
+                                   "aria-labelledby": id + "-cap", focusable: "false",
+                                   "data-y0": y0, "data-y1": y1});
+    const x = (d) => scaleX(svg, d);
+    const caption = el(doc, "figcaption", {id: id + "-cap"}, opts.caption || `Timeline ${y0}\u2013${y1}, by source`);
+    const table = el(doc, "table", {class: "fm-timeline-table"});
+    table.appendChild(el(doc, "caption", {}, (opts.caption || "Timeline") + " (as a table)"));
+    const head = el(doc, "tr");
+    for (const h of ["Source", "When", "What"]) head.appendChild(el(doc, "th", {scope: "col"}, h));
+    table.appendChild(el(doc, "thead")).appendChild(head);
+    const tbody = table.appendChild(el(doc, "tbody"));
+    rows.forEach((row, i) => {
+      const yTop = top + i * (rowH + 12);
+      const g = svg.appendChild(svgEl(doc, "g", {class: "fm-tl-row", "data-source": row.source || ""}));
+      g.appendChild(svgEl(doc, "text", {x: 4, y: yTop + 9, "font-size": 10, fill: COLORS.axis}, row.title));
+      const base = yTop + 12 + rowH - 4;
+      g.appendChild(svgEl(doc, "line", {x1: 4, x2: 4 + plotW, y1: base, y2: base, stroke: "#cccccc"}));
+      for (const s of row.series || []) {
+        const vals = Object.entries(s.values).filter(([yy]) => Number(yy) >= y0 && Number(yy) <= y1);
+        const max = Math.max(1, ...vals.map(([, v]) => (typeof v === "number" ? v : 0)));
+        for (const [yy, v] of vals) {
+          const xa = x(`${yy}-01-01`) + 2, xb = x(`${Number(yy) + 1}-01-01`) - 2;
+          const what = v === null ? "not given" : String(v);
+          const h = typeof v === "number" ? Math.max(v > 0 ? 2 : 0, ((rowH - 8) * v) / max) : 0;
+          const bar = mark(doc, g, "rect", {x: xa, y: base - h, width: Math.max(1, xb - xa), height: h,
+                                            fill: v === null ? "none" : COLORS.series},
+                           `${s.label}: ${yy}: ${what} (${row.title})`, opts, {kind: "series", row, year: yy, value: v});
+          if (v === null) {
+            g.appendChild(svgEl(doc, "text", {x: (xa + xb) / 2, y: base - 2, "font-size": 9, "text-anchor": "middle",
+                                              fill: COLORS.axis}, "?"));
+          } else if (typeof v === "number") {
+            g.appendChild(svgEl(doc, "text", {x: (xa + xb) / 2, y: base - h - 2, "font-size": 9,
+                                              "text-anchor": "middle", fill: COLORS.axis}, String(v)));
+          }
+          bar.setAttribute("class", "fm-tl-bar");
+          addRow(doc, tbody, row.title, yy, `${s.label}: ${what}`);
+        }
+      }
+      for (const e of row.events || []) {
+        drawSpan(doc, g, e, base - 10, COLORS.event, `${e.label}: ${e.text} (${row.title})`, opts,
+                 {kind: "event", row, event: e});
+        addRow(doc, tbody, row.title, e.text, e.label);
+      }
+      for (const c of row.claims || []) {
+        const what = `claim ${c.claim}${c.level === "area" ? " (area-level" + (c.area ? ": " + c.area : "") + ")" : ""}`;
+        drawSpan(doc, g, c, base - 10, COLORS.claim, `${what}: ${c.text} (${c.source})`, opts,
+                 {kind: "claim", row, event: c});
+        addRow(doc, tbody, c.source, c.text, what);
+      }
+    });
+    // year axis
+    const ya = height - axisH + 12;
+    for (let yy = y0; yy <= y1; yy++) {
+      svg.appendChild(svgEl(doc, "text", {x: (x(`${yy}-01-01`) + x(`${yy + 1}-01-01`)) / 2, y: ya, "font-size": 10,
+                                          "text-anchor": "middle", fill: COLORS.axis}, String(yy)));
+    }
+    fig.appendChild(svg);
+    fig.appendChild(caption);
+    fig.appendChild(table);
+    return fig;
+  }
+
+  /* A dated mark from its first to its last day (at least 4 px wide, so a day is visible), clipped to the axis. */
+  function drawSpan(doc, g, e, y, color, title, opts, data) {
+    const xa = scaleX(g, e.start), xb = scaleX(g, nextDay(e.end));
+    const r = mark(doc, g, "rect", {x: Math.min(xa, xb - 4), y, width: Math.max(4, xb - xa), height: 8, rx: 2,
+                                    fill: color}, title, opts, data);
+    r.setAttribute("class", data.kind === "claim" ? "fm-tl-claim" : "fm-tl-event");
+    return r;
+  }
+
+  function nextDay(iso) {
+    const d = new Date(day(iso) * 86400000 + 86400000);
+    return d.toISOString().slice(0, 10);
+  }
+
+  /* The x of an ISO day in the row's figure (the figure's scale is stored on the svg as data attributes). */
+  function scaleX(node, iso) {
+    const svg = node.namespaceURI === SVG && node.tagName.toLowerCase() === "svg" ? node : node.parentNode;
+    const y0 = Number(svg.getAttribute("data-y0")), y1 = Number(svg.getAttribute("data-y1"));
+    const w = Number(svg.getAttribute("width")) - 8;
+    const a = day(`${y0}-01-01`), b = day(`${y1 + 1}-01-01`);
+    const d = Math.min(Math.max(day(iso), a), b);
+    return 4 + (w * (d - a)) / (b - a);
+  }
+
+  /* A focusable mark with a <title> (its tooltip and accessible name) that calls opts.onMark on click/Enter. */
+  function mark(doc, g, tag, attrs, title, opts, data) {
+    const m = svgEl(doc, tag, attrs);
+    m.appendChild(svgEl(doc, "title", {}, title));
+    if (data.row && data.row.source) m.setAttribute("data-source", data.row.source);
+    if (data.event && data.event.claim) m.setAttribute("data-claim", data.event.claim);
+    if (opts.onMark) {
+      m.setAttribute("tabindex", "0");
+      m.setAttribute("role", "button");
+      m.setAttribute("aria-label", title);
+      m.style.cursor = "pointer";
+      m.addEventListener("click", () => opts.onMark(data));
+      m.addEventListener("keydown", (ev) => {
+        if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); opts.onMark(data); }
+      });
+    }
+    g.appendChild(m);
+    return m;
+  }
+
+  function addRow(doc, tbody, source, when, what) {
+    const tr = el(doc, "tr");
+    tr.appendChild(el(doc, "td", {}, source));
+    tr.appendChild(el(doc, "td", {}, when));
+    tr.appendChild(el(doc, "td", {}, what));
+    tbody.appendChild(tr);
+  }
+
+  /* A site's state in a year: "yes", "no", "unknown", or null when the time rule does not apply to the site. */
+  function siteState(time, siteId, year) {
+    const s = time.sites[siteId];
+    if (!s) return null;
+    const i = time.years.indexOf(Number(year));
+    if (i < 0) return "unknown";
+    const v = s.exists[i];
+    return v === true ? "yes" : v === false ? "no" : "unknown";
+  }
+
+  /* The year in a location hash such as "#t=2018" or "#site=aspi-1&t=2018", if it is one of `years`. */
+  function hashYear(hash, years) {
+    const params = new URLSearchParams(String(hash || "").replace(/^#/, ""));
+    const t = params.get("t");
+    if (t === null || !/^\d{4}$/.test(t)) return null;
+    return years.indexOf(Number(t)) >= 0 ? Number(t) : null;
+  }
+
+  /* The hash with t set to `year` (or removed when year is null), other parameters kept in their order. */
+  function withHashYear(hash, year) {
+    const params = new URLSearchParams(String(hash || "").replace(/^#/, ""));
+    if (year === null || year === undefined) params.delete("t"); else params.set("t", String(year));
+    const s = params.toString();
+    return s ? "#" + s : "";
+  }
+
+  /* A labelled, keyboard-operable year slider: <input type=range> with an <output> showing the year and the
+   * counts. opts: {label, value, onChange(year)}. Returns the wrapping element; its `fmSetYear(y)` sets it. */
+  function yearSlider(doc, time, opts) {
+    opts = opts || {};
+    const id = "fm-year-" + (++uid);
+    const years = time.years;
+    const wrap = el(doc, "div", {class: "fm-time-control"});
+    wrap.appendChild(el(doc, "label", {for: id}, opts.label || time.label || "Year"));
+    const input = wrap.appendChild(el(doc, "input", {type: "range", id, min: years[0], max: years[years.length - 1],
+                                                     step: 1, value: opts.value || years[years.length - 1]}));
+    const out = wrap.appendChild(el(doc, "output", {for: id, "aria-live": "polite"}));
+    function show(y) {
+      const t = time.totals[String(y)] || {yes: 0, no: 0, unknown: 0};
+      out.textContent = `${y}: ${t.yes} sites with evidence, ${t.unknown} of unknown date (shown, marked), ` +
+        `${t.no} without`;
+      input.setAttribute("aria-valuetext", String(y));
+    }
+    input.addEventListener("input", () => {
+      const y = Number(input.value);
+      show(y);
+      if (opts.onChange) opts.onChange(y);
+    });
+    wrap.fmSetYear = (y) => { input.value = String(y); show(Number(input.value)); };
+    show(Number(input.value));
+    return wrap;
+  }
+
+  /* A small chart of counts per year, one group of bars per year and one bar per rule's source, with a table.
+   * opts: {year (highlighted), titles: {slug: title}}. */
+  function countsChart(doc, time, opts) {
+    opts = opts || {};
+    const id = "fm-counts-" + (++uid);
+    const rules = time.rules, years = time.years;
+    const width = opts.width || 260, height = opts.height || 110, bottom = 16, topPad = 12;
+    let max = 1;
+    for (const r of rules) for (const y of years) max = Math.max(max, time.counts[r.source][String(y)] || 0);
+    const groupW = (width - 8) / years.length, barW = Math.max(2, (groupW - 6) / rules.length);
+    const fig = el(doc, "figure", {class: "fm-counts", id});
+    const svg = svgEl(doc, "svg", {width, height, viewBox: `0 0 ${width} ${height}`, role: "img",
+                                   "aria-labelledby": id + "-cap", focusable: "false"});
+    const shades = ["#5b7fa6", "#9bb7d4", "#c2410c", "#e7a77f", "#4d7c0f", "#a3c585"];
+    years.forEach((y, i) => {
+      const gx = 4 + i * groupW;
+      const g = svg.appendChild(svgEl(doc, "g", {"data-year": y, class: "fm-counts-year"}));
+      if (Number(opts.year) === y) {
+        g.appendChild(svgEl(doc, "rect", {x: gx, y: 0, width: groupW, height: height - bottom + 2, fill: "#fff3c4",
+                                          class: "fm-counts-selected"}));
+      }
+      rules.forEach((r, j) => {
+        const n = time.counts[r.source][String(y)] || 0;
+        const h = ((height - bottom - topPad) * n) / max;
+        const bar = svgEl(doc, "rect", {x: gx + 3 + j * barW, y: height - bottom - h, width: barW - 1, height: h,
+                                        fill: shades[j % shades.length], "data-source": r.source});
+        bar.appendChild(svgEl(doc, "title", {}, `${r.label}: ${y}: ${n}`));
+        g.appendChild(bar);
+      });
+      g.appendChild(svgEl(doc, "text", {x: gx + groupW / 2, y: height - 3, "font-size": 10, "text-anchor": "middle"},
+                          String(y)));
+    });
+    fig.appendChild(svg);
+    fig.appendChild(el(doc, "figcaption", {id: id + "-cap"}, opts.caption || "Sites per year, by source"));
+    const table = fig.appendChild(el(doc, "table", {class: "fm-counts-table"}));
+    table.appendChild(el(doc, "caption", {}, (opts.caption || "Sites per year, by source") + " (as a table)"));
+    const head = el(doc, "tr");
+    head.appendChild(el(doc, "th", {scope: "col"}, "Source"));
+    for (const y of years) head.appendChild(el(doc, "th", {scope: "col"}, String(y)));
+    table.appendChild(el(doc, "thead")).appendChild(head);
+    const tb = table.appendChild(el(doc, "tbody"));
+    for (const r of rules) {
+      const tr = el(doc, "tr");
+      tr.appendChild(el(doc, "th", {scope: "row"}, r.label));
+      for (const y of years) tr.appendChild(el(doc, "td", {}, String(time.counts[r.source][String(y)] || 0)));
+      tb.appendChild(tr);
+    }
+    return fig;
+  }
+
+  return {panelTimeline, yearSlider, countsChart, siteState, hashYear, withHashYear, rowYears};
+})();

@@ -56,9 +56,10 @@ const fmTimeline = (() => {
     const plotW = width - 8;
     const height = top + rows.length * (rowH + 12) + axisH;
     const fig = el(doc, "figure", {class: "fm-timeline", id});
-    const svg = svgEl(doc, "svg", {width, height, viewBox: `0 0 ${width} ${height}`, role: "img",
-                                   "aria-labelledby": id + "-cap", focusable: "false",
-                                   "data-y0": y0, "data-y1": y1});
+    // an image, unless its marks are buttons: then a group (an image may not hold interactive parts)
+    const svg = svgEl(doc, "svg", {width, height, viewBox: `0 0 ${width} ${height}`,
+                                   role: opts.onMark ? "group" : "img", "aria-labelledby": id + "-cap",
+                                   focusable: "false", "data-y0": y0, "data-y1": y1});
     const x = (d) => scaleX(svg, d);
     const caption = el(doc, "figcaption", {id: id + "-cap"}, opts.caption || `Timeline ${y0}\u2013${y1}, by source`);
     const table = el(doc, "table", {class: "fm-timeline-table"});

@@ -154,6 +154,8 @@ def test_slider_by_keyboard_updates_output_chart_and_hash(browser, site):
     slider.focus()
     p.keyboard.press("Home")
     assert slider.input_value() == "2017"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    p.locator("#control").screenshot(path=str(SHOTS / "timeline-slider-2017.png"))
     assert p.locator("output").text_content().startswith("2017: 0 sites with evidence, 3 of unknown date")
     p.keyboard.press("ArrowRight")
     assert slider.input_value() == "2018" and slider.get_attribute("aria-valuetext") == "2018"
@@ -164,8 +166,10 @@ def test_slider_by_keyboard_updates_output_chart_and_hash(browser, site):
     states = p.locator("#states li").all_text_contents()
     assert states == ["s1: yes", "s2: yes", "s3: unknown", "s4: unknown"]  # unknown kept, never dropped
     assert p.locator(".fm-counts-year[data-year='2018'] .fm-counts-selected").count() == 1
+    p.keyboard.press("ArrowRight")
+    p.locator("main").screenshot(path=str(SHOTS / "timeline-slider-2019.png"))
     p.keyboard.press("End")
-    assert p.evaluate("window.changes") == [2017, 2018, 2020]
+    assert p.evaluate("window.changes") == [2017, 2018, 2019, 2020]
     assert p.locator("#states li").all_text_contents() == ["s1: yes", "s2: unknown", "s3: yes", "s4: unknown"]
     r.close()
 

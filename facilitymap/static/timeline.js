@@ -43,24 +43,41 @@ const fmTimeline = (() => {
     return ys.length ? [Math.min(...ys), Math.max(...ys)] : null;
   }
 
-  /* A site's timeline: an SVG (one row per source: series bars, event marks, then a row of claims) and a table
-   * with the same content for screen readers. rows: timeline.site_rows(...). opts: {years: [a, b], width,
-   * onMark(mark, row)}. Returns a <figure>, or null when there is nothing dated. */
+  /* A site's timeline: an SVG (one row per source: its dated events on lanes, so that none hides another, above
+   * a bar chart of its series; then a row of claims) and a table with the same content for screen readers.
+   * rows: timeline.site_rows(...). opts: {years: [a, b], width, caption, onMark(mark)}. Returns a <figure>, or
+   * null when there is nothing dated. */
   function panelTimeline(doc, rows, opts) {
     opts = opts || {};
     const span = opts.years || rowYears(rows);
     if (!span || !rows.length) return null;
     const [y0, y1] = span;
     const id = "fm-tl-" + (++uid);
-    const width = opts.width || 320, rowH = 34, top = 4, axisH = 18;
-    const plotW = width - 8;
-    const height = top + rows.length * (rowH + 12) + axisH;
+    const width = opts.width || 320, plotW = width - 8, lane = 11, barsH = 26, axisH = 18;
+    const a = day(`${y0}-01-01`), b = day(`${y1 + 1}-01-01`);
+    const x = (iso) => 4 + (plotW * (Math.min(Math.max(day(iso), a), b) - a)) / (b - a);
+    // layout first: each row's marks on lanes (greedy by start), so the figure's height is known
+    const layout = rows.map((row) => {
+      const marks = (row.events || []).map((e) => ({kind: "event", e})).concat(
+        (row.claims || []).map((e) => ({kind: "claim", e})));
+      const ends = [];
+      for (const m of marks) {
+        m.xa = x(m.e.start);
+        m.xb = Math.max(x(nextDay(m.e.end)), m.xa + 4);
+        let l = ends.findIndex((end) => end + 2 <= m.xa);
+        if (l < 0) { l = ends.length; ends.push(0); }
+        ends[l] = m.xb;
+        m.lane = l;
+      }
+      const hasSeries = (row.series || []).length > 0;
+      return {row, marks, h: 13 + ends.length * lane + (hasSeries ? barsH + 10 : 0) + 6};
+    });
+    const height = layout.reduce((t, r) => t + r.h, 0) + axisH;
     const fig = el(doc, "figure", {class: "fm-timeline", id});
     // an image, unless its marks are buttons: then a group (an image may not hold interactive parts)
     const svg = svgEl(doc, "svg", {width, height, viewBox: `0 0 ${width} ${height}`,
                                    role: opts.onMark ? "group" : "img", "aria-labelledby": id + "-cap",
-                                   focusable: "false", "data-y0": y0, "data-y1": y1});
-    const x = (d) => scaleX(svg, d);
+                                   focusable: "false"});
     const caption = el(doc, "figcaption", {id: id + "-cap"}, opts.caption || `Timeline ${y0}\u2013${y1}, by source`);
     const table = el(doc, "table", {class: "fm-timeline-table"});
     table.appendChild(el(doc, "caption", {}, (opts.caption || "Timeline") + " (as a table)"));
@@ -68,49 +85,56 @@ const fmTimeline = (() => {
     for (const h of ["Source", "When", "What"]) head.appendChild(el(doc, "th", {scope: "col"}, h));
     table.appendChild(el(doc, "thead")).appendChild(head);
     const tbody = table.appendChild(el(doc, "tbody"));
-    rows.forEach((row, i) => {
-      const yTop = top + i * (rowH + 12);
+    let yTop = 2;
+    for (const {row, marks, h} of layout) {
       const g = svg.appendChild(svgEl(doc, "g", {class: "fm-tl-row", "data-source": row.source || ""}));
       g.appendChild(svgEl(doc, "text", {x: 4, y: yTop + 9, "font-size": 10, fill: COLORS.axis}, row.title));
-      const base = yTop + 12 + rowH - 4;
-      g.appendChild(svgEl(doc, "line", {x1: 4, x2: 4 + plotW, y1: base, y2: base, stroke: "#cccccc"}));
+      for (const m of marks) {
+        const e = m.e;
+        let title, what;
+        if (m.kind === "claim") {
+          what = `claim ${e.claim}${e.level === "area" ? " (area-level" + (e.area ? ": " + e.area : "") + ")" : ""}`;
+          title = `${what}: ${e.text} (${e.source})`;
+        } else {
+          what = e.label;
+          title = `${e.label}: ${e.text} (${row.title})`;
+        }
+        const r = mark(doc, g, "rect", {x: m.xa, y: yTop + 13 + m.lane * lane, width: m.xb - m.xa, height: 8,
+                                        rx: 2, fill: m.kind === "claim" ? COLORS.claim : COLORS.event},
+                       title, opts, {kind: m.kind, row, event: e});
+        r.setAttribute("class", m.kind === "claim" ? "fm-tl-claim" : "fm-tl-event");
+        if (m.kind === "claim") addRow(doc, tbody, e.source, e.text, what);
+        else addRow(doc, tbody, row.title, e.text, what);
+      }
+      const base = yTop + h - 6;
+      if ((row.series || []).length) {
+        g.appendChild(svgEl(doc, "line", {x1: 4, x2: 4 + plotW, y1: base, y2: base, stroke: "#cccccc"}));
+      }
       for (const s of row.series || []) {
         const vals = Object.entries(s.values).filter(([yy]) => Number(yy) >= y0 && Number(yy) <= y1);
         const max = Math.max(1, ...vals.map(([, v]) => (typeof v === "number" ? v : 0)));
         for (const [yy, v] of vals) {
           const xa = x(`${yy}-01-01`) + 2, xb = x(`${Number(yy) + 1}-01-01`) - 2;
           const what = v === null ? "not given" : String(v);
-          const h = typeof v === "number" ? Math.max(v > 0 ? 2 : 0, ((rowH - 8) * v) / max) : 0;
-          const bar = mark(doc, g, "rect", {x: xa, y: base - h, width: Math.max(1, xb - xa), height: h,
+          const bh = typeof v === "number" ? Math.max(v > 0 ? 2 : 0, (barsH * v) / max) : 0;
+          const bar = mark(doc, g, "rect", {x: xa, y: base - bh, width: Math.max(1, xb - xa), height: bh,
                                             fill: v === null ? "none" : COLORS.series},
                            `${s.label}: ${yy}: ${what} (${row.title})`, opts, {kind: "series", row, year: yy, value: v});
-          if (v === null) {
-            g.appendChild(svgEl(doc, "text", {x: (xa + xb) / 2, y: base - 2, "font-size": 9, "text-anchor": "middle",
-                                              fill: COLORS.axis}, "?"));
-          } else if (typeof v === "number") {
-            g.appendChild(svgEl(doc, "text", {x: (xa + xb) / 2, y: base - h - 2, "font-size": 9,
-                                              "text-anchor": "middle", fill: COLORS.axis}, String(v)));
-          }
           bar.setAttribute("class", "fm-tl-bar");
+          g.appendChild(svgEl(doc, "text", {x: (xa + xb) / 2, y: v === null ? base - 2 : base - bh - 2,
+                                            "font-size": 9, "text-anchor": "middle", fill: COLORS.axis},
+                              v === null ? "?" : what));
           addRow(doc, tbody, row.title, yy, `${s.label}: ${what}`);
         }
       }
-      for (const e of row.events || []) {
-        drawSpan(doc, g, e, base - 10, COLORS.event, `${e.label}: ${e.text} (${row.title})`, opts,
-                 {kind: "event", row, event: e});
-        addRow(doc, tbody, row.title, e.text, e.label);
-      }
-      for (const c of row.claims || []) {
-        const what = `claim ${c.claim}${c.level === "area" ? " (area-level" + (c.area ? ": " + c.area : "") + ")" : ""}`;
-        drawSpan(doc, g, c, base - 10, COLORS.claim, `${what}: ${c.text} (${c.source})`, opts,
-                 {kind: "claim", row, event: c});
-        addRow(doc, tbody, c.source, c.text, what);
-      }
-    });
-    // year axis
-    const ya = height - axisH + 12;
+      yTop += h;
+    }
+    // year axis: a tick at each 1 January, the year's label in the middle of its span
     for (let yy = y0; yy <= y1; yy++) {
-      svg.appendChild(svgEl(doc, "text", {x: (x(`${yy}-01-01`) + x(`${yy + 1}-01-01`)) / 2, y: ya, "font-size": 10,
+      const xa = x(`${yy}-01-01`), xb = x(`${yy + 1}-01-01`);
+      svg.appendChild(svgEl(doc, "line", {x1: xa, x2: xa, y1: height - axisH, y2: height - axisH + 4,
+                                          stroke: COLORS.axis}));
+      svg.appendChild(svgEl(doc, "text", {x: (xa + xb) / 2, y: height - axisH + 13, "font-size": 10,
                                           "text-anchor": "middle", fill: COLORS.axis}, String(yy)));
     }
     fig.appendChild(svg);
@@ -119,28 +143,9 @@ const fmTimeline = (() => {
     return fig;
   }
 
-  /* A dated mark from its first to its last day (at least 4 px wide, so a day is visible), clipped to the axis. */
-  function drawSpan(doc, g, e, y, color, title, opts, data) {
-    const xa = scaleX(g, e.start), xb = scaleX(g, nextDay(e.end));
-    const r = mark(doc, g, "rect", {x: Math.min(xa, xb - 4), y, width: Math.max(4, xb - xa), height: 8, rx: 2,
-                                    fill: color}, title, opts, data);
-    r.setAttribute("class", data.kind === "claim" ? "fm-tl-claim" : "fm-tl-event");
-    return r;
-  }
-
   function nextDay(iso) {
     const d = new Date(day(iso) * 86400000 + 86400000);
     return d.toISOString().slice(0, 10);
-  }
-
-  /* The x of an ISO day in the row's figure (the figure's scale is stored on the svg as data attributes). */
-  function scaleX(node, iso) {
-    const svg = node.namespaceURI === SVG && node.tagName.toLowerCase() === "svg" ? node : node.parentNode;
-    const y0 = Number(svg.getAttribute("data-y0")), y1 = Number(svg.getAttribute("data-y1"));
-    const w = Number(svg.getAttribute("width")) - 8;
-    const a = day(`${y0}-01-01`), b = day(`${y1 + 1}-01-01`);
-    const d = Math.min(Math.max(day(iso), a), b);
-    return 4 + (w * (d - a)) / (b - a);
   }
 
   /* A focusable mark with a <title> (its tooltip and accessible name) that calls opts.onMark on click/Enter. */

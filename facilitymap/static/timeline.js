@@ -270,12 +270,15 @@ const fmTimeline = (() => {
     for (const y of years) head.appendChild(el(doc, "th", {scope: "col"}, String(y)));
     table.appendChild(el(doc, "thead")).appendChild(head);
     const tb = table.appendChild(el(doc, "tbody"));
-    for (const r of rules) {
+    rules.forEach((r, j) => {
       const tr = el(doc, "tr");
-      tr.appendChild(el(doc, "th", {scope: "row"}, r.label));
+      const th = tr.appendChild(el(doc, "th", {scope: "row"}));
+      const key = th.appendChild(el(doc, "span", {"aria-hidden": "true", class: "fm-counts-key"}, "\u25a0 "));
+      key.style.color = shades[j % shades.length];  // the bar colour: the table is the chart's legend
+      th.appendChild(doc.createTextNode(r.label));
       for (const y of years) tr.appendChild(el(doc, "td", {}, String(time.counts[r.source][String(y)] || 0)));
       tb.appendChild(tr);
-    }
+    });
     return fig;
   }
 

@@ -179,13 +179,13 @@ _PATTERNS: list[tuple[re.Pattern, object]] = [
      lambda m, s: _moment(int(m[1] or m[4]), "quarter", int(m[2] or m[3]), raw=s)),
     (re.compile(r"(\d{4})-?H([12])|H([12])[ -]?(\d{4})", re.I),
      lambda m, s: _moment(int(m[1] or m[4]), "halfyear", int(m[2] or m[3]), raw=s)),
-    (re.compile(r"(1st|2nd|3rd|4th) ?q(?:ua)?r?t(?:er)? ?(\d{4})", re.I),  # 3rdQt2018 (ASPI v1)
+    (re.compile(r"(1st|2nd|3rd|4th) ?q(?:ua)?r?t(?:er)? ?(\d{4})", re.I),  # 3rdQt2018
      lambda m, s: _moment(int(m[2]), "quarter", _ORD[m[1].lower()], raw=s)),
-    (re.compile(r"(1st|2nd) ?h(?:al)?f ?(\d{4})", re.I),  # 2ndHf2019, 2ndhf2017 (ASPI v1)
+    (re.compile(r"(1st|2nd) ?h(?:al)?f ?(\d{4})", re.I),  # 2ndHf2019, 2ndhf2017
      lambda m, s: _moment(int(m[2]), "halfyear", _ORD[m[1].lower()], raw=s)),
     (re.compile(r"mid[- ]?(\d{4})", re.I),  # "Mid-2018": the year is all it says for sure
      lambda m, s: _moment(int(m[1]), "year", raw=s)),
-    (re.compile(r"(\d{2})-([A-Za-z]{3})"),  # 19-Jun = June 2019 (ASPI v1's YY-Mon)
+    (re.compile(r"(\d{2})-([A-Za-z]{3})"),  # 19-Jun = June 2019 (YY-Mon; "19 June" needs a declared format)
      lambda m, s: _moment(_year2(m[1]), "month", _month(m[2], s), raw=s)),
     (re.compile(r"([A-Za-z]{3})-(\d{2})"),  # Mar-19 = March 2019 (a spreadsheet's Mon-YY)
      lambda m, s: _moment(_year2(m[2]), "month", _month(m[1], s), raw=s)),

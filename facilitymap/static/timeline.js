@@ -186,7 +186,7 @@ const fmTimeline = (() => {
     return v === true ? "yes" : v === false ? "no" : "unknown";
   }
 
-  /* The year in a location hash such as "#t=2018" or "#site=aspi-1&t=2018", if it is one of `years`. */
+  /* The year in a location hash such as "#t=2018" or "#site=s1&t=2018", if it is one of `years`. */
   function hashYear(hash, years) {
     const params = new URLSearchParams(String(hash || "").replace(/^#/, ""));
     const t = params.get("t");

@@ -291,7 +291,7 @@ def site_rows(time_spec: dict, records, claims: list[dict] | None = None,
     ``records``: the site's records (``source``, ``record_id``, ``attrs``); ``claims``: resolved claims about the
     site or its area. Each row: ``{"source", "title", "series": [{"field", "label", "record_id", "values":
     {year: n}}], "events": [event + {"field", "label", "record_id"}]}``; the claims row has ``"source": null``,
-    ``"claims": [event + {"claim", "level", ...}]``.
+    ``"claims": [event + {"claim", "level", "source", "title", ...}]``.
     """
     titles = source_titles or {}
     rows: dict[str, dict] = {}
@@ -315,6 +315,8 @@ def site_rows(time_spec: dict, records, claims: list[dict] | None = None,
         row["events"].sort(key=lambda e: (e["start"], e["end"], e["field"]))
     out = [r for r in rows.values() if r["series"] or r["events"]]
     evs, _ = claim_events(claims or [])
+    for e in evs:
+        e["title"] = titles.get(e["source"], e["source"])  # the claims source, as the panel names it
     if evs:
         out.append({"source": None, "title": "Claims", "series": [], "events": [], "claims": evs})
     return out

@@ -203,3 +203,38 @@ def test_axe_finds_no_serious_or_critical_issue(browser, site):
            if v["impact"] in ("serious", "critical")]
     assert bad == []
     r.close()
+
+
+def test_panel_of_a_real_site_with_the_tekes_drill(browser, tmp_path):
+    """A Xinjiang site in Tekes: ASPI v1's buildings per year and dated evidence, and the drill of September 2018
+    as an area-level claim; saved as a screenshot for a person to look at."""
+    from test_timeline import REPO, XINJIANG_TIME
+
+    from facilitymap import builder
+    from facilitymap.registry import load_sources
+
+    spec = builder.load_map_spec(REPO / "maps", "xinjiang")
+    data = builder.assemble(spec, builder.select_sources(load_sources(REPO / "sources"), spec, "xinjiang"))
+    rec, claims = data["reconciled"].records, data["annotations"]["claims"]
+    drill = next(c for c in claims if c["id"] == "tekes-tiger-chair-drill")
+    with_v1 = set(rec[rec.source == "aspi-camp-dataset-v1"].site_id)
+    sid = sorted(s for s in drill["site_ids"] if s in with_v1)[0]
+    titles = {s["slug"]: s["title"] for s in data["sources"]}
+    rows = timeline.site_rows(XINJIANG_TIME, rec[rec.site_id == sid], [c for c in claims if sid in c["site_ids"]],
+                              titles)
+    time = timeline.time_payload(XINJIANG_TIME, data["reconciled"].sites, rec, claims)
+    (tmp_path / "index.html").write_text(page_html({"time": time, "rows": rows, "name": sid}), encoding="utf-8")
+    with serve(tmp_path) as base:
+        r = open_page(browser, base)
+        p = r.page
+        claim = p.locator(".fm-tl-claim[data-claim='tekes-tiger-chair-drill'] > title").text_content()
+        assert claim.startswith("claim tekes-tiger-chair-drill (area-level: Tekes): ")
+        table = p.eval_on_selector_all(".fm-timeline-table tbody tr",
+                                       "trs => trs.map(tr => [...tr.cells].map(c => c.textContent))")
+        assert [titles["annotations-xinjiang-police-files"], "September 2018", "claim tekes-tiger-chair-drill (area-level: "
+                "Tekes)"] in [[row[0], row[1], row[2]] for row in table]
+        assert any(row[2].startswith("facilities with buildings, per ASPI v1: ") for row in table)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        p.locator(".fm-timeline").screenshot(path=str(SHOTS / "timeline-panel-xinjiang.png"))
+        assert r.page_errors == [] and r.off_site_requests() == []
+        r.close()

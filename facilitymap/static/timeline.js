@@ -94,7 +94,7 @@ const fmTimeline = (() => {
         let title, what;
         if (m.kind === "claim") {
           what = `claim ${e.claim}${e.level === "area" ? " (area-level" + (e.area ? ": " + e.area : "") + ")" : ""}`;
-          title = `${what}: ${e.text} (${e.source})`;
+          title = `${what}: ${e.text} (${e.title || e.source})`;
         } else {
           what = e.label;
           title = `${e.label}: ${e.text} (${row.title})`;
@@ -103,7 +103,7 @@ const fmTimeline = (() => {
                                         rx: 2, fill: m.kind === "claim" ? COLORS.claim : COLORS.event},
                        title, opts, {kind: m.kind, row, event: e});
         r.setAttribute("class", m.kind === "claim" ? "fm-tl-claim" : "fm-tl-event");
-        if (m.kind === "claim") addRow(doc, tbody, e.source, e.text, what);
+        if (m.kind === "claim") addRow(doc, tbody, e.title || e.source, e.text, what);
         else addRow(doc, tbody, row.title, e.text, what);
       }
       const base = yTop + h - 6;

@@ -438,3 +438,15 @@ def series_values(columns: dict[str, str], get, is_missing) -> dict[str, object]
         v = get(col)
         out[y] = None if is_missing(v) else v
     return out
+
+
+def for_csv(type_name: str, value) -> str:
+    """A value of a date field type as a CSV cell (the canonical text; a series as ``2017=0;2018=15``)."""
+    return to_csv(value) if type_name in TYPES else value
+
+
+def for_geojson(type_name: str, value):
+    """A value of a date field type as a GeoJSON property: an interval object; a series as it is."""
+    if type_name not in TYPES or value is None:
+        return value
+    return value if type_name == "series" else interval(value)

@@ -113,6 +113,11 @@ def _record_states(rule: dict, attrs: dict, years: list[int]) -> list[bool | Non
         out = []
         for y in years:
             v = series.get(str(y))
+            if isinstance(v, str):  # per-year fields of a text type: a number or nothing
+                try:
+                    v = float(v)
+                except ValueError:
+                    v = None
             if _missing(v):
                 out.append(None)
             else:

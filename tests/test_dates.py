@@ -102,6 +102,14 @@ def test_export_conventions():
                                          "text": "2018-Q3"}
 
 
+def test_export_hooks_by_field_type():
+    assert dates.for_csv("quarter", "2018-Q3") == "2018-Q3" and dates.for_csv("integer", 3) == 3
+    assert dates.for_csv("series", {"2019": True, "2020": None}) == "2019=true;2020="
+    assert dates.for_geojson("daterange", "2018/2019") == {"start": "2018-01-01", "end": "2019-12-31",
+                                                           "precision": "year", "text": "2018/2019"}
+    assert dates.for_geojson("series", {"2017": 0}) == {"2017": 0} and dates.for_geojson("string", "x") == "x"
+
+
 def test_interval_comparisons():
     assert dates.overlaps_year("2018-Q3", 2018) and not dates.overlaps_year("2018-Q3", 2019)
     assert dates.overlaps_year("2018/2019", 2019) and not dates.within_year("2018/2019", 2019)

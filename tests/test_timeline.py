@@ -155,6 +155,12 @@ def test_from_until_and_where_and_years():
     assert p["sites"]["q"]["exists"] == [False, False, False, True, True, True, True]
 
 
+def test_series_of_text_fields_reads_numbers_and_skips_the_rest():
+    spec = {"rules": [{"source": "a", "series": {"2018": "n18", "2019": "n19"}}]}
+    p = timeline.time_payload(spec, _sites("s"), [_rec("s", "a", "1", n18="0", n19="?")])
+    assert p["sites"]["s"]["exists"] == [False, None]
+
+
 def test_boolean_series_and_seen_dates():
     spec = {"rules": [{"source": "a", "series": {"2019": "c19", "2020": "c20"}},
                       {"source": "b", "seen": "img"}]}

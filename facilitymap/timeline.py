@@ -313,7 +313,12 @@ def site_rows(time_spec: dict, records, claims: list[dict] | None = None,
         for ev in time_spec.get("events") or []:
             if ev["source"] != src:
                 continue
-            v = _date(attrs.get(ev["field"]))
+            raw = attrs.get(ev["field"])
+            if isinstance(raw, dict):  # a series field (e.g. yes/no per year) is drawn as bars
+                row["series"].append({"field": ev["field"], "label": ev.get("label") or ev["field"],
+                                      "record_id": str(rec["record_id"]), "values": dict(sorted(raw.items()))})
+                continue
+            v = _date(raw)
             if v is not None:
                 row["events"].append(event(v, field=ev["field"], label=ev.get("label") or ev["field"],
                                            record_id=str(rec["record_id"])))

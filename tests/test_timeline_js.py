@@ -21,12 +21,13 @@ SPEC = {
     "rules": [{"source": "src-a", "series": "buildings", "label": "sites with buildings, per A"},
               {"source": "src-b", "known_from": "2020-08", "label": "listed by B (August 2020)"}],
     "events": [{"source": "src-a", "field": "changed", "label": "security features changed"},
+               {"source": "src-a", "field": "construction", "label": "construction ongoing"},
                {"source": "src-a", "field": "imagery", "label": "latest imagery"}],
 }
 RECORDS = [
     {"site_id": "s1", "source": "src-a", "record_id": "1",
      "attrs": {"buildings": {"2017": 0, "2018": 15, "2019": 15, "2020": None}, "changed": "3rdQt2018",
-               "imagery": "19-Jun"}},
+               "imagery": "19-Jun", "construction": {"2019": True, "2020": False}}},
     {"site_id": "s1", "source": "src-b", "record_id": "b1", "attrs": {}},
     {"site_id": "s2", "source": "src-a", "record_id": "2", "attrs": {"buildings": {"2018": 4, "2019": 6}}},
     {"site_id": "s3", "source": "src-b", "record_id": "b2", "attrs": {}},
@@ -115,7 +116,7 @@ def test_panel_timeline_rows_marks_and_table(browser, site):
     titles = p.eval_on_selector_all(".fm-timeline [data-source] > title, .fm-timeline .fm-tl-claim > title",
                                     "els => els.map(e => e.textContent)")
     # every mark names its source: series bars and events name source A's title, claims their claims source
-    assert sum(1 for t in titles if t.endswith(f"({HOSTILE})")) == 4 + 2  # 4 bars, 2 events
+    assert sum(1 for t in titles if t.endswith(f"({HOSTILE})")) == 4 + 2 + 2  # 4 + 2 bars, 2 events
     assert sum(1 for t in titles if t.endswith("(notes)")) == 2
     assert "security features changed: Q3 2018 (" in " ".join(titles)
     assert "sites with buildings, per A: 2020: not given" in " ".join(titles)
@@ -123,6 +124,7 @@ def test_panel_timeline_rows_marks_and_table(browser, site):
                                    "trs => trs.map(tr => [...tr.cells].map(c => c.textContent))")
     assert [HOSTILE, "2018", "sites with buildings, per A: 15"] in table
     assert [HOSTILE, "Q3 2018", "security features changed"] in table
+    assert [HOSTILE, "2019", "construction ongoing: yes"] in table and [HOSTILE, "2020", "construction ongoing: no"] in table
     assert [HOSTILE, "June 2019", "latest imagery"] in table
     assert ["notes", "2017\u20132018", "claim indicators (area-level: Tekes)"] in table
     assert ["notes", "September 2018", "claim drill (area-level: Tekes)"] in table

@@ -69,8 +69,8 @@ const fmTimeline = (() => {
         ends[l] = m.xb;
         m.lane = l;
       }
-      const hasSeries = (row.series || []).length > 0;
-      return {row, marks, h: 13 + ends.length * lane + (hasSeries ? barsH + 10 : 0) + 6};
+      const band = 10 + 10 + barsH;  // each series: its label, room for the values, the bars
+      return {row, marks, lanes: ends.length, h: 13 + ends.length * lane + (row.series || []).length * band + 6};
     });
     const height = layout.reduce((t, r) => t + r.h, 0) + axisH;
     const fig = el(doc, "figure", {class: "fm-timeline", id});
@@ -86,7 +86,7 @@ const fmTimeline = (() => {
     table.appendChild(el(doc, "thead")).appendChild(head);
     const tbody = table.appendChild(el(doc, "tbody"));
     let yTop = 2;
-    for (const {row, marks, h} of layout) {
+    for (const {row, marks, lanes, h} of layout) {
       const g = svg.appendChild(svgEl(doc, "g", {class: "fm-tl-row", "data-source": row.source || ""}));
       g.appendChild(svgEl(doc, "text", {x: 4, y: yTop + 9, "font-size": 10, fill: COLORS.axis}, row.title));
       for (const m of marks) {
@@ -106,27 +106,28 @@ const fmTimeline = (() => {
         if (m.kind === "claim") addRow(doc, tbody, e.title || e.source, e.text, what);
         else addRow(doc, tbody, row.title, e.text, what);
       }
-      const base = yTop + h - 6;
-      if ((row.series || []).length) {
+      (row.series || []).forEach((sr, k) => {
+        const bandTop = yTop + 13 + lanes * lane + k * (20 + barsH);
+        const base = bandTop + 20 + barsH;
+        g.appendChild(svgEl(doc, "text", {x: 4, y: bandTop + 9, "font-size": 9, fill: COLORS.axis}, sr.label));
         g.appendChild(svgEl(doc, "line", {x1: 4, x2: 4 + plotW, y1: base, y2: base, stroke: "#cccccc"}));
-      }
-      for (const s of row.series || []) {
-        const vals = Object.entries(s.values).filter(([yy]) => Number(yy) >= y0 && Number(yy) <= y1);
+        const vals = Object.entries(sr.values).filter(([yy]) => Number(yy) >= y0 && Number(yy) <= y1);
         const max = Math.max(1, ...vals.map(([, v]) => (typeof v === "number" ? v : 0)));
         for (const [yy, v] of vals) {
           const xa = x(`${yy}-01-01`) + 2, xb = x(`${Number(yy) + 1}-01-01`) - 2;
-          const what = v === null ? "not given" : String(v);
-          const bh = typeof v === "number" ? Math.max(v > 0 ? 2 : 0, (barsH * v) / max) : 0;
+          const what = v === null ? "not given" : v === true ? "yes" : v === false ? "no" : String(v);
+          // numbers: bars to scale; yes/no: a short pale bar for yes, none for no
+          const bh = typeof v === "number" ? Math.max(v > 0 ? 2 : 0, (barsH * v) / max) : v === true ? 8 : 0;
           const bar = mark(doc, g, "rect", {x: xa, y: base - bh, width: Math.max(1, xb - xa), height: bh,
-                                            fill: v === null ? "none" : COLORS.series},
-                           `${s.label}: ${yy}: ${what} (${row.title})`, opts, {kind: "series", row, year: yy, value: v});
+                                            fill: v === null ? "none" : v === true ? "#9bb7d4" : COLORS.series},
+                           `${sr.label}: ${yy}: ${what} (${row.title})`, opts, {kind: "series", row, year: yy, value: v});
           bar.setAttribute("class", "fm-tl-bar");
           g.appendChild(svgEl(doc, "text", {x: (xa + xb) / 2, y: v === null ? base - 2 : base - bh - 2,
                                             "font-size": 9, "text-anchor": "middle", fill: COLORS.axis},
                               v === null ? "?" : what));
-          addRow(doc, tbody, row.title, yy, `${s.label}: ${what}`);
+          addRow(doc, tbody, row.title, yy, `${sr.label}: ${what}`);
         }
-      }
+      });
       yTop += h;
     }
     // year axis: a tick at each 1 January, the year's label in the middle of its span

@@ -240,7 +240,7 @@ def time_payload(time_spec: dict, sites, records, claims: list[dict] | None = No
                 if exists[i] is None and s is not None:
                     exists[i], basis[i] = s, ri
         present = [years[i] for i, s in enumerate(exists) if s]
-        out_sites[sid] = {"exists": exists, "basis": basis,
+        out_sites[sid] = {"exists": exists, "basis": basis, "unknown": all(e is None for e in exists),
                           "first": present[0] if present else None, "last": present[-1] if present else None}
         for i, s in enumerate(exists):
             totals[str(years[i])]["yes" if s else "no" if s is False else "unknown"] += 1

@@ -128,10 +128,11 @@ def test_first_rule_that_speaks_decides_and_silence_is_unknown():
             _rec("s3", "c", "z")]
     p = timeline.time_payload(spec, _sites("s1", "s2", "s3"), recs)
     assert p["years"] == [2017, 2018, 2019]
-    assert p["sites"]["s1"] == {"exists": [False, True, True], "basis": [0, 0, 1], "first": 2018, "last": 2019}
+    assert p["sites"]["s1"] == {"exists": [False, True, True], "basis": [0, 0, 1], "unknown": False, "first": 2018,
+                                "last": 2019}
     assert p["sites"]["s2"]["exists"] == [None, None, True]
-    assert p["sites"]["s3"] == {"exists": [None, None, None], "basis": [None, None, None], "first": None,
-                                "last": None}
+    assert p["sites"]["s3"] == {"exists": [None, None, None], "basis": [None, None, None], "unknown": True,
+                                "first": None, "last": None}
     assert p["counts"] == {"a": {"2017": 0, "2018": 1, "2019": 0}, "b": {"2017": 0, "2018": 0, "2019": 2}}
     assert p["totals"]["2017"] == {"yes": 0, "no": 1, "unknown": 2}
 

@@ -37,6 +37,8 @@ SITES = [{"site_id": s, "kind": "detention"} for s in ("s1", "s2", "s3", "s4")]
 CLAIMS = [
     {"id": "drill", "date": "2018-09", "text": HOSTILE, "level": "area", "area": "Tekes", "site_ids": ["s1"],
      "source": "notes"},
+    {"id": "later", "date": "2022-05-24", "text": "Published later", "level": "area", "area": "Tekes",
+     "site_ids": ["s1"], "source": "notes"},
     {"id": "indicators", "period": "2017/2018", "text": "Indicators of internment", "level": "area",
      "area": "Tekes", "site_ids": ["s1"], "source": "notes"},
 ]
@@ -128,6 +130,9 @@ def test_panel_timeline_rows_marks_and_table(browser, site):
     assert [HOSTILE, "June 2019", "latest imagery"] in table
     assert ["notes", "2017\u20132018", "claim indicators (area-level: Tekes)"] in table
     assert ["notes", "September 2018", "claim drill (area-level: Tekes)"] in table
+    # a claim after the axis is listed, not drawn at the axis's edge
+    assert ["notes", "24 May 2022", "claim later (area-level: Tekes)"] in table
+    assert p.locator(".fm-tl-claim[data-claim='later']").count() == 0
     # hostile text stays text
     assert p.evaluate("window.pwned") is None and p.locator("#panel img, #panel b").count() == 0
     assert HOSTILE in p.locator("figcaption").first.text_content()

@@ -58,8 +58,11 @@ const fmTimeline = (() => {
     const x = (iso) => 4 + (plotW * (Math.min(Math.max(day(iso), a), b) - a)) / (b - a);
     // layout first: each row's marks on lanes (greedy by start), so the figure's height is known
     const layout = rows.map((row) => {
-      const marks = (row.events || []).map((e) => ({kind: "event", e})).concat(
+      const all = (row.events || []).map((e) => ({kind: "event", e})).concat(
         (row.claims || []).map((e) => ({kind: "claim", e})));
+      // a mark wholly outside the axis is not drawn at its edge (that would misdate it): the table lists it
+      const inside = (m) => day(m.e.end) >= a && day(m.e.start) < b;
+      const marks = all.filter(inside), outside = all.filter((m) => !inside(m));
       const ends = [];
       for (const m of marks) {
         m.xa = x(m.e.start);
@@ -70,7 +73,7 @@ const fmTimeline = (() => {
         m.lane = l;
       }
       const band = 10 + 10 + barsH;  // each series: its label, room for the values, the bars
-      return {row, marks, lanes: ends.length, h: 13 + ends.length * lane + (row.series || []).length * band + 6};
+      return {row, marks, outside, lanes: ends.length, h: 13 + ends.length * lane + (row.series || []).length * band + 6};
     });
     const height = layout.reduce((t, r) => t + r.h, 0) + axisH;
     const fig = el(doc, "figure", {class: "fm-timeline", id});
@@ -86,10 +89,10 @@ const fmTimeline = (() => {
     table.appendChild(el(doc, "thead")).appendChild(head);
     const tbody = table.appendChild(el(doc, "tbody"));
     let yTop = 2;
-    for (const {row, marks, lanes, h} of layout) {
+    for (const {row, marks, outside, lanes, h} of layout) {
       const g = svg.appendChild(svgEl(doc, "g", {class: "fm-tl-row", "data-source": row.source || ""}));
       g.appendChild(svgEl(doc, "text", {x: 4, y: yTop + 9, "font-size": 10, fill: COLORS.axis}, row.title));
-      for (const m of marks) {
+      for (const m of marks.concat(outside)) {
         const e = m.e;
         let title, what;
         if (m.kind === "claim") {
@@ -99,12 +102,13 @@ const fmTimeline = (() => {
           what = e.label;
           title = `${e.label}: ${e.text} (${row.title})`;
         }
+        if (m.kind === "claim") addRow(doc, tbody, e.title || e.source, e.text, what);
+        else addRow(doc, tbody, row.title, e.text, what);
+        if (m.lane === undefined) continue;  // outside the axis
         const r = mark(doc, g, "rect", {x: m.xa, y: yTop + 13 + m.lane * lane, width: m.xb - m.xa, height: 8,
                                         rx: 2, fill: m.kind === "claim" ? COLORS.claim : COLORS.event},
                        title, opts, {kind: m.kind, row, event: e});
         r.setAttribute("class", m.kind === "claim" ? "fm-tl-claim" : "fm-tl-event");
-        if (m.kind === "claim") addRow(doc, tbody, e.title || e.source, e.text, what);
-        else addRow(doc, tbody, row.title, e.text, what);
       }
       (row.series || []).forEach((sr, k) => {
         const bandTop = yTop + 13 + lanes * lane + k * (20 + barsH);

@@ -15,11 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 
+from . import dates
+
 # Values that mean "not given" in the shipped sources (a descriptor may replace this list: "missing_values").
 MISSING_VALUES = ("", "N/A", "#N/A", "n/a", "NA")
 
 #: Field types, by their Frictionless Table Schema names (``text`` is ours: long free text, shown as a paragraph).
-TYPES = ("string", "text", "integer", "number", "boolean", "yearmonth", "date", "year", "array")
+# Dates of any precision, ranges and yearly series are converted by dates.py.
+DATE_TYPES = ("date", "day", "yearmonth", "quarter", "halfyear", "year", "daterange", "series")
+TYPES = ("string", "text", "integer", "number", "boolean", "array") + DATE_TYPES
 RANGE_TYPES = ("integer", "number", "year")
 #: Keys of one declaration under a spec's ``fields:``.
 DECLARATION_KEYS = ("label", "type", "min", "max", "description")
@@ -178,6 +182,11 @@ def convert(field: Field, value, fmt: str | None = None, item: str | None = None
     if isinstance(value, str):
         value = value.strip()
     t = field.type
+    if t in DATE_TYPES:  # see dates.py
+        try:
+            return dates.convert(t, value, fmt, item)
+        except dates.DateError as e:
+            raise FieldValueError(str(e)) from None
     if t in ("string", "text"):
         out = value if isinstance(value, str) else _plain(value)
     elif t == "integer":

@@ -27,6 +27,7 @@ import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
+from . import dates
 from .errors import SourceError
 from .fields import MISSING_VALUES, NAME_FIELDS, Field, FieldValueError, _to_float, canonical, convert, is_missing
 from .fields import lookup as field_for
@@ -69,12 +70,18 @@ def spec_column(spec) -> tuple[str, str | None, str | None]:
     """A ``fields`` entry is a column name or {"from": column, "format"?: strptime format, "item"?: key}."""
     if isinstance(spec, str):
         return spec, None, None
+    if dates.series_columns(spec):
+        return None, spec.get("format"), spec.get("item")
     return spec["from"], spec.get("format"), spec.get("item")
 
 
 def mapped_columns(fm: dict) -> list[tuple[str, str]]:
     """(where in the descriptor, source column) for every column the descriptor names."""
-    out = [(f"fields.{ours}", spec_column(spec)[0]) for ours, spec in (fm.get("fields") or {}).items()]
+    out = []
+    for ours, spec in (fm.get("fields") or {}).items():
+        series = dates.series_columns(spec)  # one field from several columns: {"series": {"2017": col, ...}}
+        out += ([(f"fields.{ours}.series.{y}", c) for y, c in series.items()] if series
+                else [(f"fields.{ours}", spec_column(spec)[0])])
     if isinstance(fm.get("kind"), dict):
         out.append(("kind.field", fm["kind"]["field"]))
     if fm.get("filter"):
@@ -159,7 +166,9 @@ def build_records(slug: str, fm: dict, table: Table, vocabulary: dict[str, Field
             if ours == "record_id":
                 continue
             col, fmt, item = spec_column(spec)
-            v = get(raw.original, col)
+            series = dates.series_columns(spec)
+            v = (dates.series_values(series, lambda c: get(raw.original, c), lambda x: is_missing(x, missing))
+                 if series else get(raw.original, col))
             if is_missing(v, missing):
                 continue
             try:

@@ -119,7 +119,8 @@ def add(file: Path, slug: str | None, sources_dir: Path, map_name: str | None, m
     else:
         step = f"add `{ob.slug}` to the sources of {spec_path or 'a map spec (maps/<map>.yaml)'}, "
     click.echo(f"next: fill in the placeholders (TODO:), check the mapping in {ob.folder}/datapackage.json, "
-               f"{step}run `facilitymap validate`, then `facilitymap build {map_name or '<map>'}`")
+               f"{step}run `facilitymap validate --map {map_name or '<map>'}`, then "
+               f"`facilitymap build {map_name or '<map>'}`")
 
 
 @main.command()

@@ -1,4 +1,4 @@
-"""`python -m facilitymap ...` runs the command line."""
+"""`python -m facilitymap`: the command line."""
 from .cli import main
 
-main(prog_name="facilitymap")
+main()

@@ -99,8 +99,8 @@ def test_value_that_does_not_fit_its_type_is_noted_not_guessed(make_source):
     assert notes == [
         (2, "tier: '?' is not a whole number; left out (the original row keeps it)"),
         (3, "tier: '7' is outside 1..4; left out (the original row keeps it)"),
-        (3, "latest_imagery: 'Smarch' is not a month (YYYY-MM, YY-Mon or an RFC-2822 date); "
-            "left out (the original row keeps it)"),
+        (3, "latest_imagery: 'Smarch' is not a date (expected e.g. 2018-07-05, 2018-07, 2018-Q3, 3rdQt2018, "
+            "2018-H2, 2ndHf2019, 2018, 19-Jun, 2018-2019 or 2018/2019); left out (the original row keeps it)"),
     ]
 
 

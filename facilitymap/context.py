@@ -18,6 +18,7 @@ from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import shapely
 from shapely.geometry import mapping, shape
 
@@ -35,16 +36,18 @@ GEONAMES_FILE = "cities15000.json"
 
 
 @lru_cache(maxsize=1)
-def _atlas() -> tuple[shapely.Geometry, shapely.Geometry]:
-    """(land, borders) for the whole world from the vendored TopoJSON."""
+def _atlas() -> tuple[np.ndarray, np.ndarray]:
+    """(land polygons, border lines) for the whole world from the vendored TopoJSON, as arrays of parts."""
     from topojson.utils import arc_coordinates, serialize_as_geojson
 
     topo = json.loads(vendored.read_bytes(*ATLAS))
     land_fc = serialize_as_geojson(topo, objectname="land")
-    # Natural Earth's Antarctica is not a valid polygon at the antimeridian: repair each part, keep the polygons.
-    parts = [shapely.make_valid(shape(f["geometry"])) for f in land_fc["features"] if f["geometry"]]
-    polys = [g for p in parts for g in shapely.get_parts(shapely.get_parts(p)) if g.geom_type == "Polygon"]
-    land = shapely.MultiPolygon(polys)
+    parts = shapely.get_parts([shape(f["geometry"]) for f in land_fc["features"] if f["geometry"]])
+    bad = ~shapely.is_valid(parts)
+    # Natural Earth's Antarctica is not a valid polygon at the antimeridian: repair only what is invalid
+    # (repairing the whole world takes seconds), keep the polygons.
+    parts[bad] = shapely.make_valid(parts[bad])
+    land = np.array([g for g in shapely.get_parts(parts) if g.geom_type == "Polygon"], dtype=object)
     arcs = arc_coordinates(topo["arcs"], topo.get("transform"))
     users: dict[int, set[int]] = {}
 
@@ -58,7 +61,7 @@ def _atlas() -> tuple[shapely.Geometry, shapely.Geometry]:
     for i, g in enumerate(topo["objects"]["countries"]["geometries"]):
         walk(g.get("arcs") or [], i)
     shared = [shapely.LineString(arcs[a]) for a in sorted(users) if len(users[a]) >= 2 and len(arcs[a]) >= 2]
-    return land, shapely.MultiLineString(shared)
+    return land, np.array(shared, dtype=object)
 
 
 def extent(sites: dict) -> list[float] | None:
@@ -78,16 +81,21 @@ def _geojson(geom: shapely.Geometry) -> dict:
     return {"type": "FeatureCollection", "features": feats}
 
 
-def _cut(geom: shapely.Geometry, bbox: list[float], tolerance: float) -> shapely.Geometry:
-    clipped = shapely.clip_by_rect(geom, *bbox)
+def _cut(parts: np.ndarray, bbox: list[float], tolerance: float, polygons: bool) -> shapely.Geometry:
+    """The parts inside bbox, simplified by tolerance (parts smaller than it dropped), on a 10^-DECIMALS grid."""
+    w, s, e, n = bbox
+    b = shapely.bounds(parts)
+    parts = parts[(b[:, 0] <= e) & (b[:, 2] >= w) & (b[:, 1] <= n) & (b[:, 3] >= s)]
+    parts = shapely.clip_by_rect(parts, w, s, e, n)
     if tolerance:
-        clipped = shapely.simplify(clipped, tolerance, preserve_topology=True)
+        parts = shapely.simplify(parts, tolerance, preserve_topology=True)
         # islands and border stubs smaller than the tolerance say nothing at the zoom that needs it
-        parts = shapely.get_parts(clipped)
-        size = shapely.area(parts) if geom.geom_type == "MultiPolygon" else shapely.length(parts)
-        keep = parts[size >= (tolerance ** 2 if geom.geom_type == "MultiPolygon" else tolerance)]
-        clipped = (shapely.MultiPolygon if geom.geom_type == "MultiPolygon" else shapely.MultiLineString)(list(keep))
-    return shapely.set_precision(clipped, 10 ** -DECIMALS)
+        size = shapely.area(parts) if polygons else shapely.length(parts)
+        parts = parts[size >= (tolerance ** 2 if polygons else tolerance)]
+    parts = shapely.get_parts(shapely.set_precision(parts, 10 ** -DECIMALS))
+    kind = "Polygon" if polygons else "LineString"
+    parts = [g for g in parts if g.geom_type == kind and not g.is_empty]
+    return shapely.MultiPolygon(parts) if polygons else shapely.MultiLineString(parts)
 
 
 def _size(obj) -> int:
@@ -98,8 +106,8 @@ def geography(bbox: list[float], budget: int = SIZE_BUDGET) -> tuple[dict, dict,
     """(land, borders, tolerance): both clipped to bbox and simplified with the first tolerance that fits budget."""
     land_all, borders_all = _atlas()
     for tol in TOLERANCES:
-        land = _geojson(_cut(land_all, bbox, tol))
-        borders = _geojson(shapely.line_merge(_cut(borders_all, bbox, tol)))
+        land = _geojson(_cut(land_all, bbox, tol, polygons=True))
+        borders = _geojson(shapely.line_merge(_cut(borders_all, bbox, tol, polygons=False)))
         if _size(land) + _size(borders) <= budget:
             return land, borders, tol
     raise ValueError(f"the context layer for {bbox} does not fit {budget} bytes even simplified by {TOLERANCES[-1]}°")

@@ -134,7 +134,7 @@ def _allow_self_images(html: str) -> str:
 
 def publish_page(html: str, url: str, sources: list[dict], citations: list[dict]) -> str:
     """The built page with the publishing head, the <noscript> picture and the sources section in place."""
-    from .render import STATIC, _env, _inline_safe
+    from .render import STATIC, _embed_snippet, _env, _inline_safe
 
     meta = map_meta(html)
     title = meta.get("title") or meta.get("name") or "facilitymap"
@@ -150,7 +150,8 @@ def publish_page(html: str, url: str, sources: list[dict], citations: list[dict]
     html = _allow_self_images(html)
     works = [{"text": _csl_text(c), "url": _http(c.get("URL"))} for c in citations]
     refs = _env.get_template("publish_sources.html").render(
-        cite_as=cite_as(meta), sources=_sources_rows(sources), works=works, **common)
+        cite_as=cite_as(meta), sources=_sources_rows(sources), works=works, snippet=_embed_snippet(title, url),
+        **common)
     m = END.search(html)
     if not m:
         raise PublishError("the built page does not end with </body></html>")

@@ -151,6 +151,7 @@ def test_page_lists_sources_and_citations(published):
     for c in json.loads((published / "citations.json").read_text(encoding="utf-8")):
         assert c["title"] in text
     assert page.endswith("</section>\n</body>\n</html>")
+    assert '&lt;iframe src=&#34;https://news.example.org/maps/xinjiang/index.html&#34;' in refs  # embed snippet
 
 
 @pytest.mark.browser

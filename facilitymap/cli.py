@@ -130,10 +130,11 @@ def publish(map_name: str, base_url: str, out: Path | None, sources_dir: Path, m
     """Make a built MAP ready to upload: canonical URL, social card, embed snippet, print layout, data package."""
     from .builder import BuildError, build as run_build
     from .errors import SourceError
-    from .publish import PublishError, publish as run_publish
+    from .publish import PublishError, page_url, publish as run_publish
 
     map_dir = maps_dir / map_name
     try:
+        page_url(base_url)  # a bad URL is named before any build
         if not (map_dir / "index.html").exists():
             click.echo(f"{map_dir}/index.html does not exist: building {map_name} first", err=True)
             result = run_build(map_name, sources_dir=sources_dir, maps_dir=maps_dir)

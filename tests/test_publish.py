@@ -106,6 +106,15 @@ def test_base_url_must_be_an_http_folder(url):
         pub.page_url(url)
 
 
+def test_cli_names_a_bad_base_url_and_a_missing_spec(maps, tmp_path):
+    run = CliRunner().invoke(main, ["publish", "xinjiang", "--base-url", "javascript:alert(1)//", "--maps",
+                                    str(maps), "--out", str(tmp_path / "x")])
+    assert run.exit_code == 1 and "--base-url must be an absolute http(s) URL" in run.stderr
+    run = CliRunner().invoke(main, ["publish", "nomap", "--base-url", BASE, "--maps", str(maps)])
+    assert run.exit_code == 1 and "no such map spec" in run.stderr
+    assert not (tmp_path / "x").exists()
+
+
 def test_datapackage_validates_with_the_library_and_the_cli(published):
     from frictionless import Package
 

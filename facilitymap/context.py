@@ -25,8 +25,8 @@ from shapely.geometry import mapping, shape
 from . import vendored
 
 ATLAS = ("world-atlas", "countries-50m.json")
-MARGIN_MIN_DEG = 1.0  # at least this much around the sites (a single site still gets its region)
-MARGIN_FRACTION = 0.15  # and this share of the sites' span
+MARGIN_MIN_DEG = 2.0  # at least this much around the sites (a single site still gets its region)
+MARGIN_FRACTION = 0.5  # and this share of the sites' span: a wide screen at the first view stays inside
 SIZE_BUDGET = 200_000  # bytes of JSON for land + borders together
 MAX_PLACES = 400
 DECIMALS = 3  # about 100 m: finer than a 1:50m source can say

@@ -30,8 +30,12 @@ def _coords(geojson):
 
 def test_extent_is_the_sites_bounds_plus_a_margin():
     w, s, e, n = context.extent(_sites(CHANNEL))
-    assert w == pytest.approx(-0.12 - 1.0) and e == pytest.approx(2.35 + 1.0)
-    assert s == pytest.approx(50.95 - 1.0) and n == pytest.approx(51.5 + 1.0)
+    m = context.MARGIN_MIN_DEG  # the sites span less than that
+    assert w == pytest.approx(-0.12 - m) and e == pytest.approx(2.35 + m)
+    assert s == pytest.approx(50.95 - m) and n == pytest.approx(51.5 + m)
+    wide = context.extent(_sites([(10, 0), (30, 10)]))
+    assert wide == [10 - 20 * context.MARGIN_FRACTION, -10 * context.MARGIN_FRACTION, 30 + 20 * context.MARGIN_FRACTION,
+                    10 + 10 * context.MARGIN_FRACTION]
     assert context.extent(_sites([])) is None
     assert context.context(_sites([])) is None
 
@@ -50,7 +54,7 @@ def test_land_borders_and_places_are_clipped_to_the_extent():
     assert land.contains(shapely.Point(-0.12, 51.5)) and land.contains(shapely.Point(2.35, 50.5))
     assert 0.2 < land.area / box.area < 0.9
     names = [p[0] for p in ctx["places"]]
-    assert "London" in names and "Paris" not in names  # Paris (48.85 N) lies south of the extent
+    assert "London" in names and "Lille" in names and "Paris" not in names  # Paris (48.85 N) lies south of it
     assert all(w <= lon <= e and s <= lat <= n for _, lon, lat, _ in ctx["places"])
     pops = [p[3] for p in ctx["places"]]
     assert pops == sorted(pops, reverse=True)

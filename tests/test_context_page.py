@@ -54,15 +54,16 @@ def test_context_layer_draws_land_borders_and_labels_without_a_request(tmp_path)
         assert z == sorted(z) and z[0] < 200 < z[2] < 400  # land under tiles; borders and labels under the sites
 
         # land and sea both on the land canvas: painted land pixels and transparent sea pixels
-        land, sea = page.evaluate("""(() => {
+        land, sea, beyond = page.evaluate("""(() => {
             const c = map.getPane('fmContextLand').querySelector('canvas');
             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-            let land = 0, sea = 0;
+            let land = 0, sea = 0, beyond = 0;
             for (let i = 0; i < d.length; i += 4) {
               if (d[i+3] === 0) sea++; else if (d[i] === 244 && d[i+1] === 241 && d[i+2] === 234) land++;
+              else if (d[i] === 230 && d[i+1] === 230 && d[i+2] === 227) beyond++;
             }
-            return [land, sea]; })()""")
-        assert land > 10_000 and sea > 10_000
+            return [land, sea, beyond]; })()""")
+        assert land > 10_000 and sea > 10_000 and beyond > 10_000  # the view at zoom 7 is wider than the extent
         border_px = page.evaluate("""(() => {
             const c = map.getPane('fmContextLines').querySelector('canvas');
             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -77,13 +78,16 @@ def test_context_layer_draws_land_borders_and_labels_without_a_request(tmp_path)
             for b in boxes[i + 1:]:
                 assert not (a[0] < b[2] - 1 and a[2] > b[0] + 1 and a[1] < b[3] - 1 and a[3] > b[1] + 1), (a, b)
 
-        counts = {}
+        # density follows the zoom: only big places far out, small towns close in
+        pop = {name: p for name, _, _, p in ctx["places"]}
+        shown = {}
         for zoom in (5, 7, 9):
             page.evaluate(f"map.setZoom({zoom}, {{animate: false}})")
             page.wait_for_timeout(100)
-            counts[zoom] = page.evaluate(f"{LABELS}.length")
-            assert int(page.evaluate("document.querySelector('.fm-ctx-labels').dataset.count")) == counts[zoom]
-        assert 0 < counts[5] < counts[7] < counts[9]
+            shown[zoom] = page.evaluate(f"{LABELS}.map(e => e.textContent)")
+            assert int(page.evaluate("document.querySelector('.fm-ctx-labels').dataset.count")) == len(shown[zoom])
+            assert min(pop[n] for n in shown[zoom]) >= page.evaluate(f"FacilityContext.minPopulation({zoom})")
+        assert shown[5] and min(pop[n] for n in shown[9]) < 100_000 <= min(pop[n] for n in shown[7])
 
         page.evaluate("ctx.setOverlay(false)")
         assert page.evaluate(f"{LABELS}.length") == 0

@@ -10,7 +10,10 @@
   "use strict";
 
   var STYLE = {
-    land: { fillColor: "#f4f1ea", fillOpacity: 1, color: "#8d99a6", weight: 0.8, opacity: 1 },
+    // no outline: the clipped land's edge along the extent is not a coast; the fill against the sea shows coasts
+    land: { fillColor: "#f4f1ea", fillOpacity: 1, stroke: false },
+    // beyond the extent nothing is known: a neutral grey, unlike the sea
+    beyond: { fillColor: "#e6e6e3", fillOpacity: 1, stroke: false },
     border: { color: "#5f6670", weight: 1.3, opacity: 0.9, dashArray: "5 3", fill: false }
   };
   // Smallest population labelled at a zoom level (labels that would overlap are dropped as well).
@@ -84,9 +87,18 @@
     pane(map, "fmContextLand", 150);
     pane(map, "fmContextLines", 350);
     pane(map, "fmContextLabels", 360);
-    out.land = L.geoJSON(context.land, {
-      pane: "fmContextLand", renderer: L.canvas({ pane: "fmContextLand" }), interactive: false, style: STYLE.land
-    }).addTo(map);
+    var landRenderer = L.canvas({ pane: "fmContextLand" });
+    out.land = L.layerGroup([L.geoJSON(context.land, {
+      pane: "fmContextLand", renderer: landRenderer, interactive: false, style: STYLE.land
+    })]);
+    if (context.extent) {
+      var e = context.extent; // [w, s, e, n]: the world with the extent cut out
+      out.land.addLayer(L.polygon([
+        [[-90, -540], [90, -540], [90, 540], [-90, 540]],
+        [[e[1], e[0]], [e[3], e[0]], [e[3], e[2]], [e[1], e[2]]]
+      ], L.extend({ pane: "fmContextLand", renderer: landRenderer, interactive: false }, STYLE.beyond)));
+    }
+    out.land.addTo(map);
     out.overlay = [];
     if (options.borders !== false) {
       out.borders = L.geoJSON(context.borders, {

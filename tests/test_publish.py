@@ -179,9 +179,11 @@ def test_print_layout_and_noscript_picture(published):
             const vis = s => { const e = document.querySelector(s); return !!e && getComputedStyle(e).display !== 'none'
                                 && e.getBoundingClientRect().height > 0; };
             return {tools: vis('.fm-tools'), zoom: vis('.leaflet-control-zoom'), map: vis('.fm-map'),
-                    legend: vis('.fm-legend-body'), refs: vis('#fm-refs'), open: document.querySelector('.fm-legend').open};
+                    legend: vis('.fm-legend-body'), refs: vis('#fm-refs'), list: vis('#fm-list'),
+                    open: document.querySelector('.fm-legend').open};
         })()""")
-        assert shown == {"tools": False, "zoom": False, "map": True, "legend": True, "refs": True, "open": True}
+        assert shown == {"tools": False, "zoom": False, "map": True, "legend": True, "refs": True, "list": False,
+                         "open": True}
         assert page.pdf(format="A4")[:5] == b"%PDF-"
         assert all(u.startswith((base,) + TILE_HOSTS) for u in requests), requests  # the default basemap's tiles
         ctx.close()

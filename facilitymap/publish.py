@@ -29,6 +29,8 @@ from . import export
 
 CARD_SIZE = (1200, 630)
 CARD = "card.png"
+# Buttons and map controls do nothing in a picture: the card keeps the title, the map, the legend and attribution.
+CARD_HIDE = (".fm-tools", ".leaflet-control-zoom", ".leaflet-control-layers", ".leaflet-control-scale")
 HEAD_MARK = "<!--fm:publish:head-->"
 NOSCRIPT_MARK = "<!--fm:publish:noscript-->"
 END = re.compile(r"</body>\s*</html>\s*\Z")
@@ -279,7 +281,7 @@ def publish(map_dir: Path, base_url: str, out: Path, card: bool = True) -> Publi
         if card:
             from .snapshot import snapshot
 
-            snapshot(map_dir, tmp / CARD, width=CARD_SIZE[0], height=CARD_SIZE[1])
+            snapshot(map_dir, tmp / CARD, width=CARD_SIZE[0], height=CARD_SIZE[1], hide=CARD_HIDE)
         _swap(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

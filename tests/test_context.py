@@ -94,3 +94,22 @@ def test_sources_name_licences_and_the_files_they_come_from():
 
     data = vendored.read_bytes("world-atlas", "countries-50m.json")
     assert by_slug["natural-earth"]["files"][0]["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_the_shipped_map_gets_its_context_whole_and_small(tmp_path):
+    """Built as a user builds it: every site inside the extent, no simplification needed, well under budget."""
+    import shutil
+    from pathlib import Path
+
+    from facilitymap.builder import build
+
+    root = Path(__file__).resolve().parent.parent
+    shutil.copy(root / "maps" / "xinjiang.yaml", tmp_path / "xinjiang.yaml")
+    build("xinjiang", sources_dir=root / "sources", maps_dir=tmp_path, basemap="none")
+    sites = json.loads((tmp_path / "xinjiang" / "sites.geojson").read_text(encoding="utf-8"))
+    ctx = context.context(sites)
+    w, s, e, n = ctx["extent"]
+    assert all(w < x < e and s < y < n for f in sites["features"] for x, y in shapely.get_coordinates(shape(f["geometry"])))
+    assert ctx["simplified_deg"] == 0 and len(ctx["places"]) == context.MAX_PLACES
+    size = len(json.dumps(ctx, separators=(",", ":"), ensure_ascii=False).encode())
+    assert size < context.SIZE_BUDGET / 2

@@ -174,6 +174,35 @@ def snapshot(map_name: str, out: Path, site_id: str | None, maps_dir: Path, widt
     click.echo(f"wrote {path}")
 
 
+@main.command()
+@click.argument("map_name", metavar="MAP")
+@click.option("--base-url", required=True, metavar="URL",
+              help="Public URL of the folder the published files will be served from (https://...).")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Folder to write (default: MAPS/MAP-published/); replaced as a whole.")
+@click.option("--sources", "sources_dir", type=click.Path(path_type=Path), default=DEFAULT_SOURCES,
+              show_default=True, help="Folder of source folders (used when MAP has to be built first).")
+@click.option("--maps", "maps_dir", type=click.Path(path_type=Path), default=DEFAULT_MAPS, show_default=True)
+def publish(map_name: str, base_url: str, out: Path | None, sources_dir: Path, maps_dir: Path) -> None:
+    """Make a built MAP ready to upload: canonical URL, social card, embed snippet, print layout, data package."""
+    from .builder import BuildError, build as run_build
+    from .errors import SourceError
+    from .publish import PublishError, page_url, publish as run_publish
+
+    map_dir = maps_dir / map_name
+    try:
+        page_url(base_url)  # a bad URL is named before any build
+        if not (map_dir / "index.html").exists():
+            click.echo(f"{map_dir}/index.html does not exist: building {map_name} first", err=True)
+            result = run_build(map_name, sources_dir=sources_dir, maps_dir=maps_dir)
+            for w in result.warnings:
+                click.echo(w, err=True)
+        done = run_publish(map_dir, base_url, out or maps_dir / f"{map_name}-published")
+    except (SourceError, BuildError, PublishError) as exc:
+        _fail(exc)
+    click.echo(done.summary())
+
+
 @main.group()
 def footprints() -> None:
     """Satellite footprints: harvest STAC scenes, read local rasters."""

@@ -19,11 +19,12 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 
 
 def snapshot(map_dir: Path, out: Path, site_id: str | None = None, width: int = 1200, height: int = 800,
-             basemap_allowed: bool = False, timeout_ms: int = 30000) -> Path:
+             basemap_allowed: bool = False, timeout_ms: int = 30000, hide: tuple[str, ...] = ()) -> Path:
     """Write a PNG of map_dir/index.html (opened at site_id when given) to out and return out.
 
     The folder is served on 127.0.0.1; with basemap_allowed=False every off-site request (tiles too) is
-    blocked, so the picture shows the sites and outlines without a background and makes no request."""
+    blocked, so the picture shows the sites and outlines without a background and makes no request.
+    hide: CSS selectors of page parts left out of the picture (e.g. buttons on a social card)."""
     from playwright.sync_api import sync_playwright
 
     map_dir, out = Path(map_dir), Path(out)
@@ -52,6 +53,8 @@ def snapshot(map_dir: Path, out: Path, site_id: str | None = None, width: int = 
                 page.wait_for_function("document.documentElement.dataset.mapReady === 'true'", timeout=timeout_ms)
                 if site_id and page.get_attribute("#fm-panel", "data-site") != site_id:
                     raise ValueError(f"no site {site_id!r} on this map")
+                if hide:
+                    page.add_style_tag(content=", ".join(hide) + " { visibility: hidden !important; }")
                 if basemap_allowed:
                     page.wait_for_load_state("networkidle", timeout=timeout_ms)
                 out.parent.mkdir(parents=True, exist_ok=True)

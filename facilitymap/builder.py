@@ -16,14 +16,10 @@ from typing import Any
 import yaml
 
 from . import export
-from .errors import SourceError
+from .errors import BuildError, SourceError
 
 SITE_LAYERS = ("sites", "outlines")
 PAGE_WARN_MB = 25  # a page larger than this is built, with a warning (inlined rasters and scenes grow it)
-
-
-class BuildError(Exception):
-    """The build cannot go on; the message says which file or source and why."""
 
 
 @dataclass

@@ -163,7 +163,7 @@ def test_cli_build_validate_and_sources(tmp_path):
     assert res.exit_code == 1
     assert "Xinjiang_camps_database_BuzzFeed.csv" in res.output
     res = runner.invoke(main, ["build", "small", "--sources", str(sources), "--maps", str(maps)])
-    assert res.exit_code == 1 and "Xinjiang_camps_database_BuzzFeed.csv" in res.output
+    assert res.exit_code == 2 and "Xinjiang_camps_database_BuzzFeed.csv" in res.output
 
 
 def test_a_large_page_is_built_with_a_warning(tmp_path, monkeypatch):

@@ -28,6 +28,7 @@ from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
 from urllib3 import Retry
 
+from ..errors import FacilitymapError
 from ..registry import file_sha256
 
 EARTH_SEARCH = "https://earth-search.aws.element84.com/v1"
@@ -51,7 +52,7 @@ SEARCH_FIELDS = ["type", "stac_version", "id", "collection", "geometry", "bbox",
                  *[f"properties.{k}" for k in KEEP_PROPERTIES], "-assets"]
 
 
-class HarvestError(Exception):
+class HarvestError(FacilitymapError):
     """A harvest that cannot finish; the previous source folder (if any) is untouched."""
 
 

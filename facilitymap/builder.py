@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from . import export
+from . import export, safeyaml
 from .errors import BuildError, SourceError
+from .schema import check_spec
 
 SITE_LAYERS = ("sites", "outlines")
 PAGE_WARN_MB = 25  # a page larger than this is built, with a warning (inlined rasters and scenes grow it)
@@ -48,18 +47,12 @@ def load_map_spec(maps_dir: Path, name: str) -> dict:
         known = sorted(p.stem for p in maps_dir.glob("*.yaml"))
         raise BuildError(f"{path}: no such map spec (known maps: {', '.join(known) or 'none'})")
     try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        raise BuildError(f"{path}{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        spec = safeyaml.load(path.read_text(encoding="utf-8"), path)
+    except UnicodeDecodeError as exc:
+        raise BuildError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    check_spec(spec, path)  # the schema: wrong types and unknown keys are `file: key.path: problem`
     if not isinstance(spec, dict) or not isinstance(spec.get("sources"), list) or not spec["sources"]:
         raise BuildError(f"{path}: a map spec needs a non-empty list `sources`")
-    known_keys = {"name", "title", "description", "sources", "basemap", "match", "disagreement_distance_m",
-                  "cite_as", "cloud_threshold"}
-    unknown = sorted(set(spec) - known_keys)
-    if unknown:
-        raise BuildError(f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known_keys))})")
     spec.setdefault("name", name)
     spec.setdefault("title", name)
     spec.setdefault("description", "")
@@ -271,7 +264,8 @@ def build(map_name: str = "xinjiang", sources_dir: Path = Path("sources"), maps_
     t0 = time.perf_counter()
     sources_dir, maps_dir = Path(sources_dir), Path(maps_dir)
     spec = load_map_spec(maps_dir, map_name)
-    selected = select_sources(load_sources(sources_dir), spec, str(maps_dir / f"{map_name}.yaml"))
+    # only the map's own folders are read: a broken folder the map does not use is `validate`'s to report
+    selected = select_sources(load_sources(sources_dir, spec["sources"]), spec, str(maps_dir / f"{map_name}.yaml"))
     problems = validate_sources(selected)
     if problems:
         raise BuildError("sources failed validation:\n  " + "\n  ".join(problems))
@@ -312,13 +306,10 @@ def _swap(new: Path, out: Path) -> None:
 
 def validate_all(sources_dir: Path, maps_dir: Path, map_name: str | None = None) -> list[str]:
     """Every problem `facilitymap validate` reports: descriptors, hashes, licences, mappings, annotations."""
-    from .registry import load_sources, validate_sources
+    from .registry import load_sources_report, validate_sources
 
-    try:
-        sources = load_sources(Path(sources_dir))
-    except SourceError as exc:
-        return [str(exc)]
-    problems = list(validate_sources(sources))
+    sources, problems = load_sources_report(Path(sources_dir))  # a folder that does not load is one problem
+    problems += validate_sources(sources)
     claim_sources = [s for s in sources if s.layer == "claims"]
     if problems or not claim_sources:
         return problems
@@ -348,10 +339,9 @@ def validate_warnings(sources_dir: Path) -> list[str]:
     """Warnings `facilitymap validate` prints without failing (e.g. a licence still to be stated)."""
     from .registry import load_sources, source_warnings
 
-    try:
-        return source_warnings(load_sources(Path(sources_dir)))
-    except SourceError:
-        return []  # validate_all reports it
+    from .registry import load_sources_report
+
+    return source_warnings(load_sources_report(Path(sources_dir))[0])  # validate_all reports what does not load
 
 
 def sources_table(sources_dir: Path) -> list[dict]:

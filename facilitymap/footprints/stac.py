@@ -521,13 +521,13 @@ def read_scenes(source_folder: Path):
     import geopandas as gpd
     import pandas as pd
 
-    folder = Path(source_folder)
-    desc = json.loads((folder / "datapackage.json").read_text("utf-8"))
-    res = next(r for r in desc["resources"] if r["name"] == desc.get("facilitymap", {}).get("resource", "scenes"))
-    path = folder / res["path"]
-    want = res.get("hash", "").removeprefix("sha256:")
-    if want and file_sha256(path) != want:
-        raise HarvestError(f"{path}: sha256 does not match datapackage.json")
+    from ..errors import SourceError
+    from ..registry import check_resource_file, load_source
+
+    try:  # the descriptor's schema, the file confined to the folder, its sha256 required and matching
+        path = check_resource_file(load_source(Path(source_folder)))
+    except SourceError as e:
+        raise HarvestError(str(e)) from None
     raw = gpd.read_parquet(path)
 
     def col(name: str) -> pd.Series:

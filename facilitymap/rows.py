@@ -150,6 +150,9 @@ def build_records(slug: str, fm: dict, table: Table) -> ReadResult:
             v = get(raw.original, col)
             if is_missing(v, missing):
                 continue
+            if ours in ("lat", "lon") and isinstance(v, str) and not v.isascii():
+                attrs[ours] = v  # float() reads Arabic-Indic or full-width digits; _num refuses them below
+                continue
             try:
                 cv = convert(FIELDS[ours], v, fmt, item)
             except FieldValueError as e:
@@ -244,6 +247,8 @@ def _id_str(v) -> str:
 
 def _num(v, what):
     """A finite number, or the row is rejected naming the coordinate (fields._to_float does the parsing)."""
+    if isinstance(v, str) and not v.isascii():
+        raise _Reject(f"{what} {v!r} is not a number written with the digits 0-9")
     try:
         return _to_float(v)
     except FieldValueError as e:

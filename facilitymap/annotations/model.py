@@ -41,7 +41,7 @@ FILE_KEYS = ("works", "claims")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 _DOI = re.compile(r"^10\.\d{4,9}/\S+$")
-_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
+_URL = re.compile(r"\Ahttps?://[^\s/?#]+[^\s]*\Z", re.IGNORECASE)  # \Z: a trailing newline is not allowed
 
 
 @dataclass

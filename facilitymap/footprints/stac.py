@@ -236,7 +236,7 @@ def resolve_api(api: str) -> tuple[str, list[str]]:
     for url, colls in APIS.values():
         if api.rstrip("/") == url:
             return url, list(colls)
-    if not re.match(r"^https?://", api):
+    if not re.match(r"^https?://", api, re.IGNORECASE):
         raise ValueError(f"--api must be one of {', '.join(APIS)} or an http(s) URL, not {api!r}")
     return api.rstrip("/"), list(APIS["earth-search"][1])
 

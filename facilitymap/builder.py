@@ -89,6 +89,12 @@ def assemble(spec: dict, sources: list, scheduler: str | None = None) -> dict[st
         reads[src.slug] = read_source(src)
 
     site_slugs = [s.slug for s in sources if s.layer in SITE_LAYERS]
+    if not any(len(reads[slug].records) for slug in site_slugs):
+        # nothing to put on a map: say which files gave nothing, instead of failing somewhere downstream
+        why = "; ".join(f"{s.path}: {reads[s.slug].rows} data row(s), {len(reads[s.slug].rejected)} rejected"
+                        for s in sources if s.slug in site_slugs)
+        raise BuildError(f"map {spec.get('name')!r} has no sites: " + (why or "none of its sources is a sites or "
+                                                                         "outlines layer"))
     rec = reconcile({slug: reads[slug].records for slug in site_slugs}, site_slugs, spec.get("match") or {})
     sites = rec.sites
     fc = export.feature_collection(sites)

@@ -17,6 +17,7 @@ Rules (each rejected row gets its row number and a reason; repairs get a note; n
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -110,6 +111,7 @@ def build_records(slug: str, fm: dict, table: Table) -> ReadResult:
 
     kept, rejected, notes = [], [], list(table.notes)
     seen: dict[str, int] = {}
+    seen_keys: dict[str, tuple[str, int]] = {}  # site_key(id) -> (id, row): ids that would collide as site ids
     filtered: list[str] = []
     n_rows = 0
     for raw in table.rows:
@@ -188,7 +190,14 @@ def build_records(slug: str, fm: dict, table: Table) -> ReadResult:
             if rid in seen:
                 reject(f"duplicate record id {rid!r} (first kept at row {seen[rid]})")
                 continue
+            key = site_key(rid)
+            if key in seen_keys:
+                first_id, first_row = seen_keys[key]
+                reject(f"record id {rid!r} gives the same site id as {first_id!r} (row {first_row}) once characters "
+                       "other than letters, digits, '.', '_' and '-' are replaced")
+                continue
             seen[rid] = raw.row
+            seen_keys[key] = (rid, raw.row)
             for n in row_notes:
                 notes.append({"row": raw.row, "record_id": rid, "note": n})
             rec = {"source": slug, "record_id": rid, "row": raw.row, "kind": kind}
@@ -237,6 +246,12 @@ def _filter_text(flt) -> str:
     if "in" in flt:
         return f"one of {flt['in']}"
     return "present"
+
+
+def site_key(record_id: str) -> str:
+    """A record id as it appears in a site id (reconcile replaces other characters by '-'): two ids of one source
+    with the same key would give one site id to two places, so the second is rejected."""
+    return re.sub(r"[^0-9A-Za-z._-]+", "-", record_id)
 
 
 def _id_str(v) -> str:

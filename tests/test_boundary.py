@@ -1,0 +1,272 @@
+"""The trust boundary: a source folder and a map spec are untrusted input (issue 10).
+
+Every malformed input ends in a clean ``FacilitymapError`` that names the file (the CLI prints ``error: ...``,
+no traceback, exit status 2); every file the build reads is a declared resource inside its folder with a sha256;
+descriptors and specs are checked against their JSON Schemas. All files are written by the tests.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from facilitymap.cli import main
+from facilitymap.errors import FacilitymapError, SourceError
+
+CSV = b"id,name,lat,lon\n1,Alpha,41.1,80.2\n2,Beta,41.2,80.3\n"
+POINT_FIELDS = {"record_id": "id", "name": "name", "lat": "lat", "lon": "lon"}
+
+
+def _sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def write_source(root: Path, slug: str = "src", files: dict | None = None, *, main_file: str = "data.csv",
+                 reader: str = "csv", fmt: str = "csv", layer: str = "sites", fields: dict | None = None,
+                 fm: dict | None = None, resource: dict | None = None, edit=None) -> Path:
+    """A source folder with the given files (name -> bytes) and a correct descriptor whose first resource is
+    `main_file`; `fm`/`resource` are merged in; `edit(descriptor)` may then break it any way."""
+    folder = root / slug
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {main_file: CSV} if files is None else files
+    resources = []
+    for name, data in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+        resources.append({"name": Path(name).stem.replace(".", "-"), "path": name, "format": Path(name).suffix[1:],
+                          "mediatype": "application/octet-stream", "encoding": "utf-8", "bytes": len(data),
+                          "hash": _sha(data)})
+    main_res = next(r for r in resources if r["path"] == main_file)
+    main_res.update({"name": "data", "format": fmt}, **(resource or {}))
+    block = {"layer": layer, "reader": reader, "resource": "data", "publisher": "Test", "citation": "Test data",
+             "retrieved": "2024-01-01", "upstream": "https://example.org/data", "kind": "detention",
+             "fields": copy.deepcopy(POINT_FIELDS if fields is None else fields)}
+    block.update(fm or {})
+    desc = {"name": slug, "title": f"Test {slug}",
+            "licenses": [{"name": "CC0-1.0", "title": "CC0", "path": "https://creativecommons.org/publicdomain/zero/1.0/"}],
+            "sources": [{"title": "Test", "path": "https://example.org/"}],
+            "contributors": [{"title": "Test", "role": "publisher"}],
+            "resources": resources, "facilitymap": block}
+    if edit:
+        edit(desc)
+    (folder / "datapackage.json").write_text(json.dumps(desc, indent=1), encoding="utf-8")
+    return folder
+
+
+def write_spec(maps: Path, text: str, name: str = "m") -> Path:
+    maps.mkdir(parents=True, exist_ok=True)
+    path = maps / f"{name}.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def cli(*args):
+    res = CliRunner().invoke(main, [str(a) for a in args])
+    return res
+
+
+def assert_clean_error(res, *names):
+    """Exit status 2, `error: ` and each of `names` in the message, no traceback."""
+    out = res.output
+    assert res.exit_code == 2, out
+    assert "Traceback" not in out and "bug in facilitymap" not in out, out
+    assert "error: " in out, out
+    for n in names:
+        assert str(n) in out, (n, out)
+
+
+def build_cli(tmp_path, spec="sources: [src]\n"):
+    write_spec(tmp_path / "maps", spec)
+    return cli("build", "m", "--sources", tmp_path / "sources", "--maps", tmp_path / "maps", "--basemap", "none")
+
+
+# --- malformed inputs: each a clean error naming the file (issue 10, item 7) -----------------------------------
+
+def _desc(edit):
+    """A case: the CSV source with its descriptor edited; the error names datapackage.json."""
+    def setup(root):
+        write_source(root, edit=edit)
+        return "src/datapackage.json"
+    return setup
+
+
+def _res(**kw):
+    return _desc(lambda d: d["resources"][0].update(kw))
+
+
+def _fm(**kw):
+    return _desc(lambda d: d["facilitymap"].update(kw))
+
+
+def _file(name, data, **kw):
+    def setup(root):
+        write_source(root, files={name: data}, main_file=name, **kw)
+        return f"src/{name}"
+    return setup
+
+
+def _geoparquet_unknown_crs(root):
+    import io
+
+    import geopandas as gpd
+    import shapely
+
+    g = gpd.GeoDataFrame({"id": ["a"], "name": ["A"]}, geometry=[shapely.Point(500000, 4500000)],
+                         crs='LOCAL_CS["my local grid",UNIT["metre",1]]')
+    buf = io.BytesIO()
+    g.to_parquet(buf)
+    write_source(root, files={"data.parquet": buf.getvalue()}, main_file="data.parquet", reader="geoparquet",
+                 fmt="parquet", fields={"record_id": "id", "name": "name"})
+    return "src/data.parquet"
+
+
+DEEP_JSON = b'{"type": "FeatureCollection", "features": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}"
+OSM_NAN = (b'<?xml version="1.0"?>\n<osm>\n<node id="1" lat="NaN" lon="80"/><node id="2" lat="41" lon="81"/>'
+           b'<node id="3" lat="40" lon="81"/>\n<way id="5"><nd ref="1"/><nd ref="2"/><nd ref="3"/><nd ref="1"/>'
+           b'<tag k="name" v="W"/></way>\n</osm>\n')
+
+SOURCE_CASES = {
+    "header_only_csv_is_the_only_source": _file("data.csv", b"id,name,lat,lon\n"),
+    "json_nested_100k_deep": _file("data.geojson", DEEP_JSON, reader="geojson", fmt="geojson",
+                                   fields={"record_id": "id"}),
+    "descriptor_json_nested_100k_deep": lambda root: (
+        write_source(root), (root / "src" / "datapackage.json").write_bytes(b"[" * 100_000 + b"]" * 100_000),
+        "src/datapackage.json")[-1],
+    "osm_way_with_nan_node_only_row": _file("data.osm", OSM_NAN, reader="osm", fmt="osm", layer="outlines",
+                                            fields={"name": "name"}),
+    "geoparquet_unknown_crs": _geoparquet_unknown_crs,
+    "bytes_is_text": _res(bytes="abc"),
+    "path_is_a_number": _res(path=5),
+    "hash_is_a_number": _res(hash=5),
+    "encoding_is_a_number": _res(encoding=5),
+    "dialect_is_text": _res(dialect="x"),
+    "dialect_delimiter_two_chars": _res(dialect={"delimiter": ";;"}),
+    "dialect_double_quote_text": _res(dialect={"doubleQuote": "no"}),
+    "resources_is_text": _desc(lambda d: d.update(resources="x")),
+    "resource_item_is_text": _desc(lambda d: d.update(resources=["x"])),
+    "licenses_is_text": _desc(lambda d: d.update(licenses="x")),
+    "sources_item_is_a_number": _desc(lambda d: d.update(sources=[5])),
+    "facilitymap_block_is_text": _desc(lambda d: d.update(facilitymap="x")),
+    "descriptor_is_a_list": lambda root: (write_source(root), (root / "src" / "datapackage.json").write_text("[]"),
+                                          "src/datapackage.json")[-1],
+    "field_mapping_is_a_number": _desc(lambda d: d["facilitymap"]["fields"].update(name=5)),
+    "field_mapping_from_is_a_number": _desc(lambda d: d["facilitymap"]["fields"].update(name={"from": 5})),
+    "fields_is_text": _fm(fields="x"),
+    "filter_is_text": _fm(filter="x"),
+    "filter_without_field": _fm(filter={"equals": "x"}),
+    "kind_is_a_number": _fm(kind=5),
+    "kind_values_is_text": _fm(kind={"field": "name", "values": "x"}),
+    "extent_is_text": _fm(extent="x"),
+    "extent_has_two_numbers": _fm(extent=[1, 2]),
+    "position_check_is_text": _fm(position_check="x"),
+    "required_is_text": _fm(required="name"),
+    "missing_values_is_a_number": _fm(missing_values=5),
+    "retrieved_is_a_number": _fm(retrieved=20240101),
+    "layer_is_a_list": _fm(layer=["sites"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SOURCE_CASES))
+def test_malformed_source_is_a_clean_error_naming_the_file(tmp_path, case):
+    named = SOURCE_CASES[case](tmp_path / "sources")
+    res = build_cli(tmp_path)
+    assert_clean_error(res, named)
+
+
+SPEC_CASES = {
+    "sources_item_is_a_number": ("sources: [5]\n", "sources[0]"),
+    "sources_is_text": ("sources: src\n", "sources"),
+    "sources_is_empty": ("sources: []\n", "sources"),
+    "basemap_evil": ("sources: [src]\nbasemap: evil\n", "basemap"),
+    "spec_is_a_string": ("just text\n", "(top level)"),
+    "spec_is_empty": ("", "(top level)"),
+    "match_is_text": ("sources: [src]\nmatch: x\n", "match"),
+    "distance_is_text": ("sources: [src]\ndisagreement_distance_m: far\n", "disagreement_distance_m"),
+    "fields_entry_is_text": ("sources: [src]\nfields: {tier: x}\n", "fields.tier"),
+    "layer_colour_not_hex": ("sources: [src]\nlayers: [{id: a, colors: {x: 'red;}'}}]\n", "layers[0].colors.x"),
+    "layer_unknown_key": ("sources: [src]\nlayers: [{id: a, colour_by: tier}]\n", "did you mean 'color_by'"),
+    "spec_nested_deep": ("sources: [src]\nmatch: " + "[" * 50_000 + "]" * 50_000 + "\n", "nested too deeply"),
+    "spec_not_utf8": (b"sources: [src]\ntitle: \xff\n", "not UTF-8"),
+    "spec_python_tag": ("sources: [src]\ntitle: !!python/object/apply:os.system [echo hi]\n", "not valid YAML"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SPEC_CASES))
+def test_malformed_spec_is_a_clean_error_naming_the_file(tmp_path, case):
+    write_source(tmp_path / "sources")
+    text, expected = SPEC_CASES[case]
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    (maps / "m.yaml").write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    res = cli("build", "m", "--sources", tmp_path / "sources", "--maps", maps, "--basemap", "none")
+    assert_clean_error(res, "m.yaml", expected)
+
+
+def test_schema_errors_are_facilitymap_errors_with_key_paths(tmp_path):
+    from facilitymap.builder import load_map_spec
+    from facilitymap.errors import BuildError, SchemaError
+    from facilitymap.registry import load_sources
+
+    write_source(tmp_path / "sources", edit=lambda d: (d["resources"][0].update(bytes="abc"),
+                                                       d["facilitymap"].update(fiter={"field": "x"})))
+    with pytest.raises(SchemaError) as e:
+        load_sources(tmp_path / "sources")
+    dp = tmp_path / "sources" / "src" / "datapackage.json"
+    assert e.value.problems == [
+        "facilitymap: unknown key 'fiter' (did you mean 'filter'?); known keys: " + ", ".join(sorted(
+            json.loads((Path(__file__).parent.parent / "facilitymap" / "schemas" / "descriptor.schema.json")
+                       .read_text())["$defs"]["facilitymap"]["properties"])),
+        "resources[0].bytes: 'abc' is text, should be a whole number",
+    ]
+    assert str(e.value).splitlines()[1] == f"{dp}: resources[0].bytes: 'abc' is text, should be a whole number"
+    write_spec(tmp_path / "maps", "sources: [src]\ntitel: x\nbasemap: evil\n")
+    with pytest.raises(BuildError) as e:  # a spec error is a BuildError and a SchemaError
+        load_map_spec(tmp_path / "maps", "m")
+    assert isinstance(e.value, SchemaError) and isinstance(e.value, FacilitymapError)
+    assert e.value.problems[0].startswith("(top level): unknown key 'titel' (did you mean 'title'?)")
+    assert e.value.problems[1] == "basemap: 'evil' is not one of default, none, osm, satellite"
+
+
+def test_shipped_descriptors_and_spec_fit_the_schemas():
+    from facilitymap import safeyaml, schema
+
+    root = Path(__file__).resolve().parent.parent
+    for dp in sorted((root / "sources").glob("*/datapackage.json")):
+        assert schema.problems(json.loads(dp.read_text("utf-8")), "descriptor") == [], dp
+    for spec in sorted((root / "maps").glob("*.yaml")):
+        assert schema.problems(safeyaml.load(spec.read_text("utf-8"), spec), "map-spec") == [], spec
+    full = {"sources": ["a"], "fields": {"tier": {"label": "Tier", "type": "integer", "min": 1, "max": 4}},
+            "layers": [{"id": "camps", "title": "Camps", "where": {"kind": "detention"}, "color_by": "tier",
+                        "colors": {"1": "#fee5d9"}, "note": "n", "visible": True, "geometry": "point"}],
+            "match": {"anything": [1, {"x": 2}]}, "places": {}, "rules": {}, "time": {"x": 1}}
+    assert schema.problems(full, "map-spec") == []
+
+
+def test_colliding_site_ids_after_sanitising_reject_the_second_row(tmp_path):
+    write_source(tmp_path / "sources", files={"data.csv": b"id,name,lat,lon\na b,A,41.1,80.2\na/b,B,41.2,80.3\n"})
+    res = build_cli(tmp_path)
+    assert res.exit_code == 0, res.output
+    report = json.loads((tmp_path / "maps" / "m" / "build-report.json").read_text())
+    src = report["sources"]["src"]
+    assert src["rows"] == 2 and src["records"] == 1
+    assert src["rejected"] == [{"row": 3, "record_id": "a/b", "reason":
+                                "record id 'a/b' gives the same site id as 'a b' (row 2) once characters other than "
+                                "letters, digits, '.', '_' and '-' are replaced"}]
+
+
+def test_a_bug_shows_its_traceback_and_asks_for_a_report(tmp_path, monkeypatch):
+    from facilitymap import builder
+
+    def broken(*a, **k):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(builder, "build", broken)
+    res = build_cli(tmp_path)
+    assert res.exit_code == 1
+    assert "Traceback" in res.output and "ZeroDivisionError: a bug" in res.output
+    assert "This is a bug in facilitymap" in res.output and "please report it" in res.output

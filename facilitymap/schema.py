@@ -119,6 +119,8 @@ def _message(e: jsonschema.ValidationError) -> str:
         if all(kinds):
             return f"{_shown(inst)} is {_json_type(inst)}, should be " + " or ".join(_types(k) for k in kinds)
         return f"{_shown(inst)} is not valid here"
+    if v == "minLength" and e.validator_value == 1:
+        return f"{_shown(inst)} is empty"
     if v in ("minItems", "maxItems", "minLength", "maxLength", "minimum", "maximum"):
         return f"{_shown(inst)}: {v} is {e.validator_value}"
     msg = e.message

@@ -270,3 +270,166 @@ def test_a_bug_shows_its_traceback_and_asks_for_a_report(tmp_path, monkeypatch):
     assert res.exit_code == 1
     assert "Traceback" in res.output and "ZeroDivisionError: a bug" in res.output
     assert "This is a bug in facilitymap" in res.output and "please report it" in res.output
+
+
+# --- confinement: a source reads only declared files inside its folder -----------------------------------------
+
+OUTSIDE = b"id,name,lat,lon\n666,Outside secret,41.5,80.5\n"
+
+
+def _outside_file(tmp_path) -> Path:
+    p = tmp_path / "outside" / "people.csv"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(OUTSIDE)
+    return p
+
+
+def _point_resource_at(tmp_path, rel: str, data: bytes = OUTSIDE):
+    """A descriptor whose resource names `rel` with the bytes and sha256 of `data` (a hash that would match)."""
+    write_source(tmp_path / "sources", edit=lambda d: d["resources"][0].update(path=rel, bytes=len(data),
+                                                                                hash=_sha(data)))
+
+
+@pytest.mark.parametrize("rel,problem", [
+    ("../../outside/people.csv", "contains '..'"),
+    ("sub/../../../outside/people.csv", "contains '..'"),
+    ("/etc/passwd", "is absolute"),
+    ("/dev/zero", "is absolute"),
+    ("file:///etc/passwd", "not a relative path"),
+    ("C:\\Windows\\win.ini", "not a relative path"),
+    ("~/people.csv", "is absolute"),
+    ("", "'' is empty"),
+])
+def test_paths_leaving_the_folder_are_refused(tmp_path, rel, problem):
+    _outside_file(tmp_path)
+    _point_resource_at(tmp_path, rel)
+    res = build_cli(tmp_path)
+    assert_clean_error(res, "datapackage.json", problem)
+    assert not (tmp_path / "maps" / "m").exists()
+    res = cli("validate", "--sources", tmp_path / "sources", "--maps", tmp_path / "maps")
+    assert res.exit_code == 1 and problem in res.output and "all sources valid" not in res.output
+
+
+def test_symlink_leaving_the_folder_is_refused(tmp_path):
+    outside = _outside_file(tmp_path)
+    _point_resource_at(tmp_path, "people.csv")
+    (tmp_path / "sources" / "src" / "people.csv").symlink_to(outside)
+    res = build_cli(tmp_path)
+    assert_clean_error(res, "src/people.csv", "symbolic link leading outside the source folder")
+    # a folder link on the way out is caught too
+    os.symlink(outside.parent, tmp_path / "sources" / "src" / "linked")
+    _point_resource_at(tmp_path, "linked/people.csv")
+    assert_clean_error(build_cli(tmp_path), "symbolic link leading outside")
+    # a link that stays inside the folder is fine
+    (tmp_path / "sources" / "src" / "real.csv").write_bytes(CSV)
+    (tmp_path / "sources" / "src" / "alias.csv").symlink_to("real.csv")
+    _point_resource_at(tmp_path, "alias.csv", CSV)
+    assert build_cli(tmp_path).exit_code == 0
+
+
+def test_devices_fifos_and_folders_are_refused(tmp_path):
+    _point_resource_at(tmp_path, "zero")
+    folder = tmp_path / "sources" / "src"
+    (folder / "zero").symlink_to("/dev/zero")  # leaves the folder as well as being a device
+    assert_clean_error(build_cli(tmp_path), "src/zero")
+    os.mkfifo(folder / "pipe")
+    _point_resource_at(tmp_path, "pipe")
+    assert_clean_error(build_cli(tmp_path), "src/pipe", "not a regular file")
+    (folder / "adir").mkdir()
+    _point_resource_at(tmp_path, "adir")
+    assert_clean_error(build_cli(tmp_path), "src/adir", "is a folder, not a regular file")
+    _point_resource_at(tmp_path, ".")
+    assert_clean_error(build_cli(tmp_path), "is a folder, not a regular file")
+
+
+@pytest.mark.parametrize("edit,problem", [
+    (lambda r: r.update(hash=""), "is not 'sha256:<64 hex digits>'"),
+    (lambda r: r.update(hash=None), "None is null, should be text"),
+    (lambda r: r.pop("hash"), "missing 'hash'"),
+    (lambda r: r.update(hash="md5:" + "0" * 32), "is not 'sha256:<64 hex digits>'"),
+])
+def test_the_hash_check_cannot_be_switched_off(tmp_path, edit, problem):
+    write_source(tmp_path / "sources", edit=lambda d: edit(d["resources"][0]))
+    res = cli("validate", "--sources", tmp_path / "sources", "--maps", tmp_path / "maps")
+    assert res.exit_code == 1 and problem in res.output and "all sources valid" not in res.output, res.output
+    assert_clean_error(build_cli(tmp_path), "src/datapackage.json", problem)
+
+
+def test_a_resource_without_a_hash_is_never_read(tmp_path):
+    from facilitymap.registry import Source, check_resource_file
+
+    folder = write_source(tmp_path / "sources")
+    desc = json.loads((folder / "datapackage.json").read_text())
+    desc["resources"][0]["hash"] = ""
+    with pytest.raises(SourceError, match="every file a build reads needs its sha256"):
+        check_resource_file(Source("src", folder, desc))  # the check itself, beneath the schema
+
+
+# --- scene web images ------------------------------------------------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def _scenes_source(root: Path, image: str, files: dict | None = None, declare=None):
+    """A scenes source (GeoParquet written by the test) whose one row names `image`; `files` are written and
+    declared as resources (name -> bytes), `declare` names extra resource paths (with the bytes given)."""
+    import io
+
+    import geopandas as gpd
+    import shapely
+
+    g = gpd.GeoDataFrame({"id": ["r1"], "datetime": [pd_ts()], "collection": ["local"], "cloud_cover": [None],
+                          "image": [image], "image_bounds": [json.dumps([[41.0, 80.0], [41.5, 80.5]])]},
+                         geometry=[shapely.box(80.0, 41.0, 80.5, 41.5)], crs="EPSG:4326")
+    buf = io.BytesIO()
+    g.to_parquet(buf)
+    all_files = {"scenes.parquet": buf.getvalue(), **(files or {})}
+    return write_source(root, slug="imgs", files=all_files, main_file="scenes.parquet", reader="geoparquet",
+                        fmt="parquet", layer="scenes", fields={"record_id": "id", "name": "id"},
+                        edit=declare)
+
+
+def pd_ts():
+    import pandas as pd
+
+    return pd.Timestamp("2020-03-15T00:00:00Z")
+
+
+def _scenes_map(tmp_path):
+    write_source(tmp_path / "sources")
+    return build_cli(tmp_path, "sources: [src, imgs]\n")
+
+
+@pytest.mark.parametrize("image,files,problem", [
+    ("/etc/passwd", None, "is absolute"),
+    ("/dev/zero", None, "is absolute"),
+    ("../src/data.csv", None, "contains '..'"),
+    ("images/undeclared.png", None, "not a declared resource"),
+    ("images/fake.png", {"images/fake.png": b"root:x:0:0:root:/root:/bin/bash\n"}, "not a PNG, JPEG or TIFF"),
+])
+def test_scene_images_must_be_declared_confined_images(tmp_path, image, files, problem):
+    _scenes_source(tmp_path / "sources", image, files)
+    if image == "images/undeclared.png":
+        (tmp_path / "sources" / "imgs" / "images").mkdir()
+        (tmp_path / "sources" / "imgs" / "images" / "undeclared.png").write_bytes(PNG)
+    res = _scenes_map(tmp_path)
+    assert_clean_error(res, "imgs", problem)
+    assert not (tmp_path / "maps" / "m").exists()
+
+
+def test_scene_image_checks_accept_png_and_jpeg_and_cap_size(tmp_path, monkeypatch):
+    from facilitymap.footprints import imagery
+    from facilitymap.registry import load_sources
+
+    jpeg = b"\xff\xd8\xff\xe0" + b"\x00" * 32
+    folder = _scenes_source(tmp_path / "sources", "images/a.png", {"images/a.png": PNG, "images/b.jpg": jpeg})
+    (src,) = load_sources(tmp_path / "sources")
+    assert imagery.read_web_image(src, "images/a.png") == ("image/png", PNG)
+    assert imagery.read_web_image(src, "images/b.jpg") == ("image/jpeg", jpeg)
+    monkeypatch.setattr(imagery, "IMAGE_MAX_BYTES", 10)
+    with pytest.raises(SourceError, match="over the limit of 10"):
+        imagery.read_web_image(src, "images/a.png")
+    (folder / "images" / "a.png").write_bytes(PNG[:-1] + b"\x01")  # same size, other content
+    monkeypatch.setattr(imagery, "IMAGE_MAX_BYTES", 10_000)
+    with pytest.raises(SourceError, match="does not match the descriptor"):
+        imagery.read_web_image(src, "images/a.png")

@@ -98,8 +98,9 @@ def read_web_image(source, rel) -> tuple[str, bytes]:
     (confined to its folder, with a matching sha256), at most IMAGE_MAX_BYTES, and PNG, JPEG or TIFF by its first
     bytes; otherwise SourceError. So `/etc/passwd`, `/dev/zero` or `../x.png` in the `image` column is refused."""
     from ..errors import SourceError
-    from ..registry import check_resource_file, resource_for_path
+    from ..registry import check_resource_file, confine, resource_for_path
 
+    confine(source, rel)  # refuses '..', absolute paths, links leaving the folder, devices, before anything else
     path = check_resource_file(source, resource_for_path(source, rel))
     size = path.stat().st_size
     if size > IMAGE_MAX_BYTES:

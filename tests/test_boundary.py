@@ -433,3 +433,112 @@ def test_scene_image_checks_accept_png_and_jpeg_and_cap_size(tmp_path, monkeypat
     monkeypatch.setattr(imagery, "IMAGE_MAX_BYTES", 10_000)
     with pytest.raises(SourceError, match="does not match the descriptor"):
         imagery.read_web_image(src, "images/a.png")
+
+
+# --- smaller cases (issue 10, item 9) --------------------------------------------------------------------------
+
+def test_non_ascii_digits_are_not_coordinates(tmp_path):
+    from facilitymap.readers import read_source
+    from facilitymap.registry import load_sources
+
+    text = "id,name,lat,lon\n1,A,41.1,80.2\n2,B,٤١.١,٨٠.٢\n3,C,４１.１,80.2\n4,D,41.1,۸۰.۲\n"
+    write_source(tmp_path / "sources", files={"data.csv": text.encode("utf-8")})
+    rr = read_source(load_sources(tmp_path / "sources")[0])
+    assert list(rr.records["record_id"]) == ["1"] and rr.rows == 4
+    assert [r["reason"] for r in rr.rejected] == [
+        "latitude '٤١.١' is not a number written with the digits 0-9",
+        "latitude '４１.１' is not a number written with the digits 0-9",
+        "longitude '۸۰.۲' is not a number written with the digits 0-9"]
+
+
+@pytest.mark.parametrize("retrieved", ["2024-13-45", "2024-02-30", "٢٠٢٤-٠١-٠١", "2024-1-1", "2024-01-01\n"])
+def test_retrieved_must_be_a_real_date(tmp_path, retrieved):
+    write_source(tmp_path / "sources", fm={"retrieved": retrieved})
+    res = cli("validate", "--sources", tmp_path / "sources", "--maps", tmp_path / "maps")
+    assert res.exit_code == 1 and "is not YYYY-MM-DD" in res.output and "all sources valid" not in res.output
+
+
+def test_claim_url_with_a_trailing_newline_is_refused_and_scheme_case_is_free():
+    from facilitymap.annotations.model import is_http_url
+    from facilitymap.registry import _is_http
+
+    for check in (is_http_url, _is_http):
+        assert not check("https://example.org/x\n") and not check("https://example.org/\nevil")
+        assert check("HTTPS://example.org/x") and check("Http://example.org/") and check("https://example.org")
+        assert not check("javascript:alert(1)") and not check("https:///x") and not check(" https://a.org")
+
+
+def test_uppercase_scheme_is_accepted_in_descriptors(tmp_path):
+    write_source(tmp_path / "sources", edit=lambda d: (d["sources"][0].update(path="HTTPS://example.org/"),
+                                                       d["facilitymap"].update(upstream="HTTPS://example.org/d")))
+    res = cli("validate", "--sources", tmp_path / "sources", "--maps", tmp_path / "maps")
+    assert res.exit_code == 0 and "all sources valid" in res.output, res.output
+    write_source(tmp_path / "sources", edit=lambda d: d["sources"][0].update(path="https://example.org/\n"))
+    res = cli("validate", "--sources", tmp_path / "sources", "--maps", tmp_path / "maps")
+    assert res.exit_code == 1 and "sources[0]: needs title and an http(s) path" in res.output
+
+
+@pytest.mark.parametrize("slug", ["Evil", "a b", "-x", "<script>", "x" * 64, "ä", "a_b"])
+def test_hostile_slug_is_refused(tmp_path, slug):
+    from facilitymap.registry import load_sources
+
+    write_source(tmp_path / "sources", slug=slug)
+    res = cli("validate", "--sources", tmp_path / "sources", "--maps", tmp_path / "maps")
+    assert res.exit_code == 1 and "is not a source slug" in res.output
+    with pytest.raises(SourceError, match="is not a source slug"):
+        load_sources(tmp_path / "sources")
+    write_spec(tmp_path / "maps", f"sources: [{json.dumps(slug)}]\n")  # a spec cannot name it either
+    assert_clean_error(cli("build", "m", "--sources", tmp_path / "sources", "--maps", tmp_path / "maps"),
+                       "sources[0]", "does not have the form")
+
+
+def test_a_broken_unrelated_folder_does_not_stop_a_map(tmp_path):
+    write_source(tmp_path / "sources")
+    (tmp_path / "sources" / "other").mkdir()
+    (tmp_path / "sources" / "other" / "datapackage.json").write_text('{"name": "other", oops')
+    write_source(tmp_path / "sources", slug="typo", fm={"layre": "sites"})
+    res = build_cli(tmp_path)
+    assert res.exit_code == 0 and "built" in res.output, res.output
+    res = cli("validate", "--sources", tmp_path / "sources", "--maps", tmp_path / "maps")
+    assert res.exit_code == 1
+    assert "other/datapackage.json:1: descriptor is not valid JSON" in res.output
+    assert "typo/datapackage.json: facilitymap: unknown key 'layre' (did you mean 'layer'?)" in res.output
+    # the map that does use it stops, naming it
+    assert_clean_error(build_cli(tmp_path, "sources: [src, other]\n"), "other/datapackage.json")
+
+
+def test_duplicate_yaml_keys_in_a_spec_name_the_line(tmp_path):
+    write_source(tmp_path / "sources")
+    res = build_cli(tmp_path, "sources: [src]\ntitle: One\nbasemap: none\ntitle: Two\n")
+    assert_clean_error(res, "m.yaml:4: not valid YAML: key 'title' appears twice in the same mapping "
+                            "(first at line 2)")
+
+
+BOMB = "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 10) + "]\n" for i in range(8))
+
+
+def test_yaml_alias_bomb_is_refused_in_specs_and_claims(tmp_path):
+    from facilitymap import annotations as ann
+
+    assert len(BOMB.encode()) < 1024  # 10**9 leaves once expanded
+    write_source(tmp_path / "sources")
+    res = build_cli(tmp_path, "sources: [src]\nmatch:\n  " + BOMB.replace("\n", "\n  "))
+    assert_clean_error(res, "m.yaml", "more than 100 alias expansions")
+    (tmp_path / "claims.yaml").write_text("claims: []\nworks:\n  " + BOMB.replace("\n", "\n  "))
+    with pytest.raises(SourceError, match="more than 100 alias expansions"):
+        ann.load_claims_file(tmp_path / "claims.yaml", "notes")
+    (tmp_path / "claims.yaml").write_text("claims: &c [*c]\n")
+    with pytest.raises(SourceError, match="recursive document"):
+        ann.load_claims_file(tmp_path / "claims.yaml", "notes")
+    (tmp_path / "claims.yaml").write_text("claims: " + "[" * 50_000 + "]" * 50_000 + "\n")
+    with pytest.raises(SourceError, match="nested too deeply"):
+        ann.load_claims_file(tmp_path / "claims.yaml", "notes")
+
+
+def test_a_few_aliases_and_merge_keys_still_work(tmp_path):
+    from facilitymap import safeyaml
+
+    text = "base: &b {x: 1}\nother:\n  <<: *b\n  y: 2\nlist: [*b, *b]\n"
+    assert safeyaml.load(text, "t.yaml") == {"base": {"x": 1}, "other": {"x": 1, "y": 2},
+                                             "list": [{"x": 1}, {"x": 1}]}

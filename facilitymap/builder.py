@@ -353,10 +353,13 @@ def validate_warnings(sources_dir: Path) -> list[str]:
 def sources_table(sources_dir: Path) -> list[dict]:
     """One row per source: slug, layer, records, rejected rows, licence, retrieval date."""
     from .readers import read_source
-    from .registry import load_sources
+    from .registry import load_sources, validate_sources
 
     rows = []
     for src in load_sources(Path(sources_dir)):
+        problems = validate_sources([src])  # a source is read only once it validates, as in a build
+        if problems:
+            raise BuildError("sources failed validation:\n  " + "\n  ".join(problems))
         if src.layer == "claims":
             from . import annotations as ann
 

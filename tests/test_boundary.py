@@ -542,3 +542,17 @@ def test_a_few_aliases_and_merge_keys_still_work(tmp_path):
     text = "base: &b {x: 1}\nother:\n  <<: *b\n  y: 2\nlist: [*b, *b]\n"
     assert safeyaml.load(text, "t.yaml") == {"base": {"x": 1}, "other": {"x": 1, "y": 2},
                                              "list": [{"x": 1}, {"x": 1}]}
+
+
+def test_sources_verb_reads_only_valid_sources(tmp_path):
+    write_source(tmp_path / "sources", fields={**POINT_FIELDS, "colour": "name"})
+    res = cli("sources", "--sources", tmp_path / "sources")
+    assert_clean_error(res, "src/datapackage.json", "'colour' is not one of our fields")
+
+
+def test_deep_json_claims_file_is_a_clean_error(tmp_path):
+    from facilitymap import annotations as ann
+
+    (tmp_path / "claims.geojson").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(SourceError, match="nested too deeply"):
+        ann.load_claims_file(tmp_path / "claims.geojson", "notes")

@@ -57,7 +57,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("map_name", default="xinjiang", metavar="[MAP]")
+@click.argument("map_name", required=False, metavar="[MAP]")
 @click.option("--sources", "sources_dir", type=click.Path(path_type=Path), default=DEFAULT_SOURCES,
               show_default=True, help="Folder of source folders.")
 @click.option("--maps", "maps_dir", type=click.Path(path_type=Path), default=DEFAULT_MAPS, show_default=True,
@@ -66,11 +66,15 @@ def main() -> None:
               help="Basemap tiles; 'none' makes a page with no network request at all.")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Join scene footprints on this Dask scheduler (e.g. tcp://scheduler.example.org:8786) instead of in memory.")
-def build(map_name: str, sources_dir: Path, maps_dir: Path, basemap: str | None, scheduler: str | None) -> None:
-    """Build MAP (default: xinjiang) from the snapshots in sources/ into maps/MAP/."""
+def build(map_name: str | None, sources_dir: Path, maps_dir: Path, basemap: str | None,
+          scheduler: str | None) -> None:
+    """Build MAP (default: the only spec in MAPS) from the snapshots in sources/ into maps/MAP/."""
     from .builder import build as run_build
+    from .spec import default_map
 
-    result = run_build(map_name, sources_dir=sources_dir, maps_dir=maps_dir, basemap=basemap, scheduler=scheduler)
+    # bad input raises a FacilitymapError: the group prints it and exits 2
+    result = run_build(map_name or default_map(maps_dir), sources_dir=sources_dir, maps_dir=maps_dir,
+                       basemap=basemap, scheduler=scheduler)
     for w in result.warnings:
         click.echo(w, err=True)
     click.echo(result.summary())
@@ -80,12 +84,13 @@ def build(map_name: str, sources_dir: Path, maps_dir: Path, basemap: str | None,
 @click.option("--sources", "sources_dir", type=click.Path(path_type=Path), default=DEFAULT_SOURCES,
               show_default=True)
 @click.option("--maps", "maps_dir", type=click.Path(path_type=Path), default=DEFAULT_MAPS, show_default=True)
-@click.option("--map", "map_name", default=None, help="Also check the annotations of this map's sources.")
+@click.option("--map", "map_name", default=None,
+              help="Also check the sources' fields against this map's vocabulary, and its annotations.")
 def validate(sources_dir: Path, maps_dir: Path, map_name: str | None) -> None:
     """Check descriptors, hashes, licences, field mappings and annotations."""
-    from .builder import validate_all, validate_warnings
+    from .builder import validate_all, validate_notes, validate_warnings
 
-    for w in validate_warnings(sources_dir):  # printed, never a failure
+    for w in validate_warnings(sources_dir) + validate_notes(map_name):  # printed, never a failure
         click.echo(w)
     problems = validate_all(sources_dir, maps_dir, map_name)
     for p in problems:
@@ -118,7 +123,7 @@ def sources(sources_dir: Path, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("map_name", default="xinjiang", metavar="MAP")
+@click.argument("map_name", required=False, metavar="[MAP]")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="PNG file to write.")
 @click.option("--site", "site_id", default=None, help="Zoom to this site and open its panel.")
 @click.option("--maps", "maps_dir", type=click.Path(path_type=Path), default=DEFAULT_MAPS, show_default=True)
@@ -128,8 +133,14 @@ def sources(sources_dir: Path, as_json: bool) -> None:
               help="Let the page load basemap tiles (needs the network).")
 def snapshot(map_name: str, out: Path, site_id: str | None, maps_dir: Path, width: int, height: int,
              tiles: bool) -> None:
-    """Write a static PNG of a built MAP (or of one site) through headless Chromium."""
+    """Write a static PNG of a built MAP (default: the only spec in MAPS) or of one site, via headless Chromium."""
     from .snapshot import snapshot as take
+    from .spec import SpecError, default_map
+
+    try:
+        map_name = map_name or default_map(maps_dir)
+    except SpecError as exc:
+        _fail(exc)
 
     map_dir = maps_dir / map_name
     if not (map_dir / "index.html").exists():
@@ -141,7 +152,7 @@ def snapshot(map_name: str, out: Path, site_id: str | None, maps_dir: Path, widt
     click.echo(f"wrote {path}")
 
 
-@main.group(cls=Group)
+@main.group()
 def footprints() -> None:
     """Satellite footprints: harvest STAC scenes, read local rasters."""
 

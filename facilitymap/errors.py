@@ -52,5 +52,9 @@ class BuildError(FacilitymapError):
     """The build cannot go on; the message says which file or source and why."""
 
 
-class SpecError(SchemaError, BuildError):
+class SpecError(BuildError):
+    """A map spec that cannot be used; the message names the file and the key."""
+
+
+class SpecSchemaError(SchemaError, SpecError):
     """A map spec (``maps/<map>.yaml``) that does not fit its schema: ``path: key.path: problem``."""

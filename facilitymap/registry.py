@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from .errors import SourceError
-from .fields import FIELDS
+from .fields import valid_name
 
 LAYERS = ("sites", "outlines", "grid", "scenes", "claims")
 READER_NAMES = ("csv", "geojson", "osm", "geoparquet", "claims")
@@ -381,14 +381,15 @@ def _validate_one(s: Source) -> list[str]:
         p.append(str(e))
         return p
 
-    # Field mapping: targets must be ours, sources must be columns the file has.
+    # Field mapping: targets must be field names (whether the map knows them is checked with the map: see
+    # spec.source_field_problems), sources must be columns the file has.
     fields = fm.get("fields") or {}
     if not isinstance(fields, dict):
         bad("facilitymap.fields is not an object")
         return p
     for ours in fields:
-        if ours not in FIELDS:
-            bad(f"facilitymap.fields: {ours!r} is not one of our fields (see facilitymap/fields.py)")
+        if not valid_name(ours):
+            bad(f"facilitymap.fields: {ours!r} is not a field name (lower case letters, digits and _)")
     if fm.get("reader") in ("csv", "geojson", "osm", "geoparquet") and files_ok:
         from .readers import mapping_problems
 

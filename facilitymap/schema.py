@@ -14,7 +14,7 @@ from pathlib import Path
 
 import jsonschema
 
-from .errors import SchemaError, SpecError
+from .errors import SchemaError, SpecSchemaError
 
 MAX_SHOWN = 60  # characters of a bad value quoted in a message
 
@@ -48,10 +48,10 @@ def check_descriptor(data, path: str | Path) -> None:
 
 
 def check_spec(data, path: str | Path) -> None:
-    """Raise SpecError (a BuildError and a SchemaError) when a map spec does not fit its schema."""
+    """Raise SpecSchemaError (a SpecError, so a BuildError, and a SchemaError) when a spec does not fit."""
     found = problems(data, "map-spec")
     if found:
-        raise SpecError(path, None, found[0], found)
+        raise SpecSchemaError(path, None, found[0], found)
 
 
 def key_path(parts) -> str:
@@ -105,7 +105,7 @@ def _message(e: jsonschema.ValidationError) -> str:
         for k in extra:
             near = difflib.get_close_matches(str(k), known, n=1)
             parts.append(f"unknown key {str(k)!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
-        return "; ".join(parts) + (f"; known keys: {', '.join(known)}" if known else "")
+        return "; ".join(parts) + (f" (known: {', '.join(known)})" if known else "")
     if v == "enum":
         return f"{_shown(inst)} is not one of {', '.join(map(str, e.validator_value))}"
     if v == "required":

@@ -218,9 +218,9 @@ def test_schema_errors_are_facilitymap_errors_with_key_paths(tmp_path):
         load_sources(tmp_path / "sources")
     dp = tmp_path / "sources" / "src" / "datapackage.json"
     assert e.value.problems == [
-        "facilitymap: unknown key 'fiter' (did you mean 'filter'?); known keys: " + ", ".join(sorted(
+        "facilitymap: unknown key 'fiter' (did you mean 'filter'?) (known: " + ", ".join(sorted(
             json.loads((Path(__file__).parent.parent / "facilitymap" / "schemas" / "descriptor.schema.json")
-                       .read_text())["$defs"]["facilitymap"]["properties"])),
+                       .read_text())["$defs"]["facilitymap"]["properties"])) + ")",
         "resources[0].bytes: 'abc' is text, should be a whole number",
     ]
     assert str(e.value).splitlines()[1] == f"{dp}: resources[0].bytes: 'abc' is text, should be a whole number"
@@ -243,7 +243,8 @@ def test_shipped_descriptors_and_spec_fit_the_schemas():
     full = {"sources": ["a"], "fields": {"tier": {"label": "Tier", "type": "integer", "min": 1, "max": 4}},
             "layers": [{"id": "camps", "title": "Camps", "where": {"kind": "detention"}, "color_by": "tier",
                         "colors": {"1": "#fee5d9"}, "note": "n", "visible": True, "geometry": "point"}],
-            "match": {"anything": [1, {"x": 2}]}, "places": {}, "rules": {}, "time": {"x": 1}}
+            "match": {"anything": [1, {"x": 2}]}, "places": {}, "rules": [{"id": "r"}], "time": {"x": 1},
+            "imagery_reference_field": "latest_imagery"}
     assert schema.problems(full, "map-spec") == []
 
 
@@ -544,10 +545,16 @@ def test_a_few_aliases_and_merge_keys_still_work(tmp_path):
                                              "list": [{"x": 1}, {"x": 1}]}
 
 
-def test_sources_verb_reads_only_valid_sources(tmp_path):
-    write_source(tmp_path / "sources", fields={**POINT_FIELDS, "colour": "name"})
+def test_sources_verb_stops_cleanly_on_a_malformed_descriptor(tmp_path):
+    write_source(tmp_path / "sources", fm={"filter": "x"})
     res = cli("sources", "--sources", tmp_path / "sources")
-    assert_clean_error(res, "src/datapackage.json", "'colour' is not one of our fields")
+    assert_clean_error(res, "src/datapackage.json", "facilitymap.filter: 'x' is text, should be an object")
+
+
+def test_schema_knows_every_spec_key_spec_py_knows():
+    from facilitymap import schema, spec
+
+    assert set(schema.load_schema("map-spec")["properties"]) == set(spec.KNOWN_KEYS)
 
 
 def test_deep_json_claims_file_is_a_clean_error(tmp_path):

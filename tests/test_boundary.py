@@ -563,3 +563,16 @@ def test_deep_json_claims_file_is_a_clean_error(tmp_path):
     (tmp_path / "claims.geojson").write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(SourceError, match="nested too deeply"):
         ann.load_claims_file(tmp_path / "claims.geojson", "notes")
+
+
+@pytest.mark.parametrize("verb", [["footprints", "raster", "x.tif"], ["footprints", "fetch", "--bbox", "80,40,81,41"]])
+def test_new_source_folders_need_a_slug(tmp_path, verb):
+    (tmp_path / "x.tif").write_bytes(b"")
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        res = CliRunner().invoke(main, verb + ["--slug", "../../escape", "--out", str(tmp_path / "sources")])
+    finally:
+        os.chdir(cwd)
+    assert res.exit_code == 2 and "is not a slug" in res.output and "Traceback" not in res.output, res.output
+    assert not (tmp_path.parent / "escape").exists()

@@ -30,6 +30,7 @@ REQUIRED_FM_KEYS = ("layer", "reader", "resource", "publisher", "citation", "ups
 PLACEHOLDER_LICENCES = ("as-provided-by-the-user",)
 REQUIRED_RESOURCE_KEYS = ("name", "path", "format", "bytes", "hash")
 TEXT_FORMATS = ("csv", "tsv", "geojson", "json", "osm", "xml")
+DESCRIPTOR_MAX_BYTES = 10_000_000  # a datapackage.json is a few KB; a larger one is refused before it is read
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")  # a source folder's name; it prefixes site ids and output paths
 
 
@@ -129,6 +130,16 @@ def load_source(folder: Path) -> Source:
     if not SLUG.fullmatch(folder.name):
         raise SourceError(dp, None, f"folder name {folder.name!r} is not a source slug (lower-case letters, digits "
                                     "and '-', starting with a letter or digit, at most 63 characters)")
+    try:
+        real = dp.resolve(strict=True)
+        st = os.stat(real)
+    except (OSError, RuntimeError) as e:
+        raise SourceError(dp, None, f"descriptor cannot be read: {e}") from None
+    if not real.is_relative_to(folder.resolve()) or not stat.S_ISREG(st.st_mode):
+        raise SourceError(dp, None, "descriptor is not a regular file inside its folder (a link out, a device or a "
+                                    "FIFO); refused")
+    if st.st_size > DESCRIPTOR_MAX_BYTES:
+        raise SourceError(dp, None, f"descriptor is {st.st_size} bytes, over the limit of {DESCRIPTOR_MAX_BYTES}")
     try:
         desc = json.loads(dp.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:

@@ -576,3 +576,19 @@ def test_new_source_folders_need_a_slug(tmp_path, verb):
         os.chdir(cwd)
     assert res.exit_code == 2 and "is not a slug" in res.output and "Traceback" not in res.output, res.output
     assert not (tmp_path.parent / "escape").exists()
+
+
+def test_descriptor_that_is_a_link_out_or_a_fifo_is_refused(tmp_path):
+    from facilitymap.registry import load_sources
+
+    folder = write_source(tmp_path / "sources")
+    outside = tmp_path / "elsewhere.json"
+    outside.write_text((folder / "datapackage.json").read_text())
+    (folder / "datapackage.json").unlink()
+    (folder / "datapackage.json").symlink_to(outside)
+    with pytest.raises(SourceError, match="not a regular file inside its folder"):
+        load_sources(tmp_path / "sources")
+    (folder / "datapackage.json").unlink()
+    os.mkfifo(folder / "datapackage.json")  # reading it would block for ever
+    with pytest.raises(SourceError, match="not a regular file inside its folder"):
+        load_sources(tmp_path / "sources")

@@ -135,12 +135,9 @@ def snapshot(map_name: str, out: Path, site_id: str | None, maps_dir: Path, widt
              tiles: bool) -> None:
     """Write a static PNG of a built MAP (default: the only spec in MAPS) or of one site, via headless Chromium."""
     from .snapshot import snapshot as take
-    from .spec import SpecError, default_map
+    from .spec import default_map
 
-    try:
-        map_name = map_name or default_map(maps_dir)
-    except SpecError as exc:
-        _fail(exc)
+    map_name = map_name or default_map(maps_dir)  # a SpecError: the group prints it, exit 2
 
     map_dir = maps_dir / map_name
     if not (map_dir / "index.html").exists():

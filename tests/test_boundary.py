@@ -48,7 +48,8 @@ def write_source(root: Path, slug: str = "src", files: dict | None = None, *, ma
              "fields": copy.deepcopy(POINT_FIELDS if fields is None else fields)}
     block.update(fm or {})
     desc = {"name": slug, "title": f"Test {slug}",
-            "licenses": [{"name": "CC0-1.0", "title": "CC0", "path": "https://creativecommons.org/publicdomain/zero/1.0/"}],
+            "licenses": [{"name": "CC0-1.0", "title": "CC0",
+                          "path": "https://creativecommons.org/publicdomain/zero/1.0/"}],
             "sources": [{"title": "Test", "path": "https://example.org/"}],
             "contributors": [{"title": "Test", "role": "publisher"}],
             "resources": resources, "facilitymap": block}

@@ -14,16 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from . import export
-from .errors import SourceError
+from .errors import BuildError, SourceError
 from .fields import vocabulary
 from .spec import SpecError, load_map_spec, select_sources, site_fields, source_field_problems, spec_path
 
 SITE_LAYERS = ("sites", "outlines")
 PAGE_WARN_MB = 25  # a page larger than this is built, with a warning (inlined rasters and scenes grow it)
-
-
-class BuildError(Exception):
-    """The build cannot go on; the message says which file or source and why."""
 
 
 @dataclass
@@ -63,6 +59,12 @@ def assemble(spec: dict, sources: list, scheduler: str | None = None) -> dict[st
         reads[src.slug] = read_source(src, vocab)
 
     site_slugs = [s.slug for s in sources if s.layer in SITE_LAYERS]
+    if not any(len(reads[slug].records) for slug in site_slugs):
+        # nothing to put on a map: say which files gave nothing, instead of failing somewhere downstream
+        why = "; ".join(f"{s.path}: {reads[s.slug].rows} data row(s), {len(reads[s.slug].rejected)} rejected"
+                        for s in sources if s.slug in site_slugs)
+        raise BuildError(f"map {spec.get('name')!r} has no sites: " + (why or "none of its sources is a sites or "
+                                                                         "outlines layer"))
     rec = reconcile({slug: reads[slug].records for slug in site_slugs}, site_slugs, match_options(spec))
     sites = rec.sites
     fc = export.feature_collection(sites)
@@ -267,7 +269,8 @@ def build(map_name: str, sources_dir: Path = Path("sources"), maps_dir: Path = P
     sources_dir, maps_dir = Path(sources_dir), Path(maps_dir)
     try:
         spec = load_map_spec(maps_dir, map_name)
-        selected = select_sources(load_sources(sources_dir), spec, str(spec_path(maps_dir, map_name)))
+        # only the map's own folders are read: a broken folder the map does not use is `validate`'s to report
+        selected = select_sources(load_sources(sources_dir, spec["sources"]), spec, str(spec_path(maps_dir, map_name)))
     except SpecError as exc:
         raise BuildError(str(exc)) from None
     problems = validate_sources(selected) + source_field_problems(spec, selected, spec_path(maps_dir, map_name))
@@ -314,13 +317,10 @@ def validate_all(sources_dir: Path, maps_dir: Path, map_name: str | None = None)
     With `map_name`, the fields the map's sources map onto are checked against that map's vocabulary (roles and
     the spec's declared fields); without it only their form is checked (``validate_notes`` says so).
     """
-    from .registry import load_sources, validate_sources
+    from .registry import load_sources_report, validate_sources
 
-    try:
-        sources = load_sources(Path(sources_dir))
-    except SourceError as exc:
-        return [str(exc)]
-    problems = list(validate_sources(sources))
+    sources, problems = load_sources_report(Path(sources_dir))  # a folder that does not load is one problem
+    problems += validate_sources(sources)
     if map_name:
         try:
             spec = load_map_spec(Path(maps_dir), map_name)
@@ -368,12 +368,9 @@ def validate_notes(map_name: str | None) -> list[str]:
 
 def validate_warnings(sources_dir: Path) -> list[str]:
     """Warnings `facilitymap validate` prints without failing (e.g. a licence still to be stated)."""
-    from .registry import load_sources, source_warnings
+    from .registry import load_sources_report, source_warnings
 
-    try:
-        return source_warnings(load_sources(Path(sources_dir)))
-    except SourceError:
-        return []  # validate_all reports it
+    return source_warnings(load_sources_report(Path(sources_dir))[0])  # validate_all reports what does not load
 
 
 def sources_table(sources_dir: Path) -> list[dict]:

@@ -6,14 +6,21 @@ Python and tested without a shell.
 from __future__ import annotations
 
 import sys
+import traceback
 from pathlib import Path
 
 import click
 
 from . import __version__
+from .errors import FacilitymapError
 
 DEFAULT_SOURCES = Path("sources")
 DEFAULT_MAPS = Path("maps")
+
+
+BAD_INPUT_EXIT = 2  # exit status for bad input (a FacilitymapError); a bug exits 1 with its traceback
+BUG_REPORT = ("This is a bug in facilitymap, not a problem with your files: please report it with the traceback "
+              "above and the command you ran.")
 
 
 def _fail(exc: Exception) -> None:
@@ -21,7 +28,29 @@ def _fail(exc: Exception) -> None:
     sys.exit(1)
 
 
-@click.group()
+class Group(click.Group):
+    """A click group that is the one place where errors meet the user.
+
+    Bad input (any ``FacilitymapError``) prints ``error: <message>`` and exits 2, never a traceback; any other
+    exception is a bug: its traceback is printed with a line asking for a report, and the exit status is 1.
+    """
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except FacilitymapError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(BAD_INPUT_EXIT)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit,
+                KeyboardInterrupt):
+            raise
+        except Exception:
+            click.echo(traceback.format_exc().rstrip(), err=True)
+            click.echo(BUG_REPORT, err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=Group)
 @click.version_option(__version__, prog_name="facilitymap")
 def main() -> None:
     """Sourced, embeddable maps of facilities from open datasets."""
@@ -40,15 +69,12 @@ def main() -> None:
 def build(map_name: str | None, sources_dir: Path, maps_dir: Path, basemap: str | None,
           scheduler: str | None) -> None:
     """Build MAP (default: the only spec in MAPS) from the snapshots in sources/ into maps/MAP/."""
-    from .builder import BuildError, build as run_build
-    from .errors import SourceError
-    from .spec import SpecError, default_map
+    from .builder import build as run_build
+    from .spec import default_map
 
-    try:
-        result = run_build(map_name or default_map(maps_dir), sources_dir=sources_dir, maps_dir=maps_dir,
-                           basemap=basemap, scheduler=scheduler)
-    except (SourceError, BuildError, SpecError) as exc:
-        _fail(exc)
+    # bad input raises a FacilitymapError: the group prints it and exits 2
+    result = run_build(map_name or default_map(maps_dir), sources_dir=sources_dir, maps_dir=maps_dir,
+                       basemap=basemap, scheduler=scheduler)
     for w in result.warnings:
         click.echo(w, err=True)
     click.echo(result.summary())
@@ -157,12 +183,9 @@ def snapshot(map_name: str, out: Path, site_id: str | None, maps_dir: Path, widt
              tiles: bool) -> None:
     """Write a static PNG of a built MAP (default: the only spec in MAPS) or of one site, via headless Chromium."""
     from .snapshot import snapshot as take
-    from .spec import SpecError, default_map
+    from .spec import default_map
 
-    try:
-        map_name = map_name or default_map(maps_dir)
-    except SpecError as exc:
-        _fail(exc)
+    map_name = map_name or default_map(maps_dir)  # a SpecError: the group prints it, exit 2
 
     map_dir = maps_dir / map_name
     if not (map_dir / "index.html").exists():

@@ -24,6 +24,15 @@ def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
     return parts  # type: ignore[return-value]
 
 
+def _slug(value: str | None) -> str | None:
+    """A new source folder's name must be a slug (registry.SLUG), so it cannot name a path elsewhere."""
+    from .registry import SLUG
+
+    if value is not None and not SLUG.fullmatch(value):
+        raise click.BadParameter(f"{value!r} is not a slug: lower-case letters, digits and '-', at most 63")
+    return value
+
+
 @click.command()
 @click.option("--bbox", default=None, help="west,south,east,north in degrees (default: the map's extent).")
 @click.option("--map", "map_name", default=None,
@@ -38,7 +47,7 @@ def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
 @click.option("--end", default=None, help="Default: today.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("sources"), show_default=True,
               help="Folder of source folders to write the new source into.")
-@click.option("--slug", default=None, help="Name of the new source folder.")
+@click.option("--slug", default=None, callback=lambda c, p, v: _slug(v), help="Name of the new source folder.")
 @click.option("--page-size", default=100, show_default=True)
 @click.option("--max-items", default=None, type=int)
 @click.option("--no-progress", is_flag=True)
@@ -87,7 +96,7 @@ def _map_bbox(map_dir: Path) -> tuple[float, float, float, float]:
 @click.option("--date-pattern", default=None,
               help="strftime pattern (e.g. %Y%m%d) or regex with a (?P<date>...) group to read dates from names.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("sources"), show_default=True)
-@click.option("--slug", default="local-rasters", show_default=True)
+@click.option("--slug", default="local-rasters", show_default=True, callback=lambda c, p, v: _slug(v))
 def raster(paths: tuple[Path, ...], date_pattern: str | None, out_dir: Path, slug: str) -> None:
     """Compute valid-data footprints of local GeoTIFFs/COGs into a new source folder."""
     from .footprints import raster as rmod

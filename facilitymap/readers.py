@@ -137,6 +137,8 @@ def parse_geojson(source: Source, path: Path) -> Table:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
         raise SourceError(path, e.lineno, f"JSON is broken: {e.msg} (column {e.colno})") from None
+    except RecursionError:
+        raise SourceError(path, None, "JSON is nested too deeply to read") from None
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
         raise SourceError(path, 1, "not a GeoJSON FeatureCollection (needs \"type\": \"FeatureCollection\" "
                                    "and a \"features\" list)")
@@ -221,7 +223,8 @@ def parse_osm(source: Source, path: Path) -> Table:
     for el in elements:
         if el["type"] == "node":
             try:
-                nodes[el["id"]] = (float(el["lon"]), float(el["lat"]))
+                xy = (float(el["lon"]), float(el["lat"]))
+                nodes[el["id"]] = xy if all(map(math.isfinite, xy)) else None  # NaN/inf: a way using it is rejected
             except (TypeError, ValueError):
                 pass  # judged below if the node is a row; a way using it names it
     ways = {el["id"]: el for el in elements if el["type"] == "way"}
@@ -239,7 +242,7 @@ def parse_osm(source: Source, path: Path) -> Table:
                 geom = _way_polygon(el, nodes)
             else:
                 geom = _relation_polygon(el, ways, nodes)
-        except ValueError as e:
+        except (ValueError, shapely.errors.GEOSException) as e:
             problem = str(e)
         rows.append(RawRow(el["line"], dict(el["tags"]), geom, record_id=rid, problem=problem))
     tag_keys = set()
@@ -260,6 +263,8 @@ def _way_coords(way, nodes):
     for ref in way["nds"]:
         if ref not in nodes:
             raise ValueError(f"node {ref} of way/{way['id']} is not in the file")
+        if nodes[ref] is None:
+            raise ValueError(f"node {ref} of way/{way['id']} has coordinates that are not finite numbers")
         coords.append(nodes[ref])
     return coords
 
@@ -308,7 +313,11 @@ def parse_geoparquet(source: Source, path: Path) -> Table:
     except Exception as e:  # pyarrow/geopandas raise many types for a bad file
         raise SourceError(path, None, f"not readable as GeoParquet: {e}") from None
     if gdf.crs is not None and gdf.crs.to_epsg() != 4326:
-        gdf = gdf.to_crs(4326)
+        try:
+            gdf = gdf.to_crs(4326)
+        except Exception as e:  # pyproj raises several types for a CRS it cannot transform
+            raise SourceError(path, None, f"its CRS ({gdf.crs.name}) cannot be transformed to EPSG:4326: "
+                                          f"{type(e).__name__}: {e}") from None
     geoms = list(gdf.geometry.values)
     df = gdf.drop(columns=[gdf.geometry.name])
     columns = {}

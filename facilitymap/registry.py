@@ -3,14 +3,21 @@
 A source is data (a Frictionless Data Package plus our ``facilitymap`` block), so adding one needs no Python.
 Hashes are computed once per file state (path, size, mtime) and cached, so validating and reading in the same
 build hash each file once.
+
+A source folder is untrusted input. Its folder name must be a slug (``SLUG``); its descriptor must fit
+``schemas/descriptor.schema.json`` before anything reads it; every file the build reads is a declared resource with
+a sha256 that matches, named by a relative path that stays inside the folder (no ``..``, no absolute path, no
+symbolic link leaving the folder) and that is a regular file (not a folder, device or FIFO): see `confine`.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import stat
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from .errors import SourceError
 from .fields import valid_name
@@ -32,6 +39,8 @@ FM_KEYS = frozenset({
     "missing_values", "endpoint", "query", "harvest"})
 REQUIRED_RESOURCE_KEYS = ("name", "path", "format", "bytes", "hash")
 TEXT_FORMATS = ("csv", "tsv", "geojson", "json", "osm", "xml")
+DESCRIPTOR_MAX_BYTES = 10_000_000  # a datapackage.json is a few KB; a larger one is refused before it is read
+SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")  # a source folder's name; it prefixes site ids and output paths
 
 
 @dataclass
@@ -108,8 +117,8 @@ class Source:
 
     @property
     def path(self) -> Path:
-        """Path of the main resource's file."""
-        return self.folder / self.resource["path"]
+        """Path of the main resource's file (confined to the folder: see `confine`)."""
+        return confine(self, self.resource)
 
     @property
     def sha256(self) -> str | None:
@@ -121,21 +130,65 @@ class Source:
         return self.folder / "datapackage.json"
 
 
-def load_sources(root: Path) -> list[Source]:
-    """Every ``root/*/datapackage.json``, sorted by slug. Unreadable JSON stops with a SourceError."""
+def load_source(folder: Path) -> Source:
+    """One source folder: its name checked as a slug, its descriptor parsed and checked against the schema."""
+    from .schema import check_descriptor
+
+    folder = Path(folder)
+    dp = folder / "datapackage.json"
+    if not SLUG.fullmatch(folder.name):
+        raise SourceError(dp, None, f"folder name {folder.name!r} is not a source slug (lower-case letters, digits "
+                                    "and '-', starting with a letter or digit, at most 63 characters)")
+    try:
+        real = dp.resolve(strict=True)
+        st = os.stat(real)
+    except (OSError, RuntimeError) as e:
+        raise SourceError(dp, None, f"descriptor cannot be read: {e}") from None
+    if not real.is_relative_to(folder.resolve()) or not stat.S_ISREG(st.st_mode):
+        raise SourceError(dp, None, "descriptor is not a regular file inside its folder (a link out, a device or a "
+                                    "FIFO); refused")
+    if st.st_size > DESCRIPTOR_MAX_BYTES:
+        raise SourceError(dp, None, f"descriptor is {st.st_size} bytes, over the limit of {DESCRIPTOR_MAX_BYTES}")
+    try:
+        desc = json.loads(dp.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise SourceError(dp, e.lineno, f"descriptor is not valid JSON: {e.msg}") from None
+    except UnicodeDecodeError as e:
+        raise SourceError(dp, None, f"descriptor is not UTF-8: {e.reason}") from None
+    except RecursionError:
+        raise SourceError(dp, None, "descriptor is not usable JSON: nested too deeply") from None
+    except OSError as e:
+        raise SourceError(dp, None, f"descriptor cannot be read: {e.strerror}") from None
+    if not isinstance(desc, dict):
+        raise SourceError(dp, 1, "descriptor is not a JSON object")
+    check_descriptor(desc, dp)
+    return Source(folder.name, folder, desc)
+
+
+def load_sources(root: Path, slugs=None) -> list[Source]:
+    """Every ``root/*/datapackage.json`` (or only the folders named in `slugs`), sorted by slug.
+
+    The first folder that cannot be loaded stops with a SourceError; with `slugs` (a build loads only the map's
+    sources) a broken folder the map does not use is never read. Missing slugs are left out (the caller names them).
+    """
     root = Path(root)
-    out = []
-    for dp in sorted(root.glob("*/datapackage.json")):
+    if slugs is None:
+        folders = [dp.parent for dp in sorted(root.glob("*/datapackage.json"))]
+    else:
+        folders = [root / s for s in sorted(set(slugs)) if isinstance(s, str) and SLUG.fullmatch(s)
+                   and (root / s / "datapackage.json").is_file()]
+    return sorted((load_source(f) for f in folders), key=lambda s: s.slug)
+
+
+def load_sources_report(root: Path) -> tuple[list[Source], list[str]]:
+    """(the sources that load, one problem line per folder that does not): what `validate` reports."""
+    out, problems = [], []
+    for dp in sorted(Path(root).glob("*/datapackage.json")):
         try:
-            desc = json.loads(dp.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise SourceError(dp, e.lineno, f"descriptor is not valid JSON: {e.msg}") from None
-        except UnicodeDecodeError as e:
-            raise SourceError(dp, None, f"descriptor is not UTF-8: {e.reason}") from None
-        if not isinstance(desc, dict):
-            raise SourceError(dp, 1, "descriptor is not a JSON object")
-        out.append(Source(dp.parent.name, dp.parent, desc))
-    return sorted(out, key=lambda s: s.slug)
+            out.append(load_source(dp.parent))
+        except SourceError as e:
+            problems.append(str(e))
+    return sorted(out, key=lambda s: s.slug), problems
 
 
 # --- hashing (cached per file state) ------------------------------------------------------------------------------
@@ -157,22 +210,82 @@ def file_sha256(path: Path) -> str:
     return _HASHES[key]
 
 
+def _where(source: Source, resource: dict) -> str:
+    for i, r in enumerate(source.descriptor.get("resources") or []):
+        if r is resource:
+            return f"resources[{i}] ({r.get('name')})"
+    return f"resource {resource.get('name')!r}"
+
+
+def confine(source: Source, resource: dict | str) -> Path:
+    """The path of a resource (or a relative path a data row names) inside the source folder, or SourceError.
+
+    Refused: a path that is not a non-empty relative path, that is absolute, names a drive, contains ``..`` or a
+    backslash, is a URL; a file that does not exist; a symbolic link (anywhere on the way) that leads outside the
+    folder; anything but a regular file (a folder, a device such as /dev/zero, a FIFO).
+    """
+    dp = source.descriptor_path
+    where = _where(source, resource) if isinstance(resource, dict) else "a path in the data"
+    rel = resource.get("path") if isinstance(resource, dict) else resource
+    if not isinstance(rel, str) or not rel.strip():
+        raise SourceError(dp, None, f"{where}: path {rel!r} is not a file path")
+    if "\\" in rel or "\x00" in rel or re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", rel):
+        raise SourceError(dp, None, f"{where}: path {rel!r} is not a relative path inside the source folder")
+    pure = PurePosixPath(rel)
+    if pure.is_absolute() or PureWindowsPath(rel).drive or rel.startswith("~"):
+        raise SourceError(dp, None, f"{where}: path {rel!r} is absolute; a source reads only files inside its "
+                                    "own folder")
+    if ".." in pure.parts:
+        raise SourceError(dp, None, f"{where}: path {rel!r} contains '..'; a source reads only files inside its "
+                                    "own folder")
+    path = source.folder / pure
+    try:
+        real = path.resolve(strict=True)
+    except FileNotFoundError:
+        raise SourceError(path, None, f"file named in {source.slug}/datapackage.json does not exist") from None
+    except (OSError, RuntimeError) as e:  # a symlink loop
+        raise SourceError(path, None, f"cannot be resolved ({e})") from None
+    base = source.folder.resolve()
+    if not real.is_relative_to(base):
+        raise SourceError(path, None, f"is a symbolic link leading outside the source folder ({where} of "
+                                      f"{source.slug}/datapackage.json); refused")
+    mode = os.stat(real).st_mode
+    if not stat.S_ISREG(mode):
+        what = "a folder" if stat.S_ISDIR(mode) else "a device, FIFO or socket"
+        raise SourceError(path, None, f"is {what}, not a regular file ({where} of {source.slug}/datapackage.json)")
+    return path
+
+
+def resource_for_path(source: Source, rel) -> dict:
+    """The declared resource whose path is `rel` (a path a data row names, e.g. a scene's web image)."""
+    want = PurePosixPath(rel).as_posix() if isinstance(rel, str) else None
+    for r in source.descriptor.get("resources") or []:
+        if isinstance(r, dict) and isinstance(r.get("path"), str) and PurePosixPath(r["path"]).as_posix() == want:
+            return r
+    raise SourceError(source.descriptor_path, None, f"the data names file {rel!r}, which is not a declared "
+                                                    "resource of this source (every file read needs its sha256)")
+
+
 def check_resource_file(source: Source, resource: dict | None = None) -> Path:
-    """The resource's file, after checking it exists and matches the descriptor's bytes and sha256."""
+    """The resource's file, after checking it is confined to the folder and matches the descriptor's bytes and
+    sha256 (a sha256 is required: a file without one is never read)."""
     resource = resource or source.resource
-    path = source.folder / resource["path"]
-    if not path.is_file():
-        raise SourceError(path, None, f"file named in {source.slug}/datapackage.json does not exist")
+    path = confine(source, resource)
     size = path.stat().st_size
-    if "bytes" in resource and int(resource["bytes"]) != size:
-        raise SourceError(path, None, f"file has {size} bytes, the descriptor says {resource['bytes']}")
-    want = (resource.get("hash") or "")
-    if want:
-        if not want.startswith("sha256:"):
-            raise SourceError(source.descriptor_path, None, f"hash {want!r} is not 'sha256:<hex>'")
-        got = file_sha256(path)
-        if got != want.split(":", 1)[1].lower():
-            raise SourceError(path, None, f"sha256 {got} does not match the descriptor's {want}")
+    if "bytes" in resource:
+        if not isinstance(resource["bytes"], int) or isinstance(resource["bytes"], bool):
+            raise SourceError(source.descriptor_path, None,
+                              f"{_where(source, resource)}: bytes {resource['bytes']!r} is not a whole number")
+        if resource["bytes"] != size:
+            raise SourceError(path, None, f"file has {size} bytes, the descriptor says {resource['bytes']}")
+    want = resource.get("hash")
+    if not isinstance(want, str) or not re.fullmatch(r"sha256:[0-9a-fA-F]{64}", want):
+        raise SourceError(source.descriptor_path, None,
+                          f"{_where(source, resource)}: hash {want!r} is not 'sha256:<64 hex digits>'; every file "
+                          "a build reads needs its sha256")
+    got = file_sha256(path)
+    if got != want.split(":", 1)[1].lower():
+        raise SourceError(path, None, f"sha256 {got} does not match the descriptor's {want}")
     return path
 
 
@@ -296,8 +409,8 @@ def _validate_one(s: Source) -> list[str]:
     elif fm["retrieved"] is None:
         if not fm.get("retrieved_note"):
             bad("facilitymap.retrieved is null: say why in facilitymap.retrieved_note")
-    elif not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(fm["retrieved"])):
-        bad(f"facilitymap.retrieved {fm['retrieved']!r} is not YYYY-MM-DD")
+    elif not _is_date(fm["retrieved"]):
+        bad(f"facilitymap.retrieved {fm['retrieved']!r} is not YYYY-MM-DD (a real date, ASCII digits)")
     if fm.get("layer") not in LAYERS:
         bad(f"facilitymap.layer {fm.get('layer')!r} is not one of {', '.join(LAYERS)}")
     if fm.get("reader") not in READER_NAMES:
@@ -344,8 +457,22 @@ def _validate_one(s: Source) -> list[str]:
     return p
 
 
+def _is_date(value) -> bool:
+    """A real calendar date written YYYY-MM-DD in ASCII digits (2024-13-45 and Arabic-Indic digits are not)."""
+    import datetime as _dt
+
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        return False
+    try:
+        _dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _is_http(url) -> bool:
-    return isinstance(url, str) and (url.startswith("https://") or url.startswith("http://"))
+    """An absolute http(s) URL (the scheme in any case, as URLs allow) with a host and no whitespace or newline."""
+    return isinstance(url, str) and re.fullmatch(r"https?://[^\s/?#]+\S*", url, re.IGNORECASE) is not None
 
 
 # --- summary for sources.json -------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ Rules (each rejected row gets its row number and a reason; repairs get a note; n
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -130,6 +131,7 @@ def build_records(slug: str, fm: dict, table: Table, vocabulary: dict[str, Field
 
     kept, rejected, notes = [], [], list(table.notes)
     seen: dict[str, int] = {}
+    seen_keys: dict[str, tuple[str, int]] = {}  # site_key(id) -> (id, row): ids that would collide as site ids
     filtered: list[str] = []
     n_rows = 0
     for raw in table.rows:
@@ -174,6 +176,9 @@ def build_records(slug: str, fm: dict, table: Table, vocabulary: dict[str, Field
                  if series else get(raw.original, col))
             if is_missing(v, missing):
                 continue
+            if ours in ("lat", "lon") and isinstance(v, str) and not v.isascii():
+                attrs[ours] = v  # float() reads Arabic-Indic or full-width digits; _num refuses them below
+                continue
             try:
                 cv = convert(types[ours], v, fmt, item)
             except FieldValueError as e:
@@ -209,7 +214,14 @@ def build_records(slug: str, fm: dict, table: Table, vocabulary: dict[str, Field
             if rid in seen:
                 reject(f"duplicate record id {rid!r} (first kept at row {seen[rid]})")
                 continue
+            key = site_key(rid)
+            if key in seen_keys:
+                first_id, first_row = seen_keys[key]
+                reject(f"record id {rid!r} gives the same site id as {first_id!r} (row {first_row}) once characters "
+                       "other than letters, digits, '.', '_' and '-' are replaced")
+                continue
             seen[rid] = raw.row
+            seen_keys[key] = (rid, raw.row)
             for n in row_notes:
                 notes.append({"row": raw.row, "record_id": rid, "note": n})
             rec = {"source": slug, "record_id": rid, "row": raw.row, "kind": kind}
@@ -260,6 +272,12 @@ def _filter_text(flt) -> str:
     return "present"
 
 
+def site_key(record_id: str) -> str:
+    """A record id as it appears in a site id (reconcile replaces other characters by '-'): two ids of one source
+    with the same key would give one site id to two places, so the second is rejected."""
+    return re.sub(r"[^0-9A-Za-z._-]+", "-", record_id)
+
+
 def _id_str(v) -> str:
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
@@ -268,6 +286,8 @@ def _id_str(v) -> str:
 
 def _num(v, what):
     """A finite number, or the row is rejected naming the coordinate (fields._to_float does the parsing)."""
+    if isinstance(v, str) and not v.isascii():
+        raise _Reject(f"{what} {v!r} is not a number written with the digits 0-9")
     try:
         return _to_float(v)
     except FieldValueError as e:

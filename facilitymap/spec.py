@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
+from . import safeyaml
+from .errors import SourceError, SpecError  # noqa: F401  (SpecError: a BuildError, importable from here)
+from .schema import check_spec
 
 #: Every top-level key of a map spec; DESIGN.md "Map spec" documents each one.
 KNOWN_KEYS = ("name", "title", "description", "cite_as", "sources", "basemap", "fields", "layers", "match",
               "places", "rules", "time", "disagreement_distance_m", "cloud_threshold", "imagery_reference_field")
-
-
-class SpecError(Exception):
-    """A map spec that cannot be used; the message names the file and the key."""
 
 
 def spec_path(maps_dir: Path, name: str) -> Path:
@@ -39,12 +37,13 @@ def load_map_spec(maps_dir: Path, name: str) -> dict:
     if not path.exists():
         known = sorted(p.stem for p in Path(maps_dir).glob("*.yaml"))
         raise SpecError(f"{path}: no such map spec (known maps: {', '.join(known) or 'none'})")
-    try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        raise SpecError(f"{path}{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    try:  # duplicate keys, alias bombs and deep nesting are refused with the line (safeyaml)
+        spec = safeyaml.load(path.read_text(encoding="utf-8"), path)
+    except SourceError as exc:
+        raise SpecError(str(exc)) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    check_spec(spec, path)  # schemas/map-spec.schema.json: wrong types and unknown keys are `file: key.path: problem`
     if not isinstance(spec, dict) or not isinstance(spec.get("sources"), list) or not spec["sources"]:
         raise SpecError(f"{path}: a map spec needs a non-empty list `sources`")
     unknown = sorted(set(spec) - set(KNOWN_KEYS))

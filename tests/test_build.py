@@ -168,7 +168,7 @@ def test_cli_build_validate_and_sources(tmp_path):
     assert res.exit_code == 1
     assert "Xinjiang_camps_database_BuzzFeed.csv" in res.output
     res = runner.invoke(main, ["build", "small", "--sources", str(sources), "--maps", str(maps)])
-    assert res.exit_code == 1 and "Xinjiang_camps_database_BuzzFeed.csv" in res.output
+    assert res.exit_code == 2 and "Xinjiang_camps_database_BuzzFeed.csv" in res.output
 
 
 def test_a_large_page_is_built_with_a_warning(tmp_path, monkeypatch):
@@ -273,7 +273,7 @@ def test_a_field_the_map_does_not_declare_is_named_at_build_and_validate(tmp_pat
     ("capacity: {type: integer}", "fields: capacity: needs a label (text)"),
     ("capacity: {label: Beds, type: string, max: 3}", "fields: capacity: max: a range needs type integer"),
     ("lat: {label: Breite, type: string}", "fields: lat: is a role of type number; a map may change its label"),
-    ("capacity: {label: Beds, colour: red}", "fields: capacity: unknown key(s) colour"),
+    ("capacity: {label: Beds, colour: red}", "fields.capacity: unknown key 'colour' (known: description, label"),
 ])
 def test_field_declarations_are_checked_with_file_and_key(tmp_path, declaration, problem):
     spec = PRISONS_SPEC.split("fields:")[0] + "fields:\n  facility_type: {label: Type}\n  " + declaration + "\n"

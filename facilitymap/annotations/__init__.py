@@ -42,16 +42,9 @@ def load_claims(source: Any) -> ClaimSet:
     With a registry Source the file is first checked against the descriptor's bytes and sha256.
     """
     if isinstance(source, (str, Path)):
-        from facilitymap.registry import Source
-        import json
+        from facilitymap.registry import load_source
 
-        folder = Path(source)
-        dp = folder / "datapackage.json"
-        try:
-            desc = json.loads(dp.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise SourceError(str(dp), None, f"cannot read descriptor: {exc}") from None
-        source = Source(folder.name, folder, desc)
+        source = load_source(Path(source))  # slug, descriptor schema: as for every source folder
     from facilitymap.registry import check_resource_file
 
     path = check_resource_file(source)

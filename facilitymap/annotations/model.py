@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from facilitymap import safeyaml
 from facilitymap.errors import SourceError
 
 STATUSES = ("reported", "corroborated", "disputed")
@@ -41,7 +42,7 @@ FILE_KEYS = ("works", "claims")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
 _DOI = re.compile(r"^10\.\d{4,9}/\S+$")
-_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
+_URL = re.compile(r"\Ahttps?://[^\s/?#]+[^\s]*\Z", re.IGNORECASE)  # \Z: a trailing newline is not allowed
 
 
 @dataclass
@@ -79,8 +80,9 @@ class ClaimSet:
 # ---------------------------------------------------------------- reading
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that keeps dates as text ("2022-05-24" stays a string: we check date formats ourselves)."""
+class _Loader(safeyaml.Loader):
+    """The safe loader (aliases capped, no recursive documents) that keeps dates as text ("2022-05-24" stays a
+    string: we check date formats ourselves)."""
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -117,6 +119,8 @@ def _compose(text: str, path: Path) -> tuple[Any, dict, list]:
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise SourceError(str(path), line, f"not valid YAML: {problem}") from None
+    except RecursionError:
+        raise SourceError(str(path), None, "not valid YAML: nested too deeply") from None
     finally:
         loader.dispose()
     if node is None:
@@ -168,6 +172,8 @@ def _load_geojson(text: str, path: Path, slug: str) -> ClaimSet:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SourceError(str(path), exc.lineno, f"not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise SourceError(str(path), None, "not valid JSON: nested too deeply") from None
     try:  # JSON is YAML: compose it again only to learn line numbers
         _, raw_lines, _ = _compose(text, path)
     except SourceError:

@@ -87,10 +87,34 @@ def read_footprints(paths: list[Path], ids: set[str]) -> dict:
 
 # -- local rasters ---------------------------------------------------------------------------------------------
 
+IMAGE_MAX_BYTES = 20_000_000  # a web image inlined into the page; `footprints raster` writes ~1 MB at most
+IMAGE_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
+               (b"II*\x00", "image/tiff"), (b"MM\x00*", "image/tiff"),
+               (b"II+\x00", "image/tiff"), (b"MM\x00+", "image/tiff"))  # TIFF, BigTIFF (COG)
+
+
+def read_web_image(source, rel) -> tuple[str, bytes]:
+    """(media type, bytes) of the web image a scenes row names: it must be a declared resource of the source
+    (confined to its folder, with a matching sha256), at most IMAGE_MAX_BYTES, and PNG, JPEG or TIFF by its first
+    bytes; otherwise SourceError. So `/etc/passwd`, `/dev/zero` or `../x.png` in the `image` column is refused."""
+    from ..errors import SourceError
+    from ..registry import check_resource_file, confine, resource_for_path
+
+    confine(source, rel)  # refuses '..', absolute paths, links leaving the folder, devices, before anything else
+    path = check_resource_file(source, resource_for_path(source, rel))
+    size = path.stat().st_size
+    if size > IMAGE_MAX_BYTES:
+        raise SourceError(path, None, f"web image is {size} bytes, over the limit of {IMAGE_MAX_BYTES}")
+    data = path.read_bytes()
+    for magic, mime in IMAGE_MAGIC:
+        if data.startswith(magic):
+            return mime, data
+    raise SourceError(path, None, "web image is not a PNG, JPEG or TIFF (by its first bytes); refused")
+
+
 def read_rasters(sources: list) -> dict:
-    """{raster id: {source, datetime, bounds, image (a data: URI of the web PNG)}} for the scene sources that
-    carry web images (written by `facilitymap footprints raster`). The PNGs were checked against their sha256
-    by validation before the build."""
+    """{raster id: {source, datetime, bounds, image (a data: URI of the web image)}} for the scene sources that
+    carry web images (written by `facilitymap footprints raster`); each image is checked by `read_web_image`."""
     out: dict = {}
     for s in sources:
         path = s.path
@@ -101,14 +125,14 @@ def read_rasters(sources: list) -> dict:
         for row in t.itertuples(index=False):
             if not isinstance(row.image, str) or not row.image or row.id in out:
                 continue
-            png = (Path(s.folder) / row.image).read_bytes()
+            mime, png = read_web_image(s, row.image)
             bounds = json.loads(row.image_bounds) if isinstance(row.image_bounds, str) else row.image_bounds
             when = pd.Timestamp(row.datetime) if not pd.isna(row.datetime) else None
             out[str(row.id)] = {
                 "source": s.slug,
                 "datetime": None if when is None else when.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "bounds": [[float(v) for v in corner] for corner in bounds],
-                "image": "data:image/png;base64," + base64.b64encode(png).decode("ascii"),
+                "image": f"data:{mime};base64," + base64.b64encode(png).decode("ascii"),
             }
     return out
 

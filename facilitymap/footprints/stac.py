@@ -28,6 +28,7 @@ from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
 from urllib3 import Retry
 
+from ..errors import FacilitymapError
 from ..registry import file_sha256
 
 EARTH_SEARCH = "https://earth-search.aws.element84.com/v1"
@@ -51,7 +52,7 @@ SEARCH_FIELDS = ["type", "stac_version", "id", "collection", "geometry", "bbox",
                  *[f"properties.{k}" for k in KEEP_PROPERTIES], "-assets"]
 
 
-class HarvestError(Exception):
+class HarvestError(FacilitymapError):
     """A harvest that cannot finish; the previous source folder (if any) is untouched."""
 
 
@@ -235,7 +236,7 @@ def resolve_api(api: str) -> tuple[str, list[str]]:
     for url, colls in APIS.values():
         if api.rstrip("/") == url:
             return url, list(colls)
-    if not re.match(r"^https?://", api):
+    if not re.match(r"^https?://", api, re.IGNORECASE):
         raise ValueError(f"--api must be one of {', '.join(APIS)} or an http(s) URL, not {api!r}")
     return api.rstrip("/"), list(APIS["earth-search"][1])
 
@@ -520,13 +521,13 @@ def read_scenes(source_folder: Path):
     import geopandas as gpd
     import pandas as pd
 
-    folder = Path(source_folder)
-    desc = json.loads((folder / "datapackage.json").read_text("utf-8"))
-    res = next(r for r in desc["resources"] if r["name"] == desc.get("facilitymap", {}).get("resource", "scenes"))
-    path = folder / res["path"]
-    want = res.get("hash", "").removeprefix("sha256:")
-    if want and file_sha256(path) != want:
-        raise HarvestError(f"{path}: sha256 does not match datapackage.json")
+    from ..errors import SourceError
+    from ..registry import check_resource_file, load_source
+
+    try:  # the descriptor's schema, the file confined to the folder, its sha256 required and matching
+        path = check_resource_file(load_source(Path(source_folder)))
+    except SourceError as e:
+        raise HarvestError(str(e)) from None
     raw = gpd.read_parquet(path)
 
     def col(name: str) -> pd.Series:

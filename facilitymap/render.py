@@ -1,7 +1,7 @@
 """The map page: one self-contained HTML file per map, and its embed snippet.
 
 This is the only module that imports folium. folium builds the Leaflet map, its basemaps, the (empty) layer
-groups and the layer control; our own script (static/map.js) draws the sites from the JSON payload and builds
+groups and the layer control; our own script (static/js/*.js, concatenated) draws the sites from the JSON payload and builds
 every panel with textContent. Leaflet is vendored (vendor/manifest.json) and inlined: the page loads nothing from
 the network except basemap tiles, and element ids are fixed so the same payload gives byte-identical HTML.
 """
@@ -75,7 +75,7 @@ BASEMAPS: dict[str, tuple[Basemap, ...]] = {
     "none": (),
 }
 
-# Overlay groups drawn by map.js, in layer-control order: (key, label, shown at start).
+# Overlay groups drawn by static/js, in layer-control order: (key, label, shown at start).
 GROUPS = (
     ("detention", "Detention facilities (ASPI tier)", True),
     ("buzzfeed", "Known only from BuzzFeed News (status)", True),
@@ -121,11 +121,16 @@ def _assets() -> dict[str, str]:
         "leaflet_css": css,
         "leaflet_js": _vendor_file("leaflet", "leaflet.js"),
         "map_css": (STATIC / "map.css").read_text(encoding="utf-8"),
-        "map_js": (STATIC / "map.js").read_text(encoding="utf-8"),
+        "map_js": page_script(),
     }
     if "url(images/" in css:
         raise RuntimeError("leaflet.css still refers to an image file")
     return {k: _inline_safe(v, k) for k, v in assets.items()}
+
+
+def page_script() -> str:
+    """Our page script: the parts in static/js/ concatenated in file-name order (DESIGN.md, "The page script")."""
+    return "\n".join(p.read_text(encoding="utf-8") for p in sorted((STATIC / "js").glob("*.js")))
 
 
 def json_for_script(data) -> str:
@@ -291,7 +296,7 @@ def page_sites(sites: dict) -> tuple[dict, list[dict]]:
     geometry), "_alt" (other names and places its sources give, for search) and "_damage" (for the colour).
     details[i] = the site's other properties, with attributes compacted (`_compact_attributes`), imagery links
     as {"t": date} when `footprints.imagery.link_templates` rebuild them exactly, "~absent" listing CORE keys the
-    site does not have and "~feature" any other Feature member. map.js expands a detail to the exact properties.
+    site does not have and "~feature" any other Feature member. the page script (20-payload.js) expands a detail to the exact properties.
     """
     from .footprints.imagery import link_templates, slim_links
 

@@ -78,6 +78,12 @@ FIELDS = {
 
 COUNTIES = [("Hotan", "和田县", "خوتەن ناھىيىسى", "Hotan"), ("Konasheher", "疏附县", "كوناشەھەر ناھىيىسى", "Kashgar"),
             ("Tekes", "特克斯县", "تېكەس ناھىيىسى", "Ili"), ("Aksu", "阿克苏市", "ئاقسۇ شەھىرى", "Aksu")]
+# aspi-1000's scene summary as the page carries it (footprints.imagery.slim_summary): three scenes, one a month.
+SCENE_SUMMARY = {
+    "scenes": 3, "under_cloud_threshold": 2, "cloud_threshold": 20, "first": "S2A_1", "last": "S2B_3",
+    "months": {"2019-05": [1, 3.5, "S2A_1"], "2019-07": [1, 40.0, "S2A_2"], "2020-02": [1, 0.5, "S2B_3"]},
+    "years": {"2019": {"scenes": 2, "best": "S2A_1"}, "2020": {"scenes": 1, "best": "S2B_3"}},
+}
 BUZZ_STATUS = ["corroborated", "probably closed", "closed"]
 
 
@@ -140,6 +146,8 @@ def make_payload(n_detention: int = 16, n_buzzfeed: int = 6, n_cultural: int = 8
                            else {})},
             "claims": ["claim-tekes-drill"] if county == "Tekes" else [],
         }, geometry))
+        if i == 0:
+            features[-1]["properties"]["imagery"]["scenes"] = SCENE_SUMMARY
     for j in range(n_buzzfeed):
         lon, lat = round(80.0 + j * 0.7, 6), round(41.0 + (j % 2) * 0.5, 6)
         st = BUZZ_STATUS[j % 3]
@@ -218,12 +226,17 @@ def make_payload(n_detention: int = 16, n_buzzfeed: int = 6, n_cultural: int = 8
         "citations": [],
         "tiles": {"type": "FeatureCollection", "features": [
             {"type": "Feature", "properties": {"tile": "44SKE"}, "geometry": _square(78.0, 38.0, 0.5)}]},
-        "scenes": {"aspi-1000": [
-            {"id": "S2A_1", "datetime": "2019-05-03T05:00:00Z", "cloud_cover": 3.5, "collection": "sentinel-2-c1-l2a",
-             "geometry": _square(75.5, 37.0, 0.4),
-             "stac_url": "https://earth-search.aws.element84.com/v1/collections/sentinel-2-c1-l2a/items/S2A_1"},
-            {"id": "S2A_2", "datetime": "2019-07-13T05:00:00Z", "cloud_cover": 40.0, "collection": "sentinel-2-c1-l2a",
-             "stac_url": "javascript:alert(1)"},
-            {"id": "S2B_3", "datetime": "2020-02-11T05:00:00Z", "cloud_cover": 0.5, "collection": "sentinel-2-c1-l2a"},
-        ]},
+        "scenes": {
+            "items": {
+                "S2A_1": {"datetime": "2019-05-03T05:00:00Z", "cloud_cover": 3.5, "collection": "sentinel-2-c1-l2a",
+                          "platform": None, "tile": None, "viewer": None,
+                          "url": "https://earth-search.aws.element84.com/v1/collections/sentinel-2-c1-l2a/items/S2A_1"},
+                "S2A_2": {"datetime": "2019-07-13T05:00:00Z", "cloud_cover": 40.0, "collection": "sentinel-2-c1-l2a",
+                          "platform": None, "tile": None, "viewer": None, "url": "javascript:alert(1)"},
+                "S2B_3": {"datetime": "2020-02-11T05:00:00Z", "cloud_cover": 0.5, "collection": "sentinel-2-c1-l2a",
+                          "platform": None, "tile": None, "viewer": None, "url": None},
+            },
+            "footprints": {"S2A_1": _square(75.5, 37.0, 0.4)},
+            "viewers": [], "urls": [], "rasters": {},
+        },
     }

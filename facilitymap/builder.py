@@ -60,7 +60,7 @@ def load_map_spec(maps_dir: Path, name: str) -> dict:
     if not isinstance(spec, dict) or not isinstance(spec.get("sources"), list) or not spec["sources"]:
         raise BuildError(f"{path}: a map spec needs a non-empty list `sources`")
     known_keys = {"name", "title", "description", "sources", "basemap", "match", "disagreement_distance_m",
-                  "cite_as", "cloud_threshold"}
+                  "cite_as", "cloud_threshold", "layers", "about"}
     unknown = sorted(set(spec) - known_keys)
     if unknown:
         raise BuildError(f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known_keys))})")
@@ -112,7 +112,7 @@ def assemble(spec: dict, sources: list, scheduler: str | None = None) -> dict[st
             props["name"] = f"Unnamed site ({first['source']} {first['record_id']})"
             props["name_generated"] = True
 
-    # Imagery: MGRS tiles from the grid, ASPI's date, harvested scenes and local rasters where a scenes source is
+    # Imagery: MGRS tiles from the grid, the source's date, harvested scenes and local rasters where a scenes source is
     # in the spec (joined in memory, or on a Dask cluster when `scheduler` is given).
     from .footprints import coverage as cov
     from .footprints import grid as gridmod
@@ -125,20 +125,20 @@ def assemble(spec: dict, sources: list, scheduler: str | None = None) -> dict[st
         site_tiles = gridmod.site_tiles(sites, grid)
         tiles_fc = export.feature_collection(gridmod.tiles_for_map(grid, sites))
     scene_sources = [s for s in sources if s.layer == "scenes"]
-    aspi_dates = {sid: p.get("latest_imagery") for sid, p in props_by_id.items() if p.get("latest_imagery")}
+    source_dates = {sid: p.get("latest_imagery") for sid, p in props_by_id.items() if p.get("latest_imagery")}
     scenes_detail, scene_summary, scene_stats, scene_geoms, rasters, site_rasters = None, {}, {}, {}, {}, {}
     if scene_sources:
         from .footprints import imagery
 
         rasters = imagery.read_rasters(scene_sources)
         scenes_detail, scene_summary, scene_stats, scene_geoms = imagery.join_scene_sources(
-            sites, scene_sources, spec.get("cloud_threshold", 20), aspi_dates, scheduler=scheduler,
+            sites, scene_sources, spec.get("cloud_threshold", 20), source_dates, scheduler=scheduler,
             extra_ids=set(rasters))
         site_rasters = imagery.rasters_by_site(scenes_detail, rasters)
     for sid, props in props_by_id.items():
         entry = {
             "s2_tiles": site_tiles.get(sid, []),
-            "aspi_latest_imagery": props.get("latest_imagery"),
+            "source_latest_imagery": props.get("latest_imagery"),
             "links": cov.imagery_links(props["lon"], props["lat"], props.get("latest_imagery")),
         }
         if sid in scene_summary:
@@ -169,6 +169,7 @@ def assemble(spec: dict, sources: list, scheduler: str | None = None) -> dict[st
         "scene_geoms": scene_geoms,
         "rasters": rasters,
         "sources": source_summaries,
+        "record_urls": {s.slug: s.fm["record_url"] for s in sources if s.fm.get("record_url")},
         "annotations": claims_out,
     }
 
@@ -206,30 +207,14 @@ def build_report(spec: dict, data: dict) -> dict:
     }
 
 
-def field_labels() -> dict:
-    from .fields import FIELDS
-
-    return {name: {"label": f.label} for name, f in FIELDS.items()}
-
-
 def page_payload(data: dict) -> dict:
-    """The dict `render.render_map` turns into the page (DESIGN.md, "The page payload")."""
-    from .footprints import imagery
+    """The dict `render.render_map` turns into the page: `page.build_payload` over the build's outputs."""
+    from . import page
 
-    spec, fc, ann, detail = data["spec"], data["sites_fc"], data["annotations"], data["scenes_detail"]
-    payload = {
-        "map": {"name": spec["name"], "title": spec["title"], "description": spec["description"],
-                "cite_as": spec.get("cite_as")},
-        "sources": data["sources"],
-        "fields": field_labels(),
-        "sites": imagery.slim_sites(fc) if detail is not None else fc,
-        "claims": ann["claims"],
-        "citations": ann["csl"],
-        "tiles": data["tiles_fc"],
-    }
-    if detail is not None:
-        payload["scenes"] = imagery.page_scenes(fc, detail, data["scene_geoms"], data["rasters"])
-    return payload
+    return page.build_payload(
+        data["spec"], sources=data["sources"], sites=data["sites_fc"], claims=data["annotations"]["claims"],
+        citations=data["annotations"]["csl"], tiles=data["tiles_fc"], scene_detail=data["scenes_detail"],
+        scene_geoms=data["scene_geoms"], rasters=data["rasters"], record_urls=data.get("record_urls"))
 
 
 def write_outputs(data: dict, out: Path, basemap: str) -> list[str]:

@@ -91,7 +91,11 @@ def test_leaflet_inlined_matches_manifest(page):
 
 def expand_page_sites(core: dict, details: list) -> dict:
     """The sites FeatureCollection back from the page's blocks (written here independently of map.js)."""
-    from facilitymap.footprints.imagery import fill_links
+    from facilitymap.footprints.coverage import fill_link
+
+    def fill_links(templates, lon, lat, date):
+        return [{"label": label, "url": fill_link(t, lon, lat, date)}
+                for label, t in templates["dated" if date else "plain"]]
 
     feats = []
     for i, row in enumerate(core["rows"]):
@@ -160,7 +164,7 @@ def test_page_links_fall_back_when_not_templated():
     """Links the templates cannot rebuild (another tool's, an odd date) are kept whole."""
     payload = make_payload()
     p = payload["sites"]["features"][0]["properties"]
-    p["imagery"] = {"links": [{"label": "x", "url": "https://example.org/?a=1&b=2"}], "aspi_latest_imagery": "2020"}
+    p["imagery"] = {"links": [{"label": "x", "url": "https://example.org/?a=1&b=2"}], "source_latest_imagery": "2020"}
     data, details = page_blocks(scan(render.render_map(payload)))
     assert details[0]["imagery"]["links"] == p["imagery"]["links"]
     assert expand_page_sites(data["sites"], details) == json.loads(json.dumps(payload["sites"]))

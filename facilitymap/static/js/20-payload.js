@@ -8,6 +8,8 @@
   "use strict";
   const { has, norm } = app;
 
+  const at = (row, col, name) => (col.has(name) && row[col.get(name)] !== undefined ? row[col.get(name)] : null);
+
   app.loadPayload = function (data) {
     app.data = data;
     app.fields = data.fields || {};
@@ -16,6 +18,7 @@
     app.sourceBySlug = new Map(app.sources.map((s) => [s.slug, s]));
     app.claims = data.claims || [];
     app.claimById = new Map(app.claims.map((c) => [c.id, c]));
+    app.layers = data.layers || [];
 
     const SD = data.sites || {};
     const col = new Map((SD.cols || []).map((c, k) => [c, k]));
@@ -30,7 +33,8 @@
       const geometry = g === 0 ? null : g === null || g === undefined ? { type: "Point", coordinates: [p.lon, p.lat] } : g;
       const text = [p.name, p.name_en, p.name_zh, p.name_ug, p.county, p.prefecture, p.site_id].concat(row[col.get("_alt")] || []);
       return {
-        i: i, id: String(p.site_id), p: p, f: { geometry: geometry }, damage: row[col.get("_damage")],
+        i: i, id: String(p.site_id), p: p, f: { geometry: geometry },
+        layer: at(row, col, "_layer"), cls: at(row, col, "_class"), outlineLayer: at(row, col, "_outline"),
         title: p.name || p.name_en || String(p.site_id),  // the reconciled name (priority source) first
         search: text.filter(has).map(norm).join("\n"),
         sources: src

@@ -1,73 +1,62 @@
-/* Part 30: the site layers: each site's layer and colour, its marker and outline, drawing the shown sites into
- * the folium layer groups, and the legend. */
+/* Part 30: the site layers of payload.layers (layers.resolve): each site's marker in its layer's colour, its
+ * outline in an outline layer, drawing the shown sites into the folium layer groups (one per layer, keyed by the
+ * layer id), and the legend. Earlier layers are drawn above later ones; outlines above every point. */
 (function (app) {
   "use strict";
   const { h, has, link, safeUrl } = app;
 
-  const TIER_COLOURS = { "1": "#fdd49e", "2": "#fc8d59", "3": "#d7301f", "4": "#7f0000" };
-  const NO_TIER = "#9aa3ad";
-  const STATUS_COLOURS = ["#e7298a", "#6a3d9a", "#a6761d", "#f4a6c8", "#8c564b", "#bcbd22", "#cab2d6", "#ff7f00"];
-  const KNOWN_STATUS = { "corroborated": "#2166ac", "probably closed": "#92c5de", "closed": "#17becf" };
-  const DAMAGE_COLOURS = ["#e5f5e0", "#a1d99b", "#74c476", "#31a354", "#006d2c"];
-  const OTHER_COLOUR = "#4d4d4d";
-  const OUTLINE_COLOUR = "#c2185b";
-  const SITE_GROUPS = ["detention", "buzzfeed", "other", "outlines", "cultural"];
-  app.SITE_GROUPS = SITE_GROUPS;
+  /* The legend entry's text: the spec's label for the value, else the value; with `withField`, an undeclared
+     value is named with its field ("<field label>: <value>"). */
+  app.entryLabel = function (layer, entry, withField) {
+    const v = entry[0], labels = layer.labels || {};
+    if (v !== null && Object.prototype.hasOwnProperty.call(labels, v)) return labels[v];
+    if (v === null) return layer.missing_label || "Not given";
+    return withField ? app.label(layer.color_by) + ": " + v : String(v);
+  };
 
-  function isSource(slug, prefix) { return typeof slug === "string" && slug.indexOf(prefix) === 0; }
+  app.siteColour = function (s) {
+    const layer = app.layers[s.layer];
+    if (!layer) return "#4d4d4d";
+    if (!layer.color_by) return layer.color;
+    return s.cls !== null && layer.legend[s.cls] ? layer.legend[s.cls][1] : layer.missing_color;
+  };
 
-  function category(s) {
-    const p = s.p, src = s.sources;
-    if (p.kind === "cultural") return "cultural";
-    if (src.some((slug) => isSource(slug, "aspi")) || has(p.tier)) return "detention";
-    if (src.length && src.every((slug) => isSource(slug, "buzzfeed"))) return "buzzfeed";
-    return "other";
+  /* The groups of point layers, bottom first (the last layer of the list), then the outline layers. */
+  function stackOrder() {
+    const groups = app.groups, points = [], outlines = [];
+    app.layers.forEach((layer) => {
+      const g = groups[layer.id];
+      if (!g) return;
+      if (layer.geometry === "outlines") outlines.push(g); else points.unshift(g);
+    });
+    return points.concat(outlines);
   }
 
-  function statusColour(st) {
-    if (Object.prototype.hasOwnProperty.call(KNOWN_STATUS, String(st))) return KNOWN_STATUS[String(st)];
-    const i = app.statuses.indexOf(String(st));
-    return i < 0 ? NO_TIER : STATUS_COLOURS[i % STATUS_COLOURS.length];
+  /* A group turned on in the layer control goes to the top of the canvas: put every group back in its place. */
+  function restack() {
+    if (app.drawing) return;
+    stackOrder().forEach((g) => {
+      if (app.map.hasLayer(g)) g.eachLayer((l) => { if (l.bringToFront) l.bringToFront(); });
+    });
   }
 
-  function colour(s) {
-    if (s.cat === "detention") return TIER_COLOURS[String(s.p.tier)] || NO_TIER;
-    if (s.cat === "buzzfeed") return statusColour(s.p.status);
-    if (s.cat === "cultural") {
-      const d = parseInt(s.damage, 10);
-      return d >= 0 && d < DAMAGE_COLOURS.length ? DAMAGE_COLOURS[d] : NO_TIER;
-    }
-    return OTHER_COLOUR;
-  }
-
-  /* Every site's layer (s.cat), marker and outline, on one canvas renderer; tooltips and clicks per group. */
+  /* Every site's marker and outline, on one canvas renderer; tooltips and clicks per group. */
   app.initLayers = function () {
     const map = app.map, groups = app.groups;
-    const statuses = [];
-    app.sites.forEach((s) => {
-      s.cat = category(s);
-      if (has(s.p.status) && statuses.indexOf(String(s.p.status)) < 0) statuses.push(String(s.p.status));
-    });
-    statuses.sort();
-    app.statuses = statuses;
-
     /* One tooltip and one click handler per group (not per site): cheap with tens of thousands of sites. */
     const siteOf = (layer) => (layer && layer._fmSite) || null;
-    SITE_GROUPS.forEach((k) => {
-      groups[k].bindTooltip((layer) => {
-        const s = siteOf(layer);
+    app.layers.forEach((layer) => {
+      const g = groups[layer.id];
+      if (!g) return;
+      g.bindTooltip((l) => {
+        const s = siteOf(l);
         return h("span", { className: "fm-tip", text: s ? s.title : "" });
-      }, k === "outlines" ? { sticky: true } : { direction: "top", offset: [0, -4] });
-      groups[k].on("click", (e) => {
+      }, layer.geometry === "outlines" ? { sticky: true } : { direction: "top", offset: [0, -4] });
+      g.on("click", (e) => {
         const s = siteOf(e.sourceTarget || e.layer);
         if (s) app.openSite(s.id, { from: "map" });
       });
-    });
-
-    /* Cultural sites are drawn beneath the others (same canvas, so they stay clickable): turning them on
-       never hides a facility. */
-    groups.cultural.on("add", () => {
-      groups.cultural.eachLayer((l) => { l.bringToBack(); });
+      g.on("add", restack);
     });
 
     /* One canvas for every vector layer (as folium's preferCanvas gives), so clicks reach every layer. */
@@ -79,75 +68,120 @@
         lon = s.f.geometry.coordinates[0];
         lat = s.f.geometry.coordinates[1];
       }
+      const layer = app.layers[s.layer];
       if (isFinite(lat) && isFinite(lon) && lat !== null) {
         s.latlng = L.latLng(lat, lon);
         s.marker = L.circleMarker(s.latlng, {
           renderer: renderer,
-          radius: s.cat === "cultural" ? 4 : 6,
+          radius: (layer && layer.radius) || 6,
           color: "#1b1f24", weight: 1, opacity: 0.9,
-          fillColor: colour(s), fillOpacity: 0.95
+          fillColor: app.siteColour(s), fillOpacity: 0.95
         });
         s.marker._fmSite = s;
       }
-      const g = s.f.geometry;
-      if (g && (g.type === "Polygon" || g.type === "MultiPolygon")) {
+      const g = s.f.geometry, ol = app.layers[s.outlineLayer];
+      if (ol && g && (g.type === "Polygon" || g.type === "MultiPolygon")) {
         s.outline = L.geoJSON(g, {
           renderer: renderer,
-          style: { color: OUTLINE_COLOUR, weight: 2, opacity: 0.95, fillColor: OUTLINE_COLOUR, fillOpacity: 0.12 }
+          style: { color: ol.color, weight: 2, opacity: 0.95, fillColor: ol.color, fillOpacity: 0.12 }
         });
         s.outline._fmSite = s;
         s.outline.eachLayer((l) => { l._fmSite = s; });
       }
     });
 
-    /* Canvas order: within a layer, the higher tier, status or damage class on top; sites of one colour keep
-       their order. */
-    app.drawOrder = app.sites.map((s) => {
-      const rank = s.cat === "detention" ? (parseInt(s.p.tier, 10) || 0) : s.cat === "buzzfeed" ? statuses.indexOf(String(s.p.status)) : s.cat === "cultural" ? (parseInt(s.damage, 10) || 0) : 0;
-      return { s: s, rank: rank };
-    }).sort((a, b) => a.rank - b.rank || a.s.i - b.s.i).map((x) => x.s);
+    /* Canvas order within a layer: later legend entries on top (e.g. the highest class); sites of one colour
+       keep their order; sites without a value at the bottom. */
+    const rank = (s) => (s.cls === null || (app.layers[s.layer] || {}).legend[s.cls][0] === null ? -1 : s.cls);
+    app.drawOrder = app.sites.slice().sort((a, b) => rank(a) - rank(b) || a.i - b.i);
   };
 
   /* Draw the sites app.matches lets through; returns how many are drawn (and sets data-site-count). */
   app.draw = function () {
-    const map = app.map, groups = app.groups;
+    const map = app.map, order = stackOrder();
     /* Take each group off the map while it is refilled, so the canvas is redrawn once, not per site. */
-    const onMap = new Map();
-    SITE_GROUPS.forEach((k) => {
-      onMap.set(k, map.hasLayer(groups[k]));
-      if (onMap.get(k)) map.removeLayer(groups[k]);
-      groups[k].clearLayers();
+    const onMap = order.map((g) => map.hasLayer(g));
+    app.drawing = true;
+    order.forEach((g, k) => {
+      if (onMap[k]) map.removeLayer(g);
+      g.clearLayers();
     });
     app.visible = app.sites.filter((s) => { s.shown = app.matches(s); return s.shown; });
     let drawn = 0;
     app.drawOrder.forEach((s) => {
       if (!s.shown) return;
       let placed = false;
-      if (s.marker) { groups[s.cat].addLayer(s.marker); placed = true; }
-      if (s.outline) { groups.outlines.addLayer(s.outline); placed = true; }
+      const layer = app.layers[s.layer], ol = app.layers[s.outlineLayer];
+      if (s.marker && layer) { app.groups[layer.id].addLayer(s.marker); placed = true; }
+      if (s.outline && ol) { app.groups[ol.id].addLayer(s.outline); placed = true; }
       if (placed) drawn += 1;
     });
-    SITE_GROUPS.forEach((k) => { if (onMap.get(k)) map.addLayer(groups[k]); });
+    order.forEach((g, k) => { if (onMap[k]) map.addLayer(g); });
+    app.drawing = false;
     document.documentElement.dataset.siteCount = String(drawn);
     return drawn;
   };
 
   /* The site's layer and class in words, under the panel title. */
   app.siteSubtitle = function (s) {
-    const p = s.p, bits = [];
-    if (s.cat === "detention") bits.push(has(p.tier) ? "Detention facility \u00b7 ASPI tier " + p.tier : "Detention facility \u00b7 no ASPI tier");
-    else if (s.cat === "buzzfeed") bits.push("Known only from BuzzFeed News" + (has(p.status) ? " \u00b7 " + p.status : ""));
-    else if (s.cat === "cultural") bits.push("Cultural site" + (has(s.damage) ? " \u00b7 damage index " + s.damage : ""));
-    else bits.push(p.kind === "detention" ? "Detention facility (other sources)" : "Listed site");
-    const place = [p.county, p.prefecture].filter(has).join(", ");
+    const p = s.p, bits = [], layer = app.layers[s.layer];
+    if (layer) {
+      bits.push(layer.title);
+      if (layer.color_by && s.cls !== null && layer.legend[s.cls]) bits.push(app.entryLabel(layer, layer.legend[s.cls], true));
+    }
+    const place = [p.county, p.prefecture || p.region].filter(has).join(", ");
     if (place) bits.push(place);
     return bits.join(" \u00b7 ");
   };
 
-  app.aboutLayers = "Detention facilities are coloured by ASPI's tier, its classification of each facility by the security features visible in satellite imagery: tier 1 is the lowest security (re-education facilities) and tier 4 the highest (prisons). Sites known only from BuzzFeed News are coloured by BuzzFeed's status. Outlines of compounds come from OpenStreetMap. Cultural sites (off by default; turn them on in the layer control) are coloured by ASPI's damage index.";
+  /* "Reading the map": the spec's `about` text, else a sentence per layer. */
+  app.aboutLayers = function () {
+    if (app.meta.about) return app.meta.about;
+    return app.layers.filter((l) => l.count).map((l) => {
+      let t = l.title + (l.geometry === "outlines" ? ": outlines of sites." : l.color_by ? ": coloured by " + app.label(l.color_by) + "." : ".");
+      if (l.note) t += " " + l.note;
+      if (!l.visible) t += " (Off at start; turn it on in the layer control.)";
+      return t;
+    }).join(" ");
+  };
+
+  function swatch(colour, text, cls) {
+    const style = cls ? "border-color:" + colour : "background:" + colour;
+    return h("li", null, [h("span", { className: "fm-swatch" + (cls ? " " + cls : ""), style: style, "aria-hidden": "true" }), text]);
+  }
+
+  /* A layer's legend section: its title, its entries (value, colour, count), its note and sources. */
+  function legendSection(layer, first) {
+    const parts = [];
+    if (layer.geometry === "outlines") {
+      return [h("ul", null, [swatch(layer.color, layer.title, "fm-swatch-outline")])];
+    }
+    const entries = layer.color_by ? layer.legend.filter((e) => e[2] > 0).map((e) => swatch(e[1], app.entryLabel(layer, e) + " (" + e[2] + ")"))
+      : [swatch(layer.color, layer.title)];
+    const ul = h("ul", null, entries);
+    let note = null;
+    if (layer.note || layer.sources.length) {
+      note = h("p", null, [layer.note ? layer.note + " " : ""]);
+      const srcs = layer.sources.map((slug) => app.sourceBySlug.get(slug)).filter(Boolean);
+      if (srcs.length) {
+        note.appendChild(document.createTextNode(srcs.length === 1 ? "Source: " : "Sources: "));
+        srcs.forEach((s, i) => {
+          if (i) note.appendChild(document.createTextNode(", "));
+          note.appendChild(safeUrl(s.citation_url) ? link(s.citation_url, s.title || s.slug) : h("span", { text: s.title || s.slug }));
+        });
+      }
+    }
+    if (!layer.color_by) return [ul];
+    const title = layer.title + (layer.visible ? "" : " (layer off at start)");
+    if (first) return [h("h2", { text: title }), ul, note];
+    /* Long lists fold away so the legend does not cover the map. */
+    const sub = h("details", { className: "fm-legend-sub" }, [h("summary", { text: title + ": " + layer.count + " sites" }), ul, note]);
+    if (layer.visible && entries.length <= 4) sub.open = true;
+    parts.push(sub);
+    return parts;
+  }
 
   app.initLegend = function () {
-    const sites = app.sites, sources = app.sources;
     const Legend = L.Control.extend({
       options: { position: "bottomleft" },
       onAdd: function () {
@@ -155,45 +189,14 @@
         if (window.innerWidth >= 640) det.open = true;
         det.appendChild(h("summary", { text: "Legend" }));
         const b = h("div", { className: "fm-legend-body" });
-        const sw = (col, text, cls) =>
-          h("li", null, [h("span", { className: "fm-swatch" + (cls ? " " + cls : ""), style: cls ? null : "background:" + col, "aria-hidden": "true" }), text]);
-        b.appendChild(h("h2", { text: "Detention facilities: ASPI tier" }));
-        b.appendChild(h("ul", null, [
-          sw(TIER_COLOURS["1"], "Tier 1: lowest security (re-education)"),
-          sw(TIER_COLOURS["2"], "Tier 2"),
-          sw(TIER_COLOURS["3"], "Tier 3: higher security"),
-          sw(TIER_COLOURS["4"], "Tier 4: prisons"),
-          sw(NO_TIER, "No tier given")
-        ]));
-        const aspi = sources.filter((s) => isSource(s.slug, "aspi"))[0];
-        const note = h("p", null, ["Tiers are ASPI's classification from satellite imagery. Source: "]);
-        note.appendChild(aspi && safeUrl(aspi.citation_url) ? link(aspi.citation_url, "ASPI Xinjiang Data Project") : h("span", { text: "ASPI Xinjiang Data Project" }));
-        b.appendChild(note);
-        const bf = sites.filter((s) => s.cat === "buzzfeed");
-        if (bf.length) {
-          const ul = h("ul");
-          app.statuses.forEach((st) => {
-            if (bf.some((s) => String(s.p.status) === st)) ul.appendChild(sw(statusColour(st), st));
-          });
-          /* Long status lists fold away so the legend does not cover the map. */
-          const sub = h("details", { className: "fm-legend-sub" }, [h("summary", { text: "Known only from BuzzFeed News (" + bf.length + "), by status" }), ul]);
-          if (ul.childNodes.length <= 4) sub.open = true;
-          b.appendChild(sub);
-        }
-        if (sites.some((s) => s.cat === "other")) {
-          b.appendChild(h("ul", null, [sw(OTHER_COLOUR, "Other listed sites")]));
-        }
-        if (sites.some((s) => s.outline)) {
-          b.appendChild(h("ul", null, [sw(null, "Compound outline (OpenStreetMap)", "fm-swatch-outline")]));
-        }
+        let first = true;
+        app.layers.forEach((layer) => {
+          if (!layer.count) return;
+          legendSection(layer, first && !!layer.color_by).forEach((el) => { if (el) b.appendChild(el); });
+          if (layer.color_by) first = false;
+        });
         if (app.claimMarkers) {
           b.appendChild(h("ul", null, [h("li", null, [h("span", { className: "fm-swatch fm-swatch-claim", "aria-hidden": "true" }), "Finding with citations (dashed: about an area)"])]));
-        }
-        if (sites.some((s) => s.cat === "cultural")) {
-          b.appendChild(h("details", { className: "fm-legend-sub" }, [
-            h("summary", { text: "Cultural sites (layer off at start): ASPI damage index" }),
-            h("ul", null, DAMAGE_COLOURS.map((c, i) => sw(c, String(i) + (i === 0 ? " (lowest)" : i === 4 ? " (highest)" : ""))))
-          ]));
         }
         app.hooks.legend.forEach((fn) => fn(b));
         det.appendChild(b);

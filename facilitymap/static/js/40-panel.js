@@ -4,8 +4,34 @@
   "use strict";
   const { h, has, link, safeUrl, show } = app;
   const HIGHLIGHT = "#00e5ff";
-  const KEY_FIELDS = ["tier", "status", "damage_index", "county", "prefecture", "latest_imagery"];
-  const NAME_FIELDS = ["name", "name_en", "name_zh", "name_ug"];
+  const PLACE_FIELDS = ["county", "prefecture", "region"];
+  const isName = (k) => k === "name" || /^name_[a-z]{2,3}(_[a-z0-9]+)*$/i.test(k);
+  const RECORD_ID = /^[A-Za-z0-9_.:\/-]+$/;
+
+  /* Key facts of a site panel: the fields the layers colour by, then the place. */
+  function keyFields() {
+    const out = [];
+    app.layers.forEach((l) => { if (l.color_by && out.indexOf(l.color_by) < 0) out.push(l.color_by); });
+    PLACE_FIELDS.forEach((k) => { if (out.indexOf(k) < 0) out.push(k); });
+    return out;
+  }
+
+  /* The name fields to show, in the order of payload.fields (English or the main name first). */
+  function nameFields(p) {
+    const keys = Object.keys(app.fields).filter((k) => isName(k) && k !== "name");
+    Object.keys(p).sort().forEach((k) => { if (isName(k) && k !== "name" && keys.indexOf(k) < 0) keys.push(k); });
+    const i = keys.indexOf("name_en");
+    if (i > 0) { keys.splice(i, 1); keys.unshift("name_en"); }
+    return keys;
+  }
+
+  /* A link to the record at its publisher, from the source's record_url template ("{record_id}"). */
+  function recordLink(src, recordId) {
+    if (!src || typeof src.record_url !== "string" || !RECORD_ID.test(recordId)) return null;
+    const url = safeUrl(app.fill(src.record_url, { record_id: recordId }));
+    if (!url) return null;
+    return link(url, "view on " + new URL(url).hostname.replace(/^www\./, ""));
+  }
 
   let current = null;   // the open panel's mode
   let els = null;       // the panel's elements
@@ -187,7 +213,7 @@
     dl.appendChild(h("dd", { lang: lang, dir: dir || "auto", className: "fm-bidi", text: value }));
   }
 
-  /* "3 — ASPI [1][2]": one line per distinct value, naming every source that gives it. */
+  /* "3 — ABC [1][2]": one line per distinct value, naming every source that gives it. */
   function valueWithSources(values, cites) {
     const dd = h("dd"), order = [], byValue = new Map();
     values.forEach((a) => {
@@ -209,7 +235,7 @@
     return dd;
   }
 
-  function isOutlineSource(slug) { return typeof slug === "string" && slug.indexOf("osm") === 0; }
+  function isOutlineSource(slug) { return (app.sourceBySlug.get(slug) || {}).layer === "outlines"; }
 
   function buildSite(s, body) {
     const p = app.fullSite(s), cites = app.Citations(), attrs = p.attributes || {};
@@ -217,16 +243,18 @@
     body.appendChild(h("p", { className: "fm-sub", text: app.siteSubtitle(s) }));
 
     const names = h("dl", { className: "fm-dl" });
-    nameRow(names, "English", p.name_en || p.name, "en");
-    nameRow(names, "Chinese", p.name_zh, "zh");
-    nameRow(names, "Uyghur", p.name_ug, "ug", "rtl");
+    nameFields(p).forEach((k) => {
+      const lang = k.slice(5).replace(/_/g, "-");
+      nameRow(names, label(k), k === "name_en" ? p.name_en || p.name : p[k], lang);
+    });
     if (names.firstChild) {
       body.appendChild(h("h3", { text: "Names" }));
       body.appendChild(names);
     }
 
     const facts = h("dl", { className: "fm-dl" });
-    KEY_FIELDS.forEach((k) => {
+    const keys = keyFields();
+    keys.forEach((k) => {
       const vals = attrs[k] && attrs[k].length ? attrs[k] : has(p[k]) ? [{ value: p[k] }] : [];
       if (!vals.length) return;
       facts.appendChild(h("dt", { text: label(k) }));
@@ -247,10 +275,10 @@
         const src = app.sourceBySlug.get(r.source);
         const li = h("li", null, [(src && src.title) || r.source, ", record ", h("bdi", { text: show(r.record_id) })]);
         li.appendChild(cites.mark(cites.source(r.source)));
-        const osm = /^(way|relation|node)\/(\d+)$/.exec(show(r.record_id));
-        if (isOutlineSource(r.source) && osm) {
+        const rl = recordLink(src, show(r.record_id));
+        if (rl) {
           li.appendChild(document.createTextNode(" \u00b7 "));
-          li.appendChild(link("https://www.openstreetmap.org/" + osm[1] + "/" + osm[2], "view on OpenStreetMap"));
+          li.appendChild(rl);
         }
         ul.appendChild(li);
       });
@@ -277,18 +305,19 @@
       body.appendChild(dl);
     }
 
+    const outlineTitle = (app.layers[s.outlineLayer] || {}).title || "Outline";
     if (s.outline) {
-      const osmRec = recs.filter((r) => isOutlineSource(r.source))[0];
-      body.appendChild(h("h3", { text: "Compound outline" }));
-      const op = h("p", null, ["Outline drawn on the map from ", osmRec ? sourceShort(osmRec.source) : "the outline source"]);
-      if (osmRec) op.appendChild(cites.mark(cites.source(osmRec.source)));
+      const outlineRec = recs.filter((r) => isOutlineSource(r.source))[0];
+      body.appendChild(h("h3", { text: outlineTitle }));
+      const op = h("p", null, ["Outline drawn on the map from ", outlineRec ? sourceShort(outlineRec.source) : "the outline source"]);
+      if (outlineRec) op.appendChild(cites.mark(cites.source(outlineRec.source)));
       op.appendChild(document.createTextNode("."));
       body.appendChild(op);
     }
     const near = (p.near_outlines || []).filter((n) => app.siteById.has(n.site_id));
     if (near.length) {
       // One outline per site: a facility inside (or beside) a compound whose outline went to a neighbour says so.
-      body.appendChild(h("h3", { text: s.outline ? "Other outlines here" : "Compound outline" }));
+      body.appendChild(h("h3", { text: s.outline ? "Other outlines here" : "Outline" }));
       const nl = h("ul", { className: "fm-results" });
       near.forEach((n) => {
         const holder = app.siteById.get(n.site_id);
@@ -309,7 +338,7 @@
     app.renderClaims(s, body, cites);
     app.hooks.sitePanel.forEach((fn) => fn(s, body, cites));
 
-    const rest = Object.keys(attrs).filter((k) => KEY_FIELDS.indexOf(k) < 0 && NAME_FIELDS.indexOf(k) < 0).sort();
+    const rest = Object.keys(attrs).filter((k) => keys.indexOf(k) < 0 && !isName(k)).sort();
     if (rest.length) {
       const det = h("details", null, [h("summary", { text: "All attributes (" + rest.length + ")" })]);
       const table = h("table", { className: "fm-attr" }, [
@@ -412,10 +441,10 @@
       const meta = app.meta;
       if (meta.description) body.appendChild(h("p", { text: meta.description }));
       body.appendChild(h("h3", { text: "Reading the map" }));
-      body.appendChild(h("p", { text: app.aboutLayers }));
+      body.appendChild(h("p", { text: app.aboutLayers() }));
       const mc = app.claims.filter(app.isMapClaim);
       if (mc.length) {
-        body.appendChild(h("h3", { text: "Findings about the whole region" }));
+        body.appendChild(h("h3", { text: "Findings about the whole map" }));
         const cites = app.Citations();
         mc.forEach((c) => { body.appendChild(app.claimNode(c, cites)); });
         cites.render(body);

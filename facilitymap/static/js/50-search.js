@@ -1,41 +1,45 @@
-/* Part 50: search and filters: the "Search and filter" panel and app.matches, which app.draw asks per site. */
+/* Part 50: search and filters: the "Search and filter" panel and app.matches, which app.draw asks per site.
+ * Each layer coloured by a field gets one checkbox per legend entry. */
 (function (app) {
   "use strict";
   const { h, has, norm } = app;
 
-  const state = { q: "", qRaw: "", tiers: { "1": true, "2": true, "3": true, "4": true, none: true }, status: "", source: "" };
+  /* hidden: layer index -> Set of hidden legend entry indexes. */
+  const state = { q: "", qRaw: "", hidden: new Map(), source: "" };
   app.filterState = state;
 
   app.matches = function (s) {
     if (state.q && s.search.indexOf(state.q) < 0) return false;
-    const t = has(s.p.tier) ? String(s.p.tier) : "none";
-    if (state.tiers[t] === false) return false;
-    if (state.status && String(s.p.status) !== state.status) return false;
+    const hidden = state.hidden.get(s.layer);
+    if (hidden && s.cls !== null && hidden.has(s.cls)) return false;
     if (state.source && s.sources.indexOf(state.source) < 0) return false;
     return app.hooks.filter.every((fn) => fn(s) !== false);
   };
 
   app.openSearch = function () {
     app.openPanel("search", "Search and filter", (body) => {
-      body.appendChild(h("label", { className: "fm-field", "for": "fm-q", text: "Name (any script) or county" }));
-      const q = h("input", { className: "fm-input", id: "fm-q", type: "search", autocomplete: "off", placeholder: "e.g. Hotan, 和田, خوتەن" });
+      body.appendChild(h("label", { className: "fm-field", "for": "fm-q", text: "Name (any script) or place" }));
+      const q = h("input", { className: "fm-input", id: "fm-q", type: "search", autocomplete: "off" });
       q.value = state.qRaw || "";
       body.appendChild(q);
 
-      const fs = h("fieldset", { className: "fm-fieldset" }, [h("legend", { text: "ASPI tier" })]);
-      ["1", "2", "3", "4", "none"].forEach((t) => {
-        const cb = h("input", { type: "checkbox", id: "fm-tier-" + t, value: t });
-        cb.checked = state.tiers[t] !== false;
-        cb.addEventListener("change", () => { state.tiers[t] = cb.checked; update(); });
-        fs.appendChild(h("label", { className: "fm-check", "for": "fm-tier-" + t }, [cb, t === "none" ? "No tier" : "Tier " + t]));
+      const boxes = [];
+      app.layers.forEach((layer, li) => {
+        if (!layer.color_by || !layer.count || !layer.legend.length) return;
+        const fs = h("fieldset", { className: "fm-fieldset" }, [h("legend", { text: layer.title })]);
+        if (!state.hidden.has(li)) state.hidden.set(li, new Set());
+        const hidden = state.hidden.get(li);
+        layer.legend.forEach((e, k) => {
+          if (!e[2]) return;
+          const id = "fm-filter-" + layer.id + "-" + (e[0] === null ? "none" : k);
+          const cb = h("input", { type: "checkbox", id: id, value: String(k) });
+          cb.checked = !hidden.has(k);
+          cb.addEventListener("change", () => { if (cb.checked) hidden.delete(k); else hidden.add(k); update(); });
+          boxes.push(cb);
+          fs.appendChild(h("label", { className: "fm-check", "for": id }, [cb, app.entryLabel(layer, e)]));
+        });
+        body.appendChild(fs);
       });
-      body.appendChild(fs);
-
-      body.appendChild(h("label", { className: "fm-field", "for": "fm-status-filter", text: "Status (BuzzFeed News)" }));
-      const st = h("select", { className: "fm-select", id: "fm-status-filter" }, [h("option", { value: "", text: "Any status" })]);
-      app.statuses.forEach((v) => { st.appendChild(h("option", { value: v, text: v })); });
-      st.value = state.status;
-      body.appendChild(st);
 
       body.appendChild(h("label", { className: "fm-field", "for": "fm-source-filter", text: "Listed in source" }));
       const so = h("select", { className: "fm-select", id: "fm-source-filter" }, [h("option", { value: "", text: "Any source" })]);
@@ -53,7 +57,6 @@
       function update() {
         state.qRaw = q.value;
         state.q = norm(q.value.trim());
-        state.status = st.value;
         state.source = so.value;
         const n = app.draw(), visible = app.visible;
         count.textContent = visible.length + " of " + app.sites.length + " sites match" + (visible.length > 100 ? " (first 100 listed)" : "") + ".";
@@ -61,19 +64,19 @@
         while (results.firstChild) results.removeChild(results.firstChild);
         visible.slice(0, 100).forEach((s) => {
           const b = h("button", { type: "button", className: "fm-linkbtn", "data-site": s.id }, [h("bdi", { text: s.title })]);
-          const extra = [s.p.name_zh, s.p.county].filter(has).join(" \u00b7 ");
+          const other = Object.keys(s.p).filter((k) => /^name_/.test(k) && k !== "name_en" && has(s.p[k]) && s.p[k] !== s.title)[0];
+          const extra = [other ? s.p[other] : null, s.p.county].filter(has).join(" \u00b7 ");
           if (extra) b.appendChild(h("span", { className: "fm-src", text: " \u2014 " + extra }));
           b.addEventListener("click", () => { app.opener = app.searchButton(); app.openSite(s.id, { from: "search" }); });
           results.appendChild(h("li", null, [b]));
         });
       }
       q.addEventListener("input", update);
-      st.addEventListener("change", update);
       so.addEventListener("change", update);
       reset.addEventListener("click", () => {
-        q.value = ""; st.value = ""; so.value = "";
-        Object.keys(state.tiers).forEach((t) => { state.tiers[t] = true; });
-        body.querySelectorAll("input[type=checkbox]").forEach((cb) => { cb.checked = true; });
+        q.value = ""; so.value = "";
+        state.hidden.forEach((set) => set.clear());
+        boxes.forEach((cb) => { cb.checked = true; });
         update();
       });
       update();

@@ -125,7 +125,7 @@
     const p = s.p, im = p.imagery || null;
     const I = app.imagery;
     const store = I.store;
-    const latest = (im && im.aspi_latest_imagery) || p.latest_imagery;
+    const latest = (im && im.source_latest_imagery) || p.latest_imagery;
     const tiles = (im && im.s2_tiles) || [];
     const sum = im && im.scenes && typeof im.scenes === "object" ? im.scenes : null;
     const rasterIds = ((im && im.rasters) || []).filter((id) => own(store.rasters, id));
@@ -156,7 +156,7 @@
       const dd = h("dd", { text: latest });
       const src = ((p.attributes || {}).latest_imagery || [])[0];
       if (src && src.source) dd.appendChild(cites.mark(cites.source(src.source)));
-      row("ASPI's latest image", null, dd);
+      row(app.label("latest_imagery"), null, dd);
     }
     if (tiles.length) row("Sentinel-2 tiles", tiles.join(", "));
     if (sum && typeof sum.scenes === "number") {
@@ -178,7 +178,7 @@
     const best = [];
     if (sum && sum.years) {
       Object.keys(sum.years).sort().forEach((y) => { if (sum.years[y].best) best.push(["Clearest of " + y, sum.years[y].best]); });
-      if (sum.nearest_to_aspi && sum.nearest_to_aspi.scene) best.push(["Nearest to ASPI's date", sum.nearest_to_aspi.scene]);
+      if (sum.nearest_to_source_date && sum.nearest_to_source_date.scene) best.push(["Nearest to the listed imagery date", sum.nearest_to_source_date.scene]);
     }
     if (best.length) {
       panel.appendChild(h("h4", { text: "Clearest scenes" }));

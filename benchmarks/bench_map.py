@@ -132,15 +132,6 @@ def default_map() -> dict:
     return {"payload": payload, "full_build_s": full_build, "built": maps / "xinjiang"}
 
 
-def field_labels() -> dict:
-    try:
-        from facilitymap.builder import field_labels as labels
-
-        return labels()
-    except ImportError:
-        return {}
-
-
 # --- building the two pages ----------------------------------------------------------------------------------------
 
 def median_time(fn, runs: int) -> tuple[float, list[float]]:
@@ -418,7 +409,7 @@ def main(argv=None) -> int:
     pages += [("default", "facilitymap", fm, n_default, True), ("default", "explore", ex, ex["features"], True)]
 
     print(f"building the SYNTHETIC map of {args.sites} sites ...", flush=True)
-    syn = synthetic.payload(args.sites, fields=field_labels())
+    syn = synthetic.payload(args.sites)
     syn_geojson = OUT / f"synthetic-{args.sites}.geojson"
     syn_geojson.write_text(json.dumps(syn["sites"], ensure_ascii=False), encoding="utf-8")
     fm_l = build_facilitymap(syn, OUT / f"synthetic-{args.sites}-facilitymap.html", args.build_runs)

@@ -164,7 +164,8 @@ def assign(layers: list[dict], feature: dict) -> tuple[int | None, int | None, i
 def resolve(spec_layers: list | None, features: list[dict], fields: dict) -> list[dict]:
     """The payload's `layers`: each spec layer with its legend entries [[value, "#hex", count]] in a fixed order
     (values the spec colours, in its order; then other values, sorted, coloured from PALETTE; then the missing
-    value, null, in MISSING_COLOR), `labels`, `note`, `visible`, `radius`, and the count of its sites.
+    value, null, in MISSING_COLOR), `labels`, `note`, `visible`, `radius`, the count of its sites, and
+    `sources`: the slugs its `where` names, else those of its sites' records (cited under its legend).
 
     Without `layers:` the map has one layer of every site and, when some site has an outline, an outline layer.
     A site no layer takes goes to an added layer "Other sites", so no site is lost."""
@@ -212,6 +213,11 @@ def resolve(spec_layers: list | None, features: list[dict], fields: dict) -> lis
                 catch_all = len(out) - 1
             point = catch_all
         counts[point] += 1
+        if not out[point]["where"].get("source") and not out[point]["where"].get("only_source"):
+            for r in (f.get("properties") or {}).get("records") or []:
+                slug = r.get("source") if isinstance(r, dict) else None
+                if slug is not None and slug not in out[point]["sources"]:
+                    out[point]["sources"].append(slug)
         if outline is not None:
             counts[outline] += 1
         cb = out[point]["color_by"]

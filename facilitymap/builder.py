@@ -210,11 +210,15 @@ def build_report(spec: dict, data: dict) -> dict:
 def page_payload(data: dict) -> dict:
     """The dict `render.render_map` turns into the page: `page.build_payload` over the build's outputs."""
     from . import page
+    from .layers import LayerError
 
-    return page.build_payload(
-        data["spec"], sources=data["sources"], sites=data["sites_fc"], claims=data["annotations"]["claims"],
-        citations=data["annotations"]["csl"], tiles=data["tiles_fc"], scene_detail=data["scenes_detail"],
-        scene_geoms=data["scene_geoms"], rasters=data["rasters"], record_urls=data.get("record_urls"))
+    try:
+        return page.build_payload(
+            data["spec"], sources=data["sources"], sites=data["sites_fc"], claims=data["annotations"]["claims"],
+            citations=data["annotations"]["csl"], tiles=data["tiles_fc"], scene_detail=data["scenes_detail"],
+            scene_geoms=data["scene_geoms"], rasters=data["rasters"], record_urls=data.get("record_urls"))
+    except LayerError as exc:
+        raise BuildError(f"maps/{data['spec']['name']}.yaml: {exc}") from None
 
 
 def write_outputs(data: dict, out: Path, basemap: str) -> list[str]:

@@ -17,6 +17,7 @@ OUTLINE_COLOR = "#c2185b"
 LAYER_KEYS = ("id", "title", "where", "geometry", "color_by", "colors", "labels", "missing_label", "color", "note",
               "visible", "radius")
 WHERE_KEYS = ("kind", "source", "only_source")  # other `where` keys are field names
+RESERVED_IDS = ("annotations", "tiles", "other_sites")  # the page's own groups
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -96,6 +97,8 @@ def check(layers, fields: dict) -> list[str]:
             problems.append(f"{where}: id must be lower-case letters, digits and _, starting with a letter")
         elif lid in seen:
             problems.append(f"{where}: id repeated")
+        elif lid in RESERVED_IDS:
+            problems.append(f"{where}: id {lid!r} is the page's own (reserved: {', '.join(RESERVED_IDS)})")
         seen.add(lid)
         for k in sorted(set(layer) - set(LAYER_KEYS)):
             problems.append(f"{where}: unknown key {k!r} (known: {', '.join(LAYER_KEYS)})")

@@ -249,8 +249,10 @@ def _site_rows(payload: dict) -> list[dict]:
             if cls is not None and layer["legend"][cls][0] is not None:
                 value = layer["legend"][cls][0]
                 detail.append(layer["labels"].get(value) or f"{_label(fields, layer['color_by'])}: {value}")
-        names = [(k[5:], p[k]) for k in sorted(p) if k.startswith("name_") and k != "name_en" and isinstance(p[k], str)
-                 and p[k] and k[5:].replace("_", "").isalnum()]
+        order = {k: i for i, k in enumerate(fields)}
+        names = [(k[5:], p[k]) for k in sorted(p, key=lambda k: (order.get(k, len(order)), k))
+                 if k.startswith("name_") and k != "name_en" and isinstance(p[k], str) and p[k]
+                 and k[5:].replace("_", "").isalnum()]
         rows.append(
             {
                 "site_id": str(p.get("site_id", "")),

@@ -71,6 +71,9 @@ def build_payload(spec: dict, *, sources: list[dict], sites: dict, claims: list 
         for f in sites.get("features") or []:
             p = f.get("properties") or {}
             used |= set(p) | set(p.get("attributes") or {})
+        for layer in spec.get("layers") or []:
+            if isinstance(layer, dict):
+                used |= {layer.get("color_by")} | set(layer.get("where") or {})
         fields = payload_fields(spec, used)
     site_fc = slim_sites(sites) if scene_detail is not None else sites
     resolved = layers_mod.resolve(spec.get("layers"), site_fc.get("features") or [], fields)

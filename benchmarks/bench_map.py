@@ -114,7 +114,7 @@ def default_map() -> dict:
     Uses the builder's own functions so the payload is the one `facilitymap build` renders; the full build (read,
     reconcile, enrich, write every output) is timed as a whole too.
     """
-    from facilitymap import builder
+    from facilitymap import builder, spec as specs
     from facilitymap.registry import load_sources, validate_sources
 
     maps = OUT / "maps"
@@ -124,12 +124,19 @@ def default_map() -> dict:
     builder.build("xinjiang", sources_dir=ROOT / "sources", maps_dir=maps, basemap="none")
     full_build = time.perf_counter() - t0
 
-    spec = builder.load_map_spec(maps, "xinjiang")
-    selected = builder.select_sources(load_sources(ROOT / "sources"), spec, "maps/xinjiang.yaml")
+    spec = specs.load_map_spec(maps, "xinjiang")
+    selected = specs.select_sources(load_sources(ROOT / "sources"), spec, "maps/xinjiang.yaml")
     assert not validate_sources(selected)
     data = builder.assemble(spec, selected)
     payload = builder.page_payload(data)  # the dict write_outputs gives render_map
     return {"payload": payload, "full_build_s": full_build, "built": maps / "xinjiang"}
+
+
+def spec_fields() -> dict:
+    """The fields block of the default map's spec (the synthetic map uses the same fields)."""
+    from facilitymap.spec import load_map_spec
+
+    return load_map_spec(ROOT / "maps", "xinjiang").get("fields") or {}
 
 
 # --- building the two pages ----------------------------------------------------------------------------------------
@@ -409,7 +416,7 @@ def main(argv=None) -> int:
     pages += [("default", "facilitymap", fm, n_default, True), ("default", "explore", ex, ex["features"], True)]
 
     print(f"building the SYNTHETIC map of {args.sites} sites ...", flush=True)
-    syn = synthetic.payload(args.sites)
+    syn = synthetic.payload(args.sites, fields=spec_fields())
     syn_geojson = OUT / f"synthetic-{args.sites}.geojson"
     syn_geojson.write_text(json.dumps(syn["sites"], ensure_ascii=False), encoding="utf-8")
     fm_l = build_facilitymap(syn, OUT / f"synthetic-{args.sites}-facilitymap.html", args.build_runs)

@@ -109,7 +109,7 @@ def slim_summary(summary: dict) -> dict:
     for y in out.get("years", {}).values():
         if y.get("best"):
             y["best"] = y["best"]["id"]
-    near = out.get("nearest_to_source_date")
+    near = out.get("nearest_to_reference")
     if near and near.get("scene"):
         near["scene"] = near["scene"]["id"]
     out["months"] = {m: [v["scenes"], v.get("best_cloud"), v.get("best")] for m, v in out.get("months", {}).items()}
@@ -206,7 +206,7 @@ def slim_links(props: dict) -> dict | None:
     if any(str(props[k]).startswith("-0") and float(props[k]) == 0 for k in ("lon", "lat")):
         return None  # -0.000000 in Python, 0.000000 in JavaScript
     dates = []
-    for d in (im.get("source_latest_imagery"), props.get("latest_imagery"), None):
+    for d in (im.get("reference_month"), None):
         if d not in dates and (d is None or (isinstance(d, str) and _LINK_DATE.fullmatch(d))):
             dates.append(d)
     for d in dates:
@@ -245,7 +245,8 @@ def _compact_attributes(attributes: dict, records: list) -> dict:
 def page_sites(payload: dict) -> tuple[dict, list[dict]]:
     """The payload's sites as the page carries them: (core, details).
 
-    core = {"cols", "rows", "slugs", "chunk", "links"}: one row per site with the CORE properties and "_src"
+    core = {"cols", "rows", "slugs", "chunk", "links"}: one row per site with the CORE properties (and the fields
+    the layers colour by, when at least half the sites carry them) and "_src"
     (indexes into "slugs" of the sources that list it), "_geom" (null: a Point at lon/lat; 0: no geometry; else the
     geometry), "_alt" (other names and places its sources give, for search), "_layer" (index into payload
     "layers" of the layer drawing its point), "_class" (index into that layer's legend, or null) and "_outline"
@@ -255,11 +256,17 @@ def page_sites(payload: dict) -> tuple[dict, list[dict]]:
     and "~feature" any other Feature member. The page script expands a detail to the exact properties.
     """
     resolved = layers_mod.indexed(payload.get("layers") or [])
-    cols = list(CORE) + ["_src", "_geom", "_alt", "_layer", "_class", "_outline"]
+    features = (payload.get("sites") or {}).get("features") or []
+    core_keys = list(CORE)
+    for layer in resolved:  # the fields the layers colour by, when most sites carry them: shorter in a row
+        cb = layer.get("color_by")
+        if cb and cb not in core_keys and 2 * sum(cb in (f.get("properties") or {}) for f in features) >= len(features):
+            core_keys.append(cb)
+    cols = core_keys + ["_src", "_geom", "_alt", "_layer", "_class", "_outline"]
     slugs: list[str] = []
     slug_index: dict[str, int] = {}
     rows, details = [], []
-    for f in (payload.get("sites") or {}).get("features") or []:
+    for f in features:
         p = f.get("properties") or {}
         attrs = p.get("attributes") if isinstance(p.get("attributes"), dict) else {}
         src = []
@@ -287,10 +294,10 @@ def page_sites(payload: dict) -> tuple[dict, list[dict]]:
                     seen.add(key)
                     alt.append(v)
         layer, cls, outline = layers_mod.assign(resolved, f) if resolved else (None, None, None)
-        rows.append([p.get(k) for k in CORE] + [src, geom, alt or None, layer, cls, outline])
+        rows.append([p.get(k) for k in core_keys] + [src, geom, alt or None, layer, cls, outline])
 
-        d = {k: v for k, v in p.items() if k not in CORE}
-        absent = [k for k in CORE if k not in p]
+        d = {k: v for k, v in p.items() if k not in core_keys}
+        absent = [k for k in core_keys if k not in p]
         if absent:
             d["~absent"] = absent
         extra = {k: v for k, v in f.items() if k not in ("type", "properties", "geometry")}

@@ -9,6 +9,8 @@ import pytest
 from facilitymap.errors import SourceError
 from facilitymap.readers import read_source
 
+from conftest import vocab_of
+
 POINT_FIELDS = {"record_id": "id", "name": "name", "lat": "lat", "lon": "lon"}
 XJ = [73.0, 34.0, 97.0, 50.0]
 
@@ -84,7 +86,9 @@ def test_value_that_does_not_fit_its_type_is_noted_not_guessed(make_source):
     text = "id,name,lat,lon,tier,seen\n1,A,41,80,?,20-Mar\n2,B,41,80,7,Smarch\n3,C,41,80,2,N/A\n"
     src = make_source(text, reader="csv",
                       fields={**POINT_FIELDS, "tier": "tier", "latest_imagery": "seen"})
-    rr = _balanced(read_source(src))
+    vocab = vocab_of(tier={"label": "Tier", "type": "integer", "min": 1, "max": 4},
+                     latest_imagery={"label": "Seen", "type": "yearmonth"})
+    rr = _balanced(read_source(src, vocab))
     assert len(rr.records) == 3
     attrs = list(rr.records["attrs"])
     assert "tier" not in attrs[0] and attrs[0]["latest_imagery"] == "2020-03"
@@ -95,8 +99,8 @@ def test_value_that_does_not_fit_its_type_is_noted_not_guessed(make_source):
     assert notes == [
         (2, "tier: '?' is not a whole number; left out (the original row keeps it)"),
         (3, "tier: '7' is outside 1..4; left out (the original row keeps it)"),
-        (3, "latest_imagery: 'Smarch' is not a month (YYYY-MM, YY-Mon or an RFC-2822 date); "
-            "left out (the original row keeps it)"),
+        (3, "latest_imagery: 'Smarch' is not a date (expected e.g. 2018-07-05, 2018-07, 2018-Q3, 3rdQt2018, "
+            "2018-H2, 2ndHf2019, 2018, 19-Jun, 2018-2019 or 2018/2019); left out (the original row keeps it)"),
     ]
 
 

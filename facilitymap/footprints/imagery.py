@@ -25,7 +25,7 @@ FOOTPRINT_TOLERANCE = 0.002  # simplification, as a share of the footprint's lar
 
 # -- the join --------------------------------------------------------------------------------------------------
 
-def join_scene_sources(sites: gpd.GeoDataFrame, sources: list, cloud_threshold: float, source_dates: dict,
+def join_scene_sources(sites: gpd.GeoDataFrame, sources: list, cloud_threshold: float, reference_months: dict,
                        scheduler: str | None = None, extra_ids: set[str] = frozenset()
                        ) -> tuple[pd.DataFrame, dict, dict, dict]:
     """(detail, summary, stats per source slug, {scene id: footprint} of the scenes the summary names and of
@@ -44,7 +44,7 @@ def join_scene_sources(sites: gpd.GeoDataFrame, sources: list, cloud_threshold: 
             frames.append(read_scenes(s.folder))
             stats[s.slug] = {"rows": len(frames[-1]), "records": len(frames[-1]), "rejected": []}
         scenes = pd.concat(frames, ignore_index=True)
-        summary, detail = coverage(sites, scenes, cloud_threshold, source_dates)
+        summary, detail = coverage(sites, scenes, cloud_threshold, reference_months)
         wanted = referenced_ids(summary) | set(extra_ids)
         keep = scenes[scenes["id"].isin(wanted)].drop_duplicates("id")
         geoms = dict(zip(keep["id"], keep.geometry))
@@ -60,7 +60,7 @@ def join_scene_sources(sites: gpd.GeoDataFrame, sources: list, cloud_threshold: 
         stats[s.slug] = {"rows": n, "records": n, "rejected": []}
         parts.append(match_scenes_dask(sites, s.path, scheduler))
     detail = sort_detail(pd.concat(parts, ignore_index=True))
-    summary = summarise(sites, detail, cloud_threshold, source_dates)
+    summary = summarise(sites, detail, cloud_threshold, reference_months)
     geoms = read_footprints([s.path for s in sources], referenced_ids(summary) | set(extra_ids))
     return detail, summary, stats, geoms
 
@@ -123,7 +123,7 @@ def rasters_by_site(detail: pd.DataFrame | None, rasters: dict) -> dict[str, lis
 # -- the page --------------------------------------------------------------------------------------------------
 
 def referenced_ids(summary: dict) -> set[str]:
-    """Every scene id a site summary names: first, last, best per year and per month, nearest to the source's date."""
+    """Every scene id a site summary names: first, last, best per year and per month, nearest to the reference month."""
     ids: set[str] = set()
     for s in summary.values():
         for k in ("first", "last"):
@@ -135,7 +135,7 @@ def referenced_ids(summary: dict) -> set[str]:
         for m in s.get("months", {}).values():
             if m.get("best"):
                 ids.add(m["best"])
-        near = s.get("nearest_to_source_date")
+        near = s.get("nearest_to_reference")
         if near and near.get("scene"):
             ids.add(near["scene"]["id"])
     return ids

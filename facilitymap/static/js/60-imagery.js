@@ -125,7 +125,7 @@
     const p = s.p, im = p.imagery || null;
     const I = app.imagery;
     const store = I.store;
-    const latest = (im && im.source_latest_imagery) || p.latest_imagery;
+    const latest = (im && im.reference_month) || null;
     const tiles = (im && im.s2_tiles) || [];
     const sum = im && im.scenes && typeof im.scenes === "object" ? im.scenes : null;
     const rasterIds = ((im && im.rasters) || []).filter((id) => own(store.rasters, id));
@@ -154,9 +154,8 @@
     const row = (t, v, node) => { dl.appendChild(h("dt", { text: t })); dl.appendChild(node || h("dd", { text: v })); };
     if (latest) {
       const dd = h("dd", { text: latest });
-      const src = ((p.attributes || {}).latest_imagery || [])[0];
-      if (src && src.source) dd.appendChild(cites.mark(cites.source(src.source)));
-      row(app.label("latest_imagery"), null, dd);
+      if (im.reference_source) dd.appendChild(cites.mark(cites.source(im.reference_source)));
+      row(app.label(im.reference_field || "latest_imagery"), null, dd);
     }
     if (tiles.length) row("Sentinel-2 tiles", tiles.join(", "));
     if (sum && typeof sum.scenes === "number") {
@@ -178,7 +177,7 @@
     const best = [];
     if (sum && sum.years) {
       Object.keys(sum.years).sort().forEach((y) => { if (sum.years[y].best) best.push(["Clearest of " + y, sum.years[y].best]); });
-      if (sum.nearest_to_source_date && sum.nearest_to_source_date.scene) best.push(["Nearest to the listed imagery date", sum.nearest_to_source_date.scene]);
+      if (sum.nearest_to_reference && sum.nearest_to_reference.scene) best.push(["Nearest to the reference month", sum.nearest_to_reference.scene]);
     }
     if (best.length) {
       panel.appendChild(h("h4", { text: "Clearest scenes" }));

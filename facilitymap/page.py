@@ -28,30 +28,18 @@ FOOTPRINT_TOLERANCE = 0.002  # simplification, as a share of the footprint's lar
 
 # -- the payload -----------------------------------------------------------------------------------------------
 
-def payload_fields(spec: dict, used: set[str] | None = None) -> dict:
-    """{field: {label, type, min?, max?, description?}}: the map's vocabulary (roles + the spec's fields).
+def payload_fields(spec: dict) -> dict:
+    """{field: {label, type, min?, max?, description?}}: the map's vocabulary (roles + the spec's fields)."""
+    from .fields import vocabulary
 
-    Until `fields.vocabulary` exists, the package's field list stands in, limited to `used` (the fields the sites
-    carry) when given, with the spec's `fields:` over it."""
-    try:
-        from .fields import vocabulary
-    except ImportError:  # until maps declare their fields: the package's list, then the spec's `fields:`
-        from .fields import FIELDS
-
-        vocab = {k: f for k, f in FIELDS.items() if used is None or k in used}
-        declared = spec.get("fields") or {}
-    else:
-        vocab, declared = vocabulary(spec), {}
     out = {}
-    for name, f in vocab.items():
+    for name, f in vocabulary(spec).items():
         entry = {"label": f.label, "type": f.type}
         for k in ("min", "max", "description"):
             v = getattr(f, k, None)
             if v is not None:
                 entry[k] = v
         out[name] = entry
-    for name, f in declared.items():
-        out[name] = {k: v for k, v in dict(f).items() if k in ("label", "type", "min", "max", "description")}
     return out
 
 
@@ -66,15 +54,7 @@ def build_payload(spec: dict, *, sources: list[dict], sites: dict, claims: list 
     coverage join, the footprints it names and the local rasters (absent without a scenes source);
     record_urls: {slug: URL template with "{record_id}"} from the descriptors' `record_url`.
     """
-    if fields is None:
-        used = set()
-        for f in sites.get("features") or []:
-            p = f.get("properties") or {}
-            used |= set(p) | set(p.get("attributes") or {})
-        for layer in spec.get("layers") or []:
-            if isinstance(layer, dict):
-                used |= {layer.get("color_by")} | set(layer.get("where") or {})
-        fields = payload_fields(spec, used)
+    fields = fields if fields is not None else payload_fields(spec)
     site_fc = slim_sites(sites) if scene_detail is not None else sites
     resolved = layers_mod.resolve(spec.get("layers"), site_fc.get("features") or [], fields)
     out_sources = []

@@ -132,12 +132,11 @@ def default_map() -> dict:
     return {"payload": payload, "full_build_s": full_build, "built": maps / "xinjiang"}
 
 
-def field_labels() -> dict:
-    """The field labels of the default map (the synthetic map uses the same fields)."""
-    from facilitymap.builder import field_labels as labels
+def spec_fields() -> dict:
+    """The fields block of the default map's spec (the synthetic map uses the same fields)."""
     from facilitymap.spec import load_map_spec
 
-    return labels(load_map_spec(ROOT / "maps", "xinjiang"))
+    return load_map_spec(ROOT / "maps", "xinjiang").get("fields") or {}
 
 
 # --- building the two pages ----------------------------------------------------------------------------------------
@@ -417,7 +416,7 @@ def main(argv=None) -> int:
     pages += [("default", "facilitymap", fm, n_default, True), ("default", "explore", ex, ex["features"], True)]
 
     print(f"building the SYNTHETIC map of {args.sites} sites ...", flush=True)
-    syn = synthetic.payload(args.sites, fields=field_labels())
+    syn = synthetic.payload(args.sites, fields=spec_fields())
     syn_geojson = OUT / f"synthetic-{args.sites}.geojson"
     syn_geojson.write_text(json.dumps(syn["sites"], ensure_ascii=False), encoding="utf-8")
     fm_l = build_facilitymap(syn, OUT / f"synthetic-{args.sites}-facilitymap.html", args.build_runs)

@@ -138,6 +138,7 @@ def assemble(spec: dict, sources: list, scheduler: str | None = None) -> dict[st
         "scene_geoms": scene_geoms,
         "rasters": rasters,
         "sources": source_summaries,
+        "record_urls": {s.slug: s.fm["record_url"] for s in sources if s.fm.get("record_url")},
         "annotations": claims_out,
     }
 
@@ -206,23 +207,17 @@ def field_labels(spec: dict) -> dict:
 
 
 def page_payload(data: dict) -> dict:
-    """The dict `render.render_map` turns into the page (DESIGN.md, "The page payload")."""
-    from .footprints import imagery
+    """The dict `render.render_map` turns into the page: `page.build_payload` over the build's outputs."""
+    from . import page
+    from .layers import LayerError
 
-    spec, fc, ann, detail = data["spec"], data["sites_fc"], data["annotations"], data["scenes_detail"]
-    payload = {
-        "map": {"name": spec["name"], "title": spec["title"], "description": spec["description"],
-                "cite_as": spec.get("cite_as")},
-        "sources": data["sources"],
-        "fields": field_labels(spec),
-        "sites": imagery.slim_sites(fc) if detail is not None else fc,
-        "claims": ann["claims"],
-        "citations": ann["csl"],
-        "tiles": data["tiles_fc"],
-    }
-    if detail is not None:
-        payload["scenes"] = imagery.page_scenes(fc, detail, data["scene_geoms"], data["rasters"])
-    return payload
+    try:
+        return page.build_payload(
+            data["spec"], sources=data["sources"], sites=data["sites_fc"], claims=data["annotations"]["claims"],
+            citations=data["annotations"]["csl"], tiles=data["tiles_fc"], scene_detail=data["scenes_detail"],
+            scene_geoms=data["scene_geoms"], rasters=data["rasters"], record_urls=data.get("record_urls"))
+    except LayerError as exc:
+        raise BuildError(f"maps/{data['spec']['name']}.yaml: {exc}") from None
 
 
 def write_outputs(data: dict, out: Path, basemap: str) -> list[str]:

@@ -1,7 +1,7 @@
 """The map page: one self-contained HTML file per map, and its embed snippet.
 
 This is the only module that imports folium. folium builds the Leaflet map, its basemaps, the (empty) layer
-groups and the layer control; our own script (static/map.js) draws the sites from the JSON payload and builds
+groups and the layer control; our own script (static/js/*.js, concatenated) draws the sites from the JSON payload and builds
 every panel with textContent. Leaflet is vendored (vendor/manifest.json) and inlined: the page loads nothing from
 the network except basemap tiles, and element ids are fixed so the same payload gives byte-identical HTML.
 """
@@ -20,6 +20,9 @@ import folium
 import jinja2
 from branca.element import Element, Figure, MacroElement
 from folium.template import Template
+
+from . import layers as layers_mod
+from .page import DETAIL_CHUNK, page_sites
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -75,16 +78,17 @@ BASEMAPS: dict[str, tuple[Basemap, ...]] = {
     "none": (),
 }
 
-# Overlay groups drawn by map.js, in layer-control order: (key, label, shown at start).
-GROUPS = (
-    ("detention", "Detention facilities (ASPI tier)", True),
-    ("buzzfeed", "Known only from BuzzFeed News (status)", True),
-    ("other", "Other listed sites", True),
-    ("outlines", "Compound outlines (OpenStreetMap)", True),
-    ("cultural", "Cultural sites (ASPI damage index)", False),
+# Overlay groups the page script fills besides the map's own layers: (key, label, shown at start).
+EXTRA_GROUPS = (
     ("annotations", "Findings with citations (annotations)", False),
     ("tiles", "Sentinel-2 tiles (imagery footprints)", False),
 )
+
+
+def overlay_groups(payload: dict) -> list[tuple[str, str, bool]]:
+    """The layer control's overlays in order: the payload's layers (key = layer id), then EXTRA_GROUPS."""
+    out = [(layer["id"], layer["title"], layer["visible"]) for layer in payload.get("layers") or []]
+    return out + [g for g in EXTRA_GROUPS if g[0] not in {k for k, _, _ in out}]
 
 
 def _vendor_bytes(package: str, name: str) -> bytes:
@@ -121,11 +125,16 @@ def _assets() -> dict[str, str]:
         "leaflet_css": css,
         "leaflet_js": _vendor_file("leaflet", "leaflet.js"),
         "map_css": (STATIC / "map.css").read_text(encoding="utf-8"),
-        "map_js": (STATIC / "map.js").read_text(encoding="utf-8"),
+        "map_js": page_script(),
     }
     if "url(images/" in css:
         raise RuntimeError("leaflet.css still refers to an image file")
     return {k: _inline_safe(v, k) for k, v in assets.items()}
+
+
+def page_script() -> str:
+    """Our page script: the parts in static/js/ concatenated in file-name order (DESIGN.md, "The page script")."""
+    return "\n".join(p.read_text(encoding="utf-8") for p in sorted((STATIC / "js").glob("*.js")))
 
 
 def json_for_script(data) -> str:
@@ -221,8 +230,10 @@ def _label(fields: dict, field: str) -> str:
 
 
 def _site_rows(payload: dict) -> list[dict]:
-    """Plain rows for the server-side list of all sites (no-JS and screen-reader view)."""
+    """Plain rows for the server-side list of all sites (no-JS and screen-reader view), grouped by layer."""
     sources = {s.get("slug"): s for s in payload.get("sources", [])}
+    fields = payload.get("fields") or {}
+    resolved = layers_mod.indexed(payload.get("layers") or [])
     rows = []
     for feature in payload.get("sites", {}).get("features", []):
         p = feature.get("properties") or {}
@@ -230,130 +241,41 @@ def _site_rows(payload: dict) -> list[dict]:
         for rec in p.get("records") or []:
             src = sources.get(rec.get("source")) or {}
             listed.append(f"{src.get('title') or rec.get('source')} ({rec.get('record_id')})")
+        point, cls, _ = layers_mod.assign(resolved, feature) if resolved else (None, None, None)
         detail = []
-        if p.get("tier") not in (None, ""):
-            detail.append(f"ASPI tier {p['tier']}")
-        if p.get("status"):
-            detail.append(f"status: {p['status']}")
+        if point is not None:
+            layer = resolved[point]
+            detail.append(layer["title"])
+            if cls is not None and layer["legend"][cls][0] is not None:
+                value = layer["legend"][cls][0]
+                detail.append(layer["labels"].get(value) or f"{_label(fields, layer['color_by'])}: {value}")
+        order = {k: i for i, k in enumerate(fields)}
+        names = [(k[5:], p[k]) for k in sorted(p, key=lambda k: (order.get(k, len(order)), k))
+                 if k.startswith("name_") and k != "name_en" and isinstance(p[k], str) and p[k]
+                 and k[5:].replace("_", "").isalnum()]
         rows.append(
             {
                 "site_id": str(p.get("site_id", "")),
                 "name": p.get("name") or p.get("name_en") or str(p.get("site_id", "")),
-                "name_zh": p.get("name_zh") or "",
-                "name_ug": p.get("name_ug") or "",
+                "names": [(lang.replace("_", "-"), text) for lang, text in names],
                 "kind": p.get("kind") or "",
-                "place": ", ".join(x for x in (p.get("county"), p.get("prefecture")) if x),
-                "detail": "; ".join(detail),
+                "place": ", ".join(x for x in (p.get("county"), p.get("prefecture") or p.get("region")) if x),
+                "detail": " · ".join(detail),
                 "listed": "; ".join(listed),
+                "order": point if point is not None else len(resolved),
             }
         )
         r = rows[-1]
         place = f"{p.get('lat')}, {p.get('lon')}"
         r["rest"] = " · ".join(x for x in (r["kind"], r["place"], r["detail"], "listed in " + r["listed"] if r["listed"] else "", place) if x)
-    rows.sort(key=lambda r: (r["kind"] != "detention", r["name"].casefold(), r["site_id"]))
+    rows.sort(key=lambda r: (r["order"], r["name"].casefold(), r["site_id"]))
     return rows
 
 
-# The page's copy of the sites (see page_sites): these properties are parsed when the page starts (drawing, search,
-# filters, list); everything else about a site is parsed when its panel first opens.
-CORE = ("site_id", "name", "name_en", "name_zh", "name_ug", "kind", "county", "prefecture", "lon", "lat", "tier",
-        "status")
-SEARCH_FIELDS = ("name", "name_en", "name_zh", "name_ug", "county", "prefecture")  # attribute values searched too
-DETAIL_CHUNK = 500  # sites per lazily parsed detail block
-
-
-def _compact_attributes(attributes: dict, records: list) -> dict:
-    """{field: [[value, record index], ...]}: a value given by one of the site's records points to it instead of
-    repeating its source and id; any other entry (extra keys, unknown record) stays a whole dict."""
-    index = {}
-    for j, r in enumerate(records or []):
-        if isinstance(r, dict):
-            index.setdefault((r.get("source"), r.get("record_id")), j)
-    out = {}
-    for field, values in attributes.items():
-        if not isinstance(values, list):
-            out[field] = values
-            continue
-        vals = []
-        for a in values:
-            j = index.get((a.get("source"), a.get("record_id"))) if isinstance(a, dict) and set(a) == {
-                "value", "source", "record_id"} else None
-            vals.append([a["value"], j] if j is not None else a)
-        out[field] = vals
-    return out
-
-
-def page_sites(sites: dict) -> tuple[dict, list[dict]]:
-    """The sites FeatureCollection as the page carries it: (core, details).
-
-    core = {"cols", "rows", "slugs", "chunk", "links"}: one row per site with the CORE properties and "_src"
-    (indexes into "slugs" of the sources that list it), "_geom" (null: a Point at lon/lat; 0: no geometry; else the
-    geometry), "_alt" (other names and places its sources give, for search) and "_damage" (for the colour).
-    details[i] = the site's other properties, with attributes compacted (`_compact_attributes`), imagery links
-    as {"t": date} when `footprints.imagery.link_templates` rebuild them exactly, "~absent" listing CORE keys the
-    site does not have and "~feature" any other Feature member. map.js expands a detail to the exact properties.
-    """
-    from .footprints.imagery import link_templates, slim_links
-
-    templates = link_templates()
-    cols = list(CORE) + ["_src", "_geom", "_alt", "_damage"]
-    slugs: list[str] = []
-    slug_index: dict[str, int] = {}
-    rows, details = [], []
-    for f in (sites or {}).get("features") or []:
-        p = f.get("properties") or {}
-        attrs = p.get("attributes") if isinstance(p.get("attributes"), dict) else {}
-        src = []
-        for r in p.get("records") or []:
-            slug = r.get("source") if isinstance(r, dict) else None
-            if slug not in slug_index:
-                slug_index[slug] = len(slugs)
-                slugs.append(slug)
-            src.append(slug_index[slug])
-        g = f.get("geometry")
-        if g is None:
-            geom = 0
-        elif (g.get("type") == "Point" and p.get("lon") is not None and p.get("lat") is not None
-              and g.get("coordinates") == [p.get("lon"), p.get("lat")] and len(g) == 2):
-            geom = None
-        else:
-            geom = g
-        seen = {json.dumps(p.get(k), sort_keys=True) for k in SEARCH_FIELDS + ("site_id",)}
-        alt = []
-        for k in SEARCH_FIELDS:
-            for a in attrs.get(k) or []:
-                v = a.get("value") if isinstance(a, dict) else None
-                key = json.dumps(v, sort_keys=True)
-                if v not in (None, "") and key not in seen:
-                    seen.add(key)
-                    alt.append(v)
-        damage = p.get("damage_index")
-        if damage in (None, "") and attrs.get("damage_index"):
-            first = attrs["damage_index"][0]
-            damage = first.get("value") if isinstance(first, dict) else None
-        rows.append([p.get(k) for k in CORE] + [src, geom, alt or None, damage])
-
-        d = {k: v for k, v in p.items() if k not in CORE}
-        absent = [k for k in CORE if k not in p]
-        if absent:
-            d["~absent"] = absent
-        extra = {k: v for k, v in f.items() if k not in ("type", "properties", "geometry")}
-        if extra:
-            d["~feature"] = extra
-        if attrs:
-            d["attributes"] = _compact_attributes(attrs, p.get("records"))
-        links = slim_links(p, templates)
-        if links is not None:
-            d["imagery"] = dict(p["imagery"], links=links)
-        details.append(d)
-    core = {"cols": cols, "rows": rows, "slugs": slugs, "chunk": DETAIL_CHUNK, "links": templates}
-    return core, details
-
-
 def page_data(payload: dict) -> tuple[str, list[str]]:
-    """(the fm-data block, the fm-detail-<n> blocks): the payload with its sites as `page_sites` gives them,
+    """(the fm-data block, the fm-detail-<n> blocks): the payload with its sites as `page.page_sites` gives them,
     as JSON safe inside <script type="application/json">."""
-    core, details = page_sites(payload.get("sites") or {})
+    core, details = page_sites(payload)
     data = dict(payload, sites=core)
     chunks = [json_for_script(details[i:i + DETAIL_CHUNK]) for i in range(0, len(details), DETAIL_CHUNK)]
     return json_for_script(data), chunks
@@ -409,7 +331,7 @@ def render_map(payload: dict, basemap: str = "default", embed_url: str | None = 
         ).add_to(fmap)
         _fixed(list(fmap._children.values())[-1], b.key)
     groups = {}
-    for key, label, shown in GROUPS:
+    for key, label, shown in overlay_groups(payload):
         groups[key] = _fixed(folium.FeatureGroup(name=label, show=shown), key)
         fmap.add_child(groups[key], name=key)
     control = _fixed(folium.LayerControl(collapsed=True, position="topright"), "layers")

@@ -15,8 +15,8 @@ from .errors import SourceError, SpecError  # noqa: F401  (SpecError: a BuildErr
 from .schema import check_spec
 
 #: Every top-level key of a map spec; DESIGN.md "Map spec" documents each one.
-KNOWN_KEYS = ("name", "title", "description", "cite_as", "sources", "basemap", "fields", "layers", "match",
-              "places", "rules", "time", "disagreement_distance_m", "cloud_threshold", "imagery_reference_field")
+KNOWN_KEYS = ("name", "title", "description", "cite_as", "about", "sources", "basemap", "fields", "layers",
+              "match", "places", "rules", "time", "disagreement_distance_m", "cloud_threshold", "imagery_reference_field")
 
 
 def spec_path(maps_dir: Path, name: str) -> Path:

@@ -1,13 +1,18 @@
 """Synthetic page payloads for render and browser tests (DESIGN.md "The page payload").
 
 Clearly synthetic: invented sites around real-looking coordinates in Xinjiang, built in code here and never
-written into sources/. The hostile site carries attack strings in every field a reader can see.
+written into sources/, shaped as the build's outputs (sites.geojson, sources.json, claims, the scene join) and
+turned into the payload by `facilitymap.page.build_payload`, as the builder does. The hostile site carries attack
+strings in every field a reader can see.
 """
 
 from __future__ import annotations
 
 import copy
 
+import pandas as pd
+
+from facilitymap import page
 from facilitymap.footprints.coverage import imagery_links
 
 HOSTILE = {
@@ -30,6 +35,7 @@ SOURCES = [
         "citation": "ASPI Xinjiang Data Project, Xinjiang detention facilities map (test fixture)",
         "citation_url": "https://xjdp.aspi.org.au/map/",
         "retrieved": "2024-01-15",
+        "layer": "sites",
         "files": ["markers.geo.json"],
     },
     {
@@ -40,6 +46,7 @@ SOURCES = [
         "citation": "ASPI, Xinjiang camp dataset v1 (test fixture)",
         "citation_url": "https://xjdp.aspi.org.au/",
         "retrieved": "2024-01-15",
+        "layer": "sites",
         "files": ["CampDataset_v1.csv"],
     },
     {
@@ -51,6 +58,7 @@ SOURCES = [
         "citation": "Killing, Rajagopalan, Buschek, BuzzFeed News (test fixture)",
         "citation_url": "https://github.com/BuzzFeedNews/2020-08-xinjiang-camps",
         "retrieved": "2024-01-16",
+        "layer": "sites",
         "files": ["Xinjiang_camps_database_BuzzFeed.csv"],
     },
     {
@@ -62,22 +70,60 @@ SOURCES = [
         "citation": "\u00a9 OpenStreetMap contributors (test fixture)",
         "citation_url": "https://www.openstreetmap.org/copyright",
         "retrieved": "2024-01-17",
+        "layer": "outlines",
         "files": ["reedcamps.osm"],
     },
 ]
 
 FIELDS = {
-    "tier": {"label": "Tier"},
-    "status": {"label": "Status"},
-    "county": {"label": "County"},
-    "prefecture": {"label": "Prefecture"},
-    "latest_imagery": {"label": "Latest imagery"},
-    "damage_index": {"label": "Damage index"},
-    "watchtowers": {"label": "Watchtowers"},
+    "tier": {"label": "Tier", "type": "integer", "min": 1, "max": 4},
+    "status": {"label": "Status", "type": "string"},
+    "latest_imagery": {"label": "Latest imagery", "type": "yearmonth"},
+    "damage_index": {"label": "Damage index", "type": "integer", "min": 0, "max": 4},
+    "watchtowers": {"label": "Watchtowers", "type": "integer", "min": 0},
 }
+# The test map's spec: the layers of maps/xinjiang.yaml, with the test's own titles.
+SPEC = {
+    "name": "test", "title": "Test map of facilities (synthetic)", "description": "Synthetic sites for tests.",
+    "cite_as": "facilitymap test map (synthetic).", "fields": FIELDS,
+    "layers": [
+        {"id": "detention", "title": "Detention facilities (tier)",
+         "where": {"kind": "detention", "source": ["aspi-xjdp-markers", "aspi-camp-dataset-v1"]},
+         "color_by": "tier", "colors": {1: "#fdd49e", 2: "#fc8d59", 3: "#d7301f", 4: "#7f0000"},
+         "labels": {1: "Tier 1: lowest security", 4: "Tier 4: prisons"}, "missing_label": "No tier given",
+         "note": "Tiers are the publisher's classification (test fixture)."},
+        {"id": "buzzfeed", "title": "Known from one source only (status)",
+         "where": {"only_source": "buzzfeed-2020"}, "color_by": "status",
+         "colors": {"corroborated": "#2166ac", "probably closed": "#92c5de"}},
+        {"id": "other", "title": "Other listed sites", "color": "#4d4d4d"},
+        {"id": "outlines", "title": "Compound outlines (test)", "geometry": "outlines"},
+        {"id": "cultural", "title": "Cultural sites (damage index)", "where": {"kind": "cultural"},
+         "color_by": "damage_index", "colors": {0: "#e5f5e0", 1: "#a1d99b", 2: "#74c476", 3: "#31a354", 4: "#006d2c"},
+         "visible": False, "radius": 4},
+    ],
+}
+RECORD_URLS = {"osm-reeducation-camps": "https://www.openstreetmap.org/{record_id}"}
 
 COUNTIES = [("Hotan", "和田县", "خوتەن ناھىيىسى", "Hotan"), ("Konasheher", "疏附县", "كوناشەھەر ناھىيىسى", "Kashgar"),
             ("Tekes", "特克斯县", "تېكەس ناھىيىسى", "Ili"), ("Aksu", "阿克苏市", "ئاقسۇ شەھىرى", "Aksu")]
+# Three scenes over aspi-1000, as the coverage join gives them: the (site, scene) detail table, the footprints
+# it names and the site's summary (footprints.coverage.summarise's shape).
+SCENES = pd.DataFrame([
+    {"site_id": "aspi-1000", "id": "S2A_1", "datetime": pd.Timestamp("2019-05-03T05:00:00Z"), "cloud_cover": 3.5,
+     "collection": "sentinel-2-c1-l2a", "platform": None, "tile": None,
+     "url": "https://earth-search.aws.element84.com/v1/collections/sentinel-2-c1-l2a/items/S2A_1"},
+    {"site_id": "aspi-1000", "id": "S2A_2", "datetime": pd.Timestamp("2019-07-13T05:00:00Z"), "cloud_cover": 40.0,
+     "collection": "sentinel-2-c1-l2a", "platform": None, "tile": None, "url": "javascript:alert(1)"},
+    {"site_id": "aspi-1000", "id": "S2B_3", "datetime": pd.Timestamp("2020-02-11T05:00:00Z"), "cloud_cover": 0.5,
+     "collection": "local", "platform": None, "tile": None, "url": None},
+])
+SCENE_SUMMARY = {
+    "scenes": 3, "under_cloud_threshold": 2, "cloud_threshold": 20, "first": {"id": "S2A_1"}, "last": {"id": "S2B_3"},
+    "months": {"2019-05": {"scenes": 1, "best_cloud": 3.5, "best": "S2A_1"},
+               "2019-07": {"scenes": 1, "best_cloud": 40.0, "best": "S2A_2"},
+               "2020-02": {"scenes": 1, "best_cloud": 0.5, "best": "S2B_3"}},
+    "years": {"2019": {"scenes": 2, "best": {"id": "S2A_1"}}, "2020": {"scenes": 1, "best": {"id": "S2B_3"}}},
+}
 BUZZ_STATUS = ["corroborated", "probably closed", "closed"]
 
 
@@ -141,6 +187,8 @@ def make_payload(n_detention: int = 16, n_buzzfeed: int = 6, n_cultural: int = 8
                            else {})},
             "claims": ["claim-tekes-drill"] if county == "Tekes" else [],
         }, geometry))
+        if i == 0:
+            features[-1]["properties"]["imagery"]["scenes"] = copy.deepcopy(SCENE_SUMMARY)
     for j in range(n_buzzfeed):
         lon, lat = round(80.0 + j * 0.7, 6), round(41.0 + (j % 2) * 0.5, 6)
         st = BUZZ_STATUS[j % 3]
@@ -210,22 +258,12 @@ def make_payload(n_detention: int = 16, n_buzzfeed: int = 6, n_cultural: int = 8
                        "citations": [{"title": h["img"], "author": h["quotes"], "published": "n.d.",
                                       "url": h["js_url"], "archived_url": "javascript:alert(1)",
                                       "quote": h["script"]}]})
-    return {
-        "map": {"name": "test", "title": "Test map of facilities (synthetic)",
-                "description": "Synthetic sites for tests.", "cite_as": "facilitymap test map (synthetic)."},
-        "sources": sources,
-        "fields": FIELDS,
-        "sites": {"type": "FeatureCollection", "features": features},
-        "claims": claims,
-        "citations": [],
-        "tiles": {"type": "FeatureCollection", "features": [
-            {"type": "Feature", "properties": {"tile": "44SKE"}, "geometry": _square(78.0, 38.0, 0.5)}]},
-        "scenes": {"aspi-1000": [
-            {"id": "S2A_1", "datetime": "2019-05-03T05:00:00Z", "cloud_cover": 3.5, "collection": "sentinel-2-c1-l2a",
-             "geometry": _square(75.5, 37.0, 0.4),
-             "stac_url": "https://earth-search.aws.element84.com/v1/collections/sentinel-2-c1-l2a/items/S2A_1"},
-            {"id": "S2A_2", "datetime": "2019-07-13T05:00:00Z", "cloud_cover": 40.0, "collection": "sentinel-2-c1-l2a",
-             "stac_url": "javascript:alert(1)"},
-            {"id": "S2B_3", "datetime": "2020-02-11T05:00:00Z", "cloud_cover": 0.5, "collection": "sentinel-2-c1-l2a"},
-        ]},
-    }
+    import shapely.geometry
+
+    tiles = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"tile": "44SKE"}, "geometry": _square(78.0, 38.0, 0.5)}]}
+    return page.build_payload(
+        SPEC, sources=sources, sites={"type": "FeatureCollection", "features": features}, claims=claims,
+        citations=[], tiles=tiles, scene_detail=SCENES.copy(),
+        scene_geoms={"S2A_1": shapely.geometry.shape(_square(75.5, 37.0, 0.4))}, rasters={},
+        record_urls=RECORD_URLS)

@@ -243,7 +243,7 @@ def test_shipped_descriptors_and_spec_fit_the_schemas():
         assert schema.problems(safeyaml.load(spec.read_text("utf-8"), spec), "map-spec") == [], spec
     full = {"sources": ["a"], "fields": {"tier": {"label": "Tier", "type": "integer", "min": 1, "max": 4}},
             "layers": [{"id": "camps", "title": "Camps", "where": {"kind": "detention"}, "color_by": "tier",
-                        "colors": {"1": "#fee5d9"}, "note": "n", "visible": True, "geometry": "point"}],
+                        "colors": {"1": "#fee5d9"}, "note": "n", "visible": True, "geometry": "points"}],
             "match": {"anything": [1, {"x": 2}]}, "places": {}, "rules": [{"id": "r"}], "time": {"x": 1},
             "imagery_reference_field": "latest_imagery"}
     assert schema.problems(full, "map-spec") == []

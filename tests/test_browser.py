@@ -138,7 +138,8 @@ def test_site_panel_sources_citations_and_claims(rec, payload):
     page.wait_for_function(READY)
     body = page.text_content("#fm-panel-body")
     assert "Where the datasets disagree" in body and "points 266 m apart" in body
-    assert "Compound outline" in body and "view on OpenStreetMap" in body
+    assert "Compound outline" in body and "view on openstreetmap.org" in body  # the source's record_url
+    assert page.locator("#fm-panel-body a[href='https://www.openstreetmap.org/way/5000']").count() == 1
     assert page.locator(".fm-timeline rect").count() == 3
     page.click("#fm-panel-body button:has-text('show footprint')")
     assert page.evaluate("FacilityMap.map.getZoom()") < 12  # fitted to the scene footprint
@@ -209,13 +210,19 @@ def test_search_and_filters(rec, payload):
     page.click("#fm-btn-search")
     page.click("#fm-reset")
     assert count() == len(feats)
-    for t in ("1", "2", "3", "none"):
-        page.uncheck(f"#fm-tier-{t}")
-    assert count() == sum(1 for p in feats if p["tier"] == "4") > 0
+    # one checkbox per legend entry of each layer: hiding tiers 1-3 leaves tier 4 and the other layers' sites
+    detention = [p for p in feats if p["kind"] == "detention" and p["site_id"].startswith("aspi-")]
+    for k in (0, 1, 2):
+        page.uncheck(f"#fm-filter-detention-{k}")
+    assert page.locator("#fm-filter-detention-none").count() == 0, "no site without a tier: no checkbox"
+    assert count() == len(feats) - sum(1 for p in detention if p["tier"] != "4") > 0
     page.click("#fm-reset")
-    page.select_option("#fm-status-filter", "closed")
-    assert count() == sum(1 for p in feats if p["status"] == "closed") > 0
-    page.select_option("#fm-status-filter", "")
+    assert page.text_content("label[for=fm-filter-buzzfeed-2]") == "closed"  # a value the spec gives no colour
+    page.uncheck("#fm-filter-buzzfeed-0")
+    page.uncheck("#fm-filter-buzzfeed-1")
+    buzz = [p for p in feats if p["site_id"].startswith("bf-")]
+    assert count() == len(feats) - sum(1 for p in buzz if p["status"] != "closed") > 0
+    page.click("#fm-reset")
     page.select_option("#fm-source-filter", "osm-reeducation-camps")
     osm = sum(1 for p in feats if any(r["source"] == "osm-reeducation-camps" for r in p["records"]))
     assert count() == osm > 0
@@ -373,7 +380,7 @@ def test_cultural_layer_off_at_start_then_clickable(rec, payload):
     page = rec.open("none/index.html")
     assert page.evaluate("FacilityMap.map.hasLayer(feature_group_cultural)") is False
     page.hover(".leaflet-control-layers")
-    page.get_by_label("Cultural sites (ASPI damage index)").check()
+    page.get_by_label("Cultural sites (damage index)").check()
     target = next(f["properties"] for f in payload["sites"]["features"] if f["properties"]["kind"] == "cultural")
     page.evaluate(f"FacilityMap.map.setView([{target['lat']}, {target['lon']}], 15, {{animate: false}}) && 0")
     pt = page.evaluate(f"FacilityMap.map.latLngToContainerPoint([{target['lat']}, {target['lon']}])")

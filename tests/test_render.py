@@ -91,7 +91,11 @@ def test_leaflet_inlined_matches_manifest(page):
 
 def expand_page_sites(core: dict, details: list) -> dict:
     """The sites FeatureCollection back from the page's blocks (written here independently of map.js)."""
-    from facilitymap.footprints.imagery import fill_links
+    from facilitymap.footprints.coverage import fill_link
+
+    def fill_links(templates, lon, lat, date):
+        return [{"label": label, "url": fill_link(t, lon, lat, date)}
+                for label, t in templates["dated" if date else "plain"]]
 
     feats = []
     for i, row in enumerate(core["rows"]):

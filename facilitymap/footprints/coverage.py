@@ -372,51 +372,86 @@ def _q(v: str) -> str:
     return quote(v, safe="")
 
 
-def copernicus_browser_link(lon: float, lat: float, date: str | None = None, dataset: str = "S2_L2A_CDAS",
-                            zoom: int = 15) -> str:
+# "Search imagery here" links as explicit URL templates: "{lat}", "{lon}" (6 decimals) and, for "dated", "{from}",
+# "{to}" (the URL-quoted first and last instant of the day or month). Python fills them for sites.geojson
+# (`imagery_links`), the page's script fills the same templates (payload["sites"]["links"]).
+_COPERNICUS = COPERNICUS + "?zoom=15&lat={lat}&lng={lon}&themeId=DEFAULT-THEME&datasetId="
+_EO = EO_BROWSER + "?zoom=15&lat={lat}&lng={lon}&themeId=DEFAULT-THEME"
+_RANGE = "&fromTime={from}&toTime={to}"
+IMAGERY_LINKS = {
+    "plain": [
+        ["Copernicus Browser (Sentinel-2 L2A)", _COPERNICUS + "S2_L2A_CDAS"],
+        ["EO Browser (Sentinel Hub)", _EO],
+        ["Esri World Imagery Wayback", "https://livingatlas.arcgis.com/wayback/#mapCenter={lon}%2C{lat}%2C17"],
+        ["Google Earth Web", "https://earth.google.com/web/@{lat},{lon},0a,1500d,35y,0h,0t,0r"],
+        ["USGS EarthExplorer (enter the coordinates)", "https://earthexplorer.usgs.gov/"],
+    ],
+    "dated": [
+        ["Copernicus Browser (Sentinel-2 L2A)", _COPERNICUS + "S2_L2A_CDAS" + _RANGE],
+        ["EO Browser (Sentinel Hub)", _EO + "&datasetId=S2L2A" + _RANGE],
+        ["Esri World Imagery Wayback", "https://livingatlas.arcgis.com/wayback/#mapCenter={lon}%2C{lat}%2C17"],
+        ["Google Earth Web", "https://earth.google.com/web/@{lat},{lon},0a,1500d,35y,0h,0t,0r"],
+        ["USGS EarthExplorer (enter the coordinates)", "https://earthexplorer.usgs.gov/"],
+    ],
+}
+# A public viewer opened at a site on a scene's day ("{day}": YYYY-MM-DD, "{lat}", "{lon}"): Sentinel-2 in
+# Copernicus Browser (L2A or L1C), Landsat 8/9 Level-2 in EO Browser.
+_DAY_RANGE = "&fromTime={day}T00%3A00%3A00.000Z&toTime={day}T23%3A59%3A59.999Z"
+VIEWERS = {
+    "sentinel-2-l2a": _COPERNICUS + "S2_L2A_CDAS" + _DAY_RANGE,
+    "sentinel-2-l1c": _COPERNICUS + "S2_L1C_CDAS" + _DAY_RANGE,
+    "landsat-l2": _EO + "&datasetId=AWS_LOTL2" + _DAY_RANGE,
+}
+
+
+def fill_link(template: str, lon, lat, date: str | None = None) -> str:
+    """A link template filled at a place ("{lat}", "{lon}": 6 decimals) and, when given, a day or month
+    ("{from}", "{to}") or a day ("{day}")."""
+    url = template.replace("{lat}", f"{float(lat):.6f}").replace("{lon}", f"{float(lon):.6f}")
+    if date:
+        t0, t1 = _day_range(date)
+        url = url.replace("{from}", _q(t0)).replace("{to}", _q(t1)).replace("{day}", str(date)[:10])
+    return url
+
+
+def copernicus_browser_link(lon: float, lat: float, date: str | None = None, dataset: str = "S2_L2A_CDAS") -> str:
     """Copernicus Browser at a place (and a day or month when given) for a dataset (S2_L2A_CDAS, S2_L1C_CDAS)."""
-    url = f"{COPERNICUS}?zoom={zoom}&lat={lat:.6f}&lng={lon:.6f}&themeId=DEFAULT-THEME&datasetId={dataset}"
-    if date:
-        t0, t1 = _day_range(date)
-        url += f"&fromTime={_q(t0)}&toTime={_q(t1)}"
-    return url
+    return fill_link(_COPERNICUS + dataset + (_RANGE if date else ""), lon, lat, date)
 
 
-def eo_browser_link(lon: float, lat: float, date: str | None = None, dataset: str | None = None,
-                    zoom: int = 15) -> str:
+def eo_browser_link(lon: float, lat: float, date: str | None = None, dataset: str | None = None) -> str:
     """Sentinel Hub EO Browser at a place, optionally for a dataset (S2L2A, AWS_LOTL2) and day or month."""
-    url = f"{EO_BROWSER}?zoom={zoom}&lat={lat:.6f}&lng={lon:.6f}&themeId=DEFAULT-THEME"
-    if dataset:
-        url += f"&datasetId={dataset}"
-    if date:
-        t0, t1 = _day_range(date)
-        url += f"&fromTime={_q(t0)}&toTime={_q(t1)}"
-    return url
+    return fill_link(_EO + (f"&datasetId={dataset}" if dataset else "") + (_RANGE if date else ""), lon, lat, date)
 
 
 def imagery_links(lon: float, lat: float, date: str | None = None) -> list[dict]:
-    """"Search imagery here" links that need no harvest: [{label, url}], in a fixed order.
+    """"Search imagery here" links that need no harvest: [{label, url}], in a fixed order (IMAGERY_LINKS).
 
     `date` ("YYYY-MM" or "YYYY-MM-DD") narrows the viewers that take a time range (Copernicus Browser,
     EO Browser). EarthExplorer has no documented URL for a location, so it opens on its search page.
     """
-    lon, lat = float(lon), float(lat)
-    return [
-        {"label": "Copernicus Browser (Sentinel-2 L2A)", "url": copernicus_browser_link(lon, lat, date)},
-        {"label": "EO Browser (Sentinel Hub)", "url": eo_browser_link(lon, lat, date, "S2L2A" if date else None)},
-        {"label": "Esri World Imagery Wayback",
-         "url": f"https://livingatlas.arcgis.com/wayback/#mapCenter={lon:.6f}%2C{lat:.6f}%2C17"},
-        {"label": "Google Earth Web", "url": f"https://earth.google.com/web/@{lat:.6f},{lon:.6f},0a,1500d,35y,0h,0t,0r"},
-        {"label": "USGS EarthExplorer (enter the coordinates)", "url": "https://earthexplorer.usgs.gov/"},
-    ]
+    return [{"label": label, "url": fill_link(t, lon, lat, date)}
+            for label, t in IMAGERY_LINKS["dated" if date else "plain"]]
+
+
+def scene_viewer_template(scene: dict) -> str | None:
+    """The VIEWERS template for a scene's collection and platform, or None when no public viewer carries it."""
+    coll = (scene.get("collection") or "").lower()
+    platform = (scene.get("platform") or "").lower()
+    if coll.startswith("sentinel-2") or platform.startswith("sentinel-2"):
+        return VIEWERS["sentinel-2-l1c" if "l1c" in coll else "sentinel-2-l2a"]
+    if platform in ("landsat-8", "landsat-9") and ("l2" in coll or not coll):
+        return VIEWERS["landsat-l2"]
+    return None
 
 
 def scene_viewer_link(lon: float, lat: float, scene: dict) -> str | None:
-    """A public viewer opened at the site on the scene's day, when the viewer carries that collection:
-    Sentinel-2 in Copernicus Browser, Landsat 8/9 Level-2 in EO Browser; otherwise None."""
+    """A public viewer opened at the site on the scene's day (scene_viewer_template filled), or None."""
     when = scene.get("datetime")
-    if not when or lon is None or lat is None:
+    template = scene_viewer_template(scene)
+    if not when or lon is None or lat is None or template is None:
         return None
+    return fill_link(template, lon, lat, str(when)[:10])
     coll = (scene.get("collection") or "").lower()
     platform = (scene.get("platform") or "").lower()
     day = str(when)[:10]

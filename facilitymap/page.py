@@ -1,0 +1,293 @@
+"""The page payload: the one dict the map page reads (DESIGN.md, "The page payload"), and its compact form in
+the page (one core row per site parsed at start, the rest in lazily parsed detail blocks).
+
+`build_payload` is called by the builder and by the tests' payload factory alike, so the page the tests open is
+the page the build makes. `render` only turns a payload into HTML.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import re
+
+import pandas as pd
+import shapely
+
+from . import layers as layers_mod
+from .footprints.coverage import IMAGERY_LINKS, imagery_links, scene_viewer_template
+from .footprints.imagery import referenced_ids
+
+# The page's copy of the sites (see page_sites): these properties are parsed when the page starts (drawing, search,
+# filters, list); everything else about a site is parsed when its panel first opens.
+CORE = ("site_id", "name", "name_en", "name_zh", "name_ug", "kind", "county", "prefecture", "lon", "lat")
+SEARCH_FIELDS = ("name", "name_en", "name_zh", "name_ug", "county", "prefecture")  # attribute values searched too
+DETAIL_CHUNK = 500  # sites per lazily parsed detail block
+FOOTPRINT_DECIMALS = 5  # about 1 m
+FOOTPRINT_TOLERANCE = 0.002  # simplification, as a share of the footprint's larger side
+
+
+# -- the payload -----------------------------------------------------------------------------------------------
+
+def payload_fields(spec: dict) -> dict:
+    """{field: {label, type, min?, max?, description?}}: the map's vocabulary (roles + the spec's fields)."""
+    from .fields import vocabulary
+
+    out = {}
+    for name, f in vocabulary(spec).items():
+        entry = {"label": f.label, "type": f.type}
+        for k in ("min", "max", "description"):
+            v = getattr(f, k, None)
+            if v is not None:
+                entry[k] = v
+        out[name] = entry
+    return out
+
+
+def build_payload(spec: dict, *, sources: list[dict], sites: dict, claims: list | None = None,
+                  citations: list | None = None, tiles: dict | None = None, scene_detail: pd.DataFrame | None = None,
+                  scene_geoms: dict | None = None, rasters: dict | None = None,
+                  record_urls: dict | None = None, fields: dict | None = None) -> dict:
+    """The page payload from a map spec and the build's outputs.
+
+    sources: sources.json entries; sites: the sites.geojson FeatureCollection; claims/citations: resolved claims
+    and CSL-JSON; tiles: the Sentinel-2 tiles FeatureCollection; scene_detail/scene_geoms/rasters: the scene
+    coverage join, the footprints it names and the local rasters (absent without a scenes source);
+    record_urls: {slug: URL template with "{record_id}"} from the descriptors' `record_url`.
+    """
+    fields = fields if fields is not None else payload_fields(spec)
+    site_fc = slim_sites(sites) if scene_detail is not None else sites
+    resolved = layers_mod.resolve(spec.get("layers"), site_fc.get("features") or [], fields)
+    out_sources = []
+    for s in sources:
+        url = (record_urls or {}).get(s.get("slug"))
+        out_sources.append(dict(s, record_url=url) if url else s)
+    payload = {
+        "map": {"name": spec.get("name"), "title": spec.get("title"), "description": spec.get("description"),
+                "cite_as": spec.get("cite_as"), "about": spec.get("about")},
+        "sources": out_sources,
+        "fields": fields,
+        "layers": layers_mod.public(resolved),
+        "sites": site_fc,
+        "claims": list(claims or []),
+        "citations": list(citations or []),
+        "tiles": tiles or {"type": "FeatureCollection", "features": []},
+    }
+    if scene_detail is not None:
+        payload["scenes"] = page_scenes(sites, scene_detail, scene_geoms or {}, rasters or {})
+    return payload
+
+
+# -- scenes ----------------------------------------------------------------------------------------------------
+
+def slim_summary(summary: dict) -> dict:
+    """A site's coverage summary for the page: every scene dict replaced by its id, and each month as
+    [scenes, best_cloud, best id] (the page looks scenes up once in payload["scenes"]["items"])."""
+    out = copy.deepcopy(summary)
+    for k in ("first", "last"):
+        if out.get(k):
+            out[k] = out[k]["id"]
+    for y in out.get("years", {}).values():
+        if y.get("best"):
+            y["best"] = y["best"]["id"]
+    near = out.get("nearest_to_reference")
+    if near and near.get("scene"):
+        near["scene"] = near["scene"]["id"]
+    out["months"] = {m: [v["scenes"], v.get("best_cloud"), v.get("best")] for m, v in out.get("months", {}).items()}
+    return out
+
+
+def slim_sites(fc: dict) -> dict:
+    """The sites FeatureCollection for the page: sites.geojson's, with slim scene summaries."""
+    feats = []
+    for f in fc["features"]:
+        im = (f["properties"].get("imagery") or {})
+        if not im.get("scenes"):
+            feats.append(f)
+            continue
+        props = dict(f["properties"])
+        props["imagery"] = dict(im, scenes=slim_summary(im["scenes"]))
+        feats.append(dict(f, properties=props))
+    return dict(fc, features=feats)
+
+
+def footprint_json(geom) -> dict | None:
+    """A footprint for the page: simplified by a small share of its size, coordinates rounded (GeoJSON)."""
+    if geom is None or geom.is_empty:
+        return None
+    x0, y0, x1, y1 = geom.bounds
+    tol = FOOTPRINT_TOLERANCE * max(x1 - x0, y1 - y0)
+    g = shapely.set_precision(shapely.simplify(geom, tol, preserve_topology=True), 10 ** -FOOTPRINT_DECIMALS)
+    if g.is_empty:
+        g = geom
+    mapping = shapely.geometry.mapping(g)
+    return json.loads(json.dumps(mapping, allow_nan=False))  # tuples -> lists
+
+
+def page_scenes(fc: dict, detail: pd.DataFrame, geoms: dict, rasters: dict) -> dict:
+    """payload["scenes"] for the scenes the site summaries name, and the local rasters:
+
+    - "items": {id: {collection, datetime, cloud_cover, platform, tile, url, viewer}}, where `viewer` is an index
+      into "viewers" (URL templates with "{lat}", "{lon}", "{day}": coverage.VIEWERS) and `url` is either the URL or an index into "urls"
+      (templates with "{id}", for the many STAC self links that end in the item id);
+    - "footprints": {id: GeoJSON geometry, simplified and rounded};
+    - "rasters": {id: {source, datetime, bounds, image (data: URI)}}.
+    """
+    wanted = set()
+    for f in fc["features"]:
+        sc = (f["properties"].get("imagery") or {}).get("scenes")
+        if sc:
+            wanted |= referenced_ids({"": sc})
+    wanted |= set(rasters)
+    rows = detail[detail["id"].isin(sorted(wanted))].drop_duplicates("id")
+    recs = {}
+    for r in rows.itertuples(index=False):
+        when = None if pd.isna(r.datetime) else r.datetime.strftime("%Y-%m-%dT%H:%M:%SZ")
+        recs[str(r.id)] = {"collection": _s(r.collection), "datetime": when,
+                           "cloud_cover": None if pd.isna(r.cloud_cover) else round(float(r.cloud_cover), 2),
+                           "platform": _s(r.platform), "tile": _s(r.tile), "url": _s(r.url)}
+    viewers = sorted({v for v in (scene_viewer_template(rec) for rec in recs.values()) if v})
+    urls = sorted({_url_template(i, rec["url"]) for i, rec in recs.items() if _url_template(i, rec["url"])})
+    v_index, u_index = {v: k for k, v in enumerate(viewers)}, {u: k for k, u in enumerate(urls)}
+    items = {}
+    for i, rec in recs.items():
+        v, u = scene_viewer_template(rec), _url_template(i, rec["url"])
+        items[i] = dict(rec, viewer=v_index.get(v), url=u_index[u] if u else rec["url"])
+    footprints = {}
+    for i in sorted(items):
+        fj = footprint_json(geoms.get(i))
+        if fj is not None:
+            footprints[i] = fj
+    return {"items": items, "footprints": footprints, "viewers": viewers, "urls": urls,
+            "rasters": {k: rasters[k] for k in sorted(rasters)}}
+
+
+def _url_template(scene_id: str, url: str | None) -> str | None:
+    """"https://.../items/{id}" when the URL ends with "/<scene id>", else None (the URL is kept whole)."""
+    if url and scene_id and url.endswith("/" + scene_id) and "{" not in url:
+        return url[: -len(scene_id)] + "{id}"
+    return None
+
+
+def _s(v):
+    return None if v is None or pd.isna(v) else str(v)
+
+
+
+
+# -- the page's compact copy of the sites ----------------------------------------------------------------------
+
+def slim_links(props: dict) -> dict | None:
+    """{"t": date or None} when a site's imagery links are exactly IMAGERY_LINKS filled at its lon/lat and that
+    date (the page fills the same templates), else None (the page keeps the links whole)."""
+    im = props.get("imagery") or {}
+    links = im.get("links")
+    if not isinstance(links, list) or props.get("lon") is None or props.get("lat") is None:
+        return None
+    if any(str(props[k]).startswith("-0") and float(props[k]) == 0 for k in ("lon", "lat")):
+        return None  # -0.000000 in Python, 0.000000 in JavaScript
+    dates = []
+    for d in (im.get("reference_month"), None):
+        if d not in dates and (d is None or (isinstance(d, str) and _LINK_DATE.fullmatch(d))):
+            dates.append(d)
+    for d in dates:
+        try:
+            if imagery_links(props["lon"], props["lat"], d) == links:
+                return {"t": d}
+        except (ValueError, TypeError, IndexError):
+            continue
+    return None
+
+
+_LINK_DATE = re.compile(r"[12][0-9]{3}-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?")  # dates the page fills alike
+
+
+def _compact_attributes(attributes: dict, records: list) -> dict:
+    """{field: [[value, record index], ...]}: a value given by one of the site's records points to it instead of
+    repeating its source and id; any other entry (extra keys, unknown record) stays a whole dict."""
+    index = {}
+    for j, r in enumerate(records or []):
+        if isinstance(r, dict):
+            index.setdefault((r.get("source"), r.get("record_id")), j)
+    out = {}
+    for field, values in attributes.items():
+        if not isinstance(values, list):
+            out[field] = values
+            continue
+        vals = []
+        for a in values:
+            j = index.get((a.get("source"), a.get("record_id"))) if isinstance(a, dict) and set(a) == {
+                "value", "source", "record_id"} else None
+            vals.append([a["value"], j] if j is not None else a)
+        out[field] = vals
+    return out
+
+
+def page_sites(payload: dict) -> tuple[dict, list[dict]]:
+    """The payload's sites as the page carries them: (core, details).
+
+    core = {"cols", "rows", "slugs", "chunk", "links"}: one row per site with the CORE properties (and the fields
+    the layers colour by, when at least half the sites carry them) and "_src"
+    (indexes into "slugs" of the sources that list it), "_geom" (null: a Point at lon/lat; 0: no geometry; else the
+    geometry), "_alt" (other names and places its sources give, for search), "_layer" (index into payload
+    "layers" of the layer drawing its point), "_class" (index into that layer's legend, or null) and "_outline"
+    (index of the outline layer drawing its outline, or null). "links" = coverage.IMAGERY_LINKS.
+    details[i] = the site's other properties, with attributes compacted (`_compact_attributes`), imagery links
+    as {"t": date} when IMAGERY_LINKS filled give them exactly, "~absent" listing CORE keys the site does not have
+    and "~feature" any other Feature member. The page script expands a detail to the exact properties.
+    """
+    resolved = layers_mod.indexed(payload.get("layers") or [])
+    features = (payload.get("sites") or {}).get("features") or []
+    core_keys = list(CORE)
+    for layer in resolved:  # the fields the layers colour by, when most sites carry them: shorter in a row
+        cb = layer.get("color_by")
+        if cb and cb not in core_keys and 2 * sum(cb in (f.get("properties") or {}) for f in features) >= len(features):
+            core_keys.append(cb)
+    cols = core_keys + ["_src", "_geom", "_alt", "_layer", "_class", "_outline"]
+    slugs: list[str] = []
+    slug_index: dict[str, int] = {}
+    rows, details = [], []
+    for f in features:
+        p = f.get("properties") or {}
+        attrs = p.get("attributes") if isinstance(p.get("attributes"), dict) else {}
+        src = []
+        for r in p.get("records") or []:
+            slug = r.get("source") if isinstance(r, dict) else None
+            if slug not in slug_index:
+                slug_index[slug] = len(slugs)
+                slugs.append(slug)
+            src.append(slug_index[slug])
+        g = f.get("geometry")
+        if g is None:
+            geom = 0
+        elif (g.get("type") == "Point" and p.get("lon") is not None and p.get("lat") is not None
+              and g.get("coordinates") == [p.get("lon"), p.get("lat")] and len(g) == 2):
+            geom = None
+        else:
+            geom = g
+        seen = {json.dumps(p.get(k), sort_keys=True) for k in SEARCH_FIELDS + ("site_id",)}
+        alt = []
+        for k in SEARCH_FIELDS:
+            for a in attrs.get(k) or []:
+                v = a.get("value") if isinstance(a, dict) else None
+                key = json.dumps(v, sort_keys=True)
+                if v not in (None, "") and key not in seen:
+                    seen.add(key)
+                    alt.append(v)
+        layer, cls, outline = layers_mod.assign(resolved, f) if resolved else (None, None, None)
+        rows.append([p.get(k) for k in core_keys] + [src, geom, alt or None, layer, cls, outline])
+
+        d = {k: v for k, v in p.items() if k not in core_keys}
+        absent = [k for k in core_keys if k not in p]
+        if absent:
+            d["~absent"] = absent
+        extra = {k: v for k, v in f.items() if k not in ("type", "properties", "geometry")}
+        if extra:
+            d["~feature"] = extra
+        if attrs:
+            d["attributes"] = _compact_attributes(attrs, p.get("records"))
+        links = slim_links(p)
+        if links is not None:
+            d["imagery"] = dict(p["imagery"], links=links)
+        details.append(d)
+    core = {"cols": cols, "rows": rows, "slugs": slugs, "chunk": DETAIL_CHUNK, "links": IMAGERY_LINKS}
+    return core, details

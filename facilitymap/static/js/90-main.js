@@ -1,0 +1,31 @@
+/* Part 90: FacilityMap.init, called by the page's folium script with the Leaflet map, its layer groups and
+ * control, and the payload: builds every part in order, runs app.hooks.init, draws, opens the deep link. */
+(function (app) {
+  "use strict";
+
+  app.init = function (map, cfg) {
+    app.map = map;
+    app.groups = cfg.groups;
+    app.control = cfg.control;
+    app.basemap = cfg.basemap;
+    app.loadPayload(cfg.data || {});
+    app.initLayers();
+    app.initClaims();
+    app.initImagery();
+    app.initPanel();
+    app.initLegend();
+    app.hooks.init.forEach((fn) => fn(app));
+
+    const pts = app.sites.filter((s) => s.latlng).map((s) => s.latlng);
+    if (pts.length) map.fitBounds(L.latLngBounds(pts), { padding: [20, 20], animate: false, maxZoom: 14 });
+    else map.setView([20, 0], 2, { animate: false });
+    const n = app.draw();
+    app.applyHash(false);
+    app.statusEl.textContent = n + " sites on the map.";
+    requestAnimationFrame(() => {
+      requestAnimationFrame(() => {
+        document.documentElement.dataset.mapReady = "true";
+      });
+    });
+  };
+})(window.FacilityMap);

@@ -230,7 +230,10 @@ def write_outputs(data: dict, out: Path, basemap: str) -> list[str]:
     export.write_json(fc, out / "sites.geojson")
     export.write_csv(export.sites_csv_rows(fc["features"]), out / "sites.csv")
     export.write_csv(export.records_csv_rows(data["reconciled"].records), out / "records.csv")
-    export.write_json(data["sources"], out / "sources.json")
+    payload = page_payload(data)
+    # sources.json lists what the page shows: the map's sources, then the context layer's (Natural Earth, GeoNames)
+    context_sources = [s for s in payload["sources"] if s.get("layer") == "context"]
+    export.write_json(data["sources"] + context_sources, out / "sources.json")
     export.write_json(ann["geojson"], out / "annotations.geojson")
     export.write_json(ann["csl"], out / "citations.json")
     from .footprints import imagery
@@ -246,7 +249,6 @@ def write_outputs(data: dict, out: Path, basemap: str) -> list[str]:
     export.write_json(coverage, out / "coverage.json")
     export.write_json(build_report(spec, data), out / "build-report.json")
 
-    payload = page_payload(data)
     (out / "index.html").write_text(render_map(payload, basemap=basemap), encoding="utf-8", newline="\n")
     (out / "embed.html").write_text(render_embed(spec["title"], "index.html"), encoding="utf-8", newline="\n")
     return sorted(p.name for p in out.iterdir())

@@ -53,7 +53,11 @@ def build_payload(spec: dict, *, sources: list[dict], sites: dict, claims: list 
     and CSL-JSON; tiles: the Sentinel-2 tiles FeatureCollection; scene_detail/scene_geoms/rasters: the scene
     coverage join, the footprints it names and the local rasters (absent without a scenes source);
     record_urls: {slug: URL template with "{record_id}"} from the descriptors' `record_url`.
+    The payload's `context` (land, borders, towns: `context.context`) is cut to the sites' extent here, and its
+    two sources (Natural Earth, GeoNames) are appended to `sources` so the sources panel and sources.json list them.
     """
+    from . import context as context_mod
+
     fields = fields if fields is not None else payload_fields(spec)
     site_fc = slim_sites(sites) if scene_detail is not None else sites
     resolved = layers_mod.resolve(spec.get("layers"), site_fc.get("features") or [], fields)
@@ -61,6 +65,10 @@ def build_payload(spec: dict, *, sources: list[dict], sites: dict, claims: list 
     for s in sources:
         url = (record_urls or {}).get(s.get("slug"))
         out_sources.append(dict(s, record_url=url) if url else s)
+    ctx = context_mod.context(sites)
+    if ctx is not None:
+        known = {s.get("slug") for s in out_sources}
+        out_sources += [s for s in ctx["sources"] if s["slug"] not in known]
     payload = {
         "map": {"name": spec.get("name"), "title": spec.get("title"), "description": spec.get("description"),
                 "cite_as": spec.get("cite_as"), "about": spec.get("about")},
@@ -71,6 +79,7 @@ def build_payload(spec: dict, *, sources: list[dict], sites: dict, claims: list 
         "claims": list(claims or []),
         "citations": list(citations or []),
         "tiles": tiles or {"type": "FeatureCollection", "features": []},
+        "context": ctx,
     }
     if scene_detail is not None:
         payload["scenes"] = page_scenes(sites, scene_detail, scene_geoms or {}, rasters or {})

@@ -77,6 +77,83 @@ BASEMAPS: dict[str, tuple[Basemap, ...]] = {
     "satellite": (ESRI, OSM),
     "none": (),
 }
+# Which tile layers carry their own place names: over them the context layer's borders and labels are hidden
+# once their tiles have loaded (until then, or when the tile host is blocked, the context layer shows).
+LABELLED = {"osm": True, "esri": False}
+# The terms each provider sets, shown in the layer control's attribution and documented in the README.
+TERMS = {
+    "osm": ("https://operations.osmfoundation.org/policies/tiles/", "OSM tile usage policy"),
+    "esri": ("https://www.esri.com/en-us/legal/terms/full-master-agreement", "Esri terms of use"),
+}
+PMTILES_FILE = "basemap.pmtiles"  # the archive of a `pmtiles:PATH` basemap, beside the page
+PMTILES_ATTRIBUTION = ('<a href="https://protomaps.com">Protomaps</a> &copy; '
+                       '<a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors')
+CONSENT_PREFIX = "consent"
+
+
+@dataclass(frozen=True)
+class BasemapMode:
+    """What `--basemap` (or the spec's `basemap:`) selects: the tile layers, how the page offers them, and what
+    the Content-Security-Policy must allow for them (`csp`, plain data a CSP builder consumes).
+
+    tiles: third-party raster layers (the first is shown at start unless `consent`);
+    consent: the page starts on the context layer and loads `tiles` only after the reader clicks;
+    pmtiles: the file name of a self-hosted PMTiles archive beside the page (drawn with protomaps-leaflet);
+    source: the archive's path as given (`pmtiles:PATH`), for the builder to copy.
+    """
+
+    key: str
+    tiles: tuple[Basemap, ...] = ()
+    consent: bool = False
+    pmtiles: str | None = None
+    source: str | None = None
+
+    @property
+    def csp(self) -> dict[str, tuple[str, ...]]:
+        """Sources per CSP directive this mode needs beyond the page's own: tile hosts for images; 'self' for
+        the range requests of a PMTiles archive."""
+        return {"img-src": tuple(b.origin for b in self.tiles),
+                "connect-src": ("'self'",) if self.pmtiles else ()}
+
+    def page_config(self) -> dict:
+        """What the page script needs to know (cfg.basemap): the mode, and the layers it makes itself."""
+        cfg = {"mode": "pmtiles" if self.pmtiles else CONSENT_PREFIX if self.consent else self.key,
+               "layers": [{"key": b.key, "name": b.name, "labelled": LABELLED.get(b.key, False)}
+                          for b in self.tiles]}
+        if self.consent:
+            cfg["key"] = self.key  # remembered consent is kept per mode
+            for entry, b in zip(cfg["layers"], self.tiles):
+                entry.update(url=b.url, attribution=_attribution(b), max_zoom=b.max_zoom,
+                             max_native_zoom=b.max_native_zoom, provider=b.name.split(" (")[-1].rstrip(")")
+                             if "(" in b.name else b.name)
+        if self.pmtiles:
+            cfg.update(url=self.pmtiles, attribution=PMTILES_ATTRIBUTION, name="Map (self-hosted)")
+        return cfg
+
+
+def _attribution(b: Basemap) -> str:
+    """The tile layer's attribution, with its provider's terms linked."""
+    url, text = TERMS.get(b.key, (None, None))
+    return b.attribution + (f' (<a href="{url}">{text}</a>)' if url else "")
+
+
+def basemap_mode(value: str) -> BasemapMode:
+    """Parse a basemap value: default, osm, satellite, none, consent[:default|osm|satellite], pmtiles:PATH."""
+    value = str(value or "default")
+    if value.startswith("pmtiles:"):
+        path = value[len("pmtiles:"):]
+        if not path or not path.endswith(".pmtiles"):
+            raise ValueError(f"basemap {value!r}: give the archive as pmtiles:PATH, PATH ending in .pmtiles")
+        return BasemapMode(value, pmtiles=PMTILES_FILE, source=path)
+    if value == CONSENT_PREFIX or value.startswith(CONSENT_PREFIX + ":"):
+        inner = value.partition(":")[2] or "default"
+        if inner not in BASEMAPS or inner == "none":
+            raise ValueError(f"unknown basemap {value!r}; consent takes default, osm or satellite")
+        return BasemapMode(value, tiles=BASEMAPS[inner], consent=True)
+    if value not in BASEMAPS:
+        raise ValueError(f"unknown basemap {value!r}; choose one of {', '.join(sorted(BASEMAPS))}, "
+                         "consent[:default|osm|satellite] or pmtiles:PATH")
+    return BasemapMode(value, tiles=BASEMAPS[value])
 
 # Overlay groups the page script fills besides the map's own layers: (key, label, shown at start).
 EXTRA_GROUPS = (
@@ -133,8 +210,19 @@ def _assets() -> dict[str, str]:
 
 
 def page_script() -> str:
-    """Our page script: the parts in static/js/ concatenated in file-name order (DESIGN.md, "The page script")."""
-    return "\n".join(p.read_text(encoding="utf-8") for p in sorted((STATIC / "js").glob("*.js")))
+    """Our page script: the context layer (static/context.js), then the parts in static/js/ concatenated in
+    file-name order (DESIGN.md, "The page script")."""
+    parts = [STATIC / "context.js"] + sorted((STATIC / "js").glob("*.js"))
+    return "\n".join(p.read_text(encoding="utf-8") for p in parts)
+
+
+@lru_cache(maxsize=1)
+def protomaps_script() -> str:
+    """protomaps-leaflet (with pmtiles inside), vendored, for `pmtiles:` pages only; its source-map comment is
+    dropped so that no tool ever asks the network for the map file."""
+    text = _vendor_file("protomaps-leaflet", "protomaps-leaflet.js")
+    text = re.sub(r"\n//# sourceMappingURL=\S+\s*$", "\n", text)
+    return _inline_safe(text, "protomaps-leaflet.js")
 
 
 def json_for_script(data) -> str:
@@ -150,12 +238,15 @@ def json_for_script(data) -> str:
     )
 
 
-def content_security_policy(basemaps: tuple[Basemap, ...]) -> str:
-    """Inline code only; images from the tile hosts (and data: URIs); nothing else, no connections."""
-    img = " ".join(["data:"] + [b.origin for b in basemaps])
+def content_security_policy(basemaps: tuple[Basemap, ...], extra: dict | None = None) -> str:
+    """Inline code only; images from the tile hosts (and data: URIs); connections only where `extra` (a basemap
+    mode's `csp`: {directive: sources}) allows them, else none."""
+    extra = extra or {}
+    img = " ".join(dict.fromkeys(["data:"] + [b.origin for b in basemaps] + list(extra.get("img-src", ()))))
+    connect = " ".join(extra.get("connect-src", ())) or "'none'"
     return (
         "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-        f"img-src {img}; connect-src 'none'; font-src 'none'; frame-src 'none'; "
+        f"img-src {img}; connect-src {connect}; font-src 'none'; frame-src 'none'; "
         "base-uri 'none'; form-action 'none'"
     )
 
@@ -209,11 +300,11 @@ class _Init(MacroElement):
 
     _template = Template((TEMPLATES / "init.js.j2").read_text(encoding="utf-8"))
 
-    def __init__(self, groups: dict, control, basemap_key: str):
+    def __init__(self, groups: dict, control, basemap: dict):
         super().__init__()
         self.groups = groups
         self.control = control
-        self.basemap_key = basemap_key
+        self.basemap = basemap
 
 
 def _fixed(element, ident: str):
@@ -284,13 +375,15 @@ def page_data(payload: dict) -> tuple[str, list[str]]:
 def render_map(payload: dict, basemap: str = "default", embed_url: str | None = None) -> str:
     """The map page as one HTML string; the same payload and options give the same bytes.
 
-    basemap: a key of BASEMAPS ("default": OpenStreetMap + Esri imagery; "none": no request at all).
+    basemap: a basemap value (`basemap_mode`: "default": OpenStreetMap + Esri imagery; "none": no request at all;
+    "consent": tiles after a click; "pmtiles:PATH": a self-hosted archive beside the page).
     embed_url: the page's public URL, shown in the "embed this map" snippet when known.
     """
-    if basemap not in BASEMAPS:
-        raise ValueError(f"unknown basemap {basemap!r}; choose one of {', '.join(sorted(BASEMAPS))}")
-    basemaps = BASEMAPS[basemap]
-    assets = _assets()
+    mode = basemap_mode(basemap)
+    basemaps = mode.tiles
+    assets = dict(_assets())
+    if mode.pmtiles:
+        assets["map_js"] = protomaps_script() + "\n" + assets["map_js"]
     meta = payload.get("map") or {}
     title = meta.get("title") or meta.get("name") or "facilitymap"
     n_sites = len((payload.get("sites") or {}).get("features") or [])
@@ -298,7 +391,7 @@ def render_map(payload: dict, basemap: str = "default", embed_url: str | None = 
     head = _env.get_template("head.html").render(
         title=title,
         description=meta.get("description") or "",
-        csp=content_security_policy(basemaps),
+        csp=content_security_policy(basemaps, mode.csp),
         **assets,
     )
     slots = {"head": head}
@@ -318,10 +411,10 @@ def render_map(payload: dict, basemap: str = "default", embed_url: str | None = 
         "fm",
     )
     page.add_child(fmap, name="map")
-    for i, b in enumerate(basemaps):
+    for i, b in enumerate(() if mode.consent else basemaps):  # consent: the page script makes them after a click
         folium.TileLayer(
             tiles=b.url,
-            attr=b.attribution,
+            attr=_attribution(b),
             name=b.name,
             max_zoom=b.max_zoom,
             max_native_zoom=b.max_native_zoom,
@@ -336,7 +429,7 @@ def render_map(payload: dict, basemap: str = "default", embed_url: str | None = 
         fmap.add_child(groups[key], name=key)
     control = _fixed(folium.LayerControl(collapsed=True, position="topright"), "layers")
     fmap.add_child(control, name="layers")
-    fmap.add_child(_fixed(_Init(groups, control, basemap), "init"), name="init")
+    fmap.add_child(_fixed(_Init(groups, control, mode.page_config()), "init"), name="init")
     data, details = page_data(payload)
     slots["bottom"] = _env.get_template("bottom.html").render(data=data, details=details)
     # The list of all sites (the view without JavaScript) comes after the page script in the document, so the map

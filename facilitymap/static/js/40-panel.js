@@ -397,7 +397,11 @@
   app.openSources = function () {
     app.openPanel("sources", "Sources", (body) => {
       body.appendChild(h("p", { className: "fm-note", text: "Every site and attribute on this map comes from the datasets below. Each site's panel names the source of each value." }));
-      app.sources.forEach((s) => {
+      app.sources.forEach((s, k) => {
+        /* the context layer's sources (Natural Earth, GeoNames) come last: the ground, not the sites */
+        if (s.layer === "context" && !(k && app.sources[k - 1].layer === "context")) {
+          body.appendChild(h("h3", { text: "Borders, land and town names (context layer)" }));
+        }
         const card = h("section", { className: "fm-source-card", "aria-label": s.title || s.slug });
         card.appendChild(h("h4", null, [safeUrl(s.citation_url) ? link(s.citation_url, s.title || s.slug) : (s.title || s.slug)]));
         const dl = h("dl", { className: "fm-dl" });

@@ -43,7 +43,7 @@
 
       body.appendChild(h("label", { className: "fm-field", "for": "fm-source-filter", text: "Listed in source" }));
       const so = h("select", { className: "fm-select", id: "fm-source-filter" }, [h("option", { value: "", text: "Any source" })]);
-      app.sources.forEach((src) => { so.appendChild(h("option", { value: src.slug, text: src.title || src.slug })); });
+      app.sources.forEach((src) => { if (src.layer !== "context") so.appendChild(h("option", { value: src.slug, text: src.title || src.slug })); });
       so.value = state.source;
       body.appendChild(so);
 

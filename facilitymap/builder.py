@@ -222,6 +222,7 @@ def page_payload(data: dict) -> dict:
 
 def write_outputs(data: dict, out: Path, basemap: str) -> list[str]:
     """Write every output file of the map into ``out`` (an empty folder)."""
+    from .basemap import basemap_mode
     from .render import render_embed, render_map
 
     spec = data["spec"]
@@ -250,8 +251,28 @@ def write_outputs(data: dict, out: Path, basemap: str) -> list[str]:
     export.write_json(build_report(spec, data), out / "build-report.json")
 
     (out / "index.html").write_text(render_map(payload, basemap=basemap), encoding="utf-8", newline="\n")
+    basemap_mode(basemap).copy_archive(out)  # pmtiles:PATH: the archive beside the page
     (out / "embed.html").write_text(render_embed(spec["title"], "index.html"), encoding="utf-8", newline="\n")
     return sorted(p.name for p in out.iterdir())
+
+
+def resolve_basemap(cli_value: str | None, spec: dict, maps_dir: Path) -> str:
+    """The basemap value to build with: the CLI's, else the spec's; a spec's `pmtiles:PATH` is relative to the
+    spec's folder (the CLI's to the current folder). A bad value or archive stops the build before any work."""
+    from .basemap import BasemapError, archive_info, basemap_mode
+
+    value = cli_value or spec.get("basemap", "default")
+    try:
+        mode = basemap_mode(value)
+        if mode.pmtiles:
+            path = Path(mode.source)
+            if cli_value is None and not path.is_absolute():
+                path = Path(maps_dir) / path
+            value = f"pmtiles:{path}"
+            archive_info(path)
+    except BasemapError as exc:
+        raise BuildError(str(exc)) from None
+    return value
 
 
 def build(map_name: str, sources_dir: Path = Path("sources"), maps_dir: Path = Path("maps"),
@@ -274,6 +295,7 @@ def build(map_name: str, sources_dir: Path = Path("sources"), maps_dir: Path = P
     if problems:
         raise BuildError("sources failed validation:\n  " + "\n  ".join(problems))
     warnings = source_warnings(selected)
+    basemap = resolve_basemap(basemap, spec, maps_dir)
     data = assemble(spec, selected, scheduler=scheduler)
 
     out = maps_dir / map_name
@@ -282,7 +304,7 @@ def build(map_name: str, sources_dir: Path = Path("sources"), maps_dir: Path = P
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     try:
-        files = write_outputs(data, tmp, basemap or spec.get("basemap", "default"))
+        files = write_outputs(data, tmp, basemap)
         _swap(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

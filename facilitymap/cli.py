@@ -62,8 +62,10 @@ def main() -> None:
               show_default=True, help="Folder of source folders.")
 @click.option("--maps", "maps_dir", type=click.Path(path_type=Path), default=DEFAULT_MAPS, show_default=True,
               help="Folder holding MAP.yaml specs; outputs go to MAPS/MAP/.")
-@click.option("--basemap", type=click.Choice(["default", "none", "osm", "satellite"]), default=None,
-              help="Basemap tiles; 'none' makes a page with no network request at all.")
+@click.option("--basemap", default=None, metavar="MODE",
+              help="default, osm, satellite, none (no network request at all), consent[:default|osm|satellite] "
+                   "(tiles after the reader's click) or pmtiles:PATH (a self-hosted archive copied beside the page). "
+                   "README: 'Basemaps and their terms'.")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Join scene footprints on this Dask scheduler (e.g. tcp://scheduler.example.org:8786) instead of in memory.")
 def build(map_name: str | None, sources_dir: Path, maps_dir: Path, basemap: str | None,

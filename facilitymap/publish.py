@@ -35,7 +35,7 @@ HEAD_MARK = "<!--fm:publish:head-->"
 NOSCRIPT_MARK = "<!--fm:publish:noscript-->"
 END = re.compile(r"</body>\s*</html>\s*\Z")
 PACKAGE_FILES = ("sites.csv", "sites.geojson", "records.csv", "sources.json", "citations.json")
-COPIED = ("annotations.geojson", "coverage.json", "coverage.parquet", "build-report.json")
+COPIED = ("annotations.geojson", "coverage.json", "coverage.parquet", "build-report.json", "basemap.pmtiles")
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 # Column types of the CSVs that export.py writes; every other column is a string.

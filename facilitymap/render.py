@@ -22,6 +22,8 @@ from branca.element import Element, Figure, MacroElement
 from folium.template import Template
 
 from . import layers as layers_mod
+from .basemap import BASEMAPS, Basemap, BasemapMode, basemap_mode  # noqa: F401 (BASEMAPS, BasemapMode: API)
+from .basemap import attribution as _attribution
 from .page import DETAIL_CHUNK, page_sites
 
 HERE = Path(__file__).parent
@@ -36,124 +38,6 @@ _env = jinja2.Environment(
     keep_trailing_newline=True,
 )
 
-
-@dataclass(frozen=True)
-class Basemap:
-    """A raster tile layer; attribution is required so it cannot be forgotten."""
-
-    key: str
-    name: str
-    url: str
-    attribution: str
-    max_zoom: int
-    max_native_zoom: int
-
-    @property
-    def origin(self) -> str:
-        """scheme://host of the tile URL, for the Content-Security-Policy."""
-        return re.match(r"^https://[^/]+", self.url).group(0)
-
-
-OSM = Basemap(
-    "osm",
-    "OpenStreetMap",
-    "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
-    '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
-    19,
-    19,
-)
-ESRI = Basemap(
-    "esri",
-    "Satellite (Esri World Imagery)",
-    "https://server.arcgisonline.com/ArcGIS/rest/services/World_Imagery/MapServer/tile/{z}/{y}/{x}",
-    "Tiles &copy; Esri &mdash; Source: Esri, i-cubed, USDA, USGS, AEX, GeoEye, Getmapping, Aerogrid, IGN, IGP, "
-    "UPR-EGP, and the GIS User Community",
-    19,
-    18,
-)
-BASEMAPS: dict[str, tuple[Basemap, ...]] = {
-    "default": (OSM, ESRI),
-    "osm": (OSM,),
-    "satellite": (ESRI, OSM),
-    "none": (),
-}
-# Which tile layers carry their own place names: over them the context layer's borders and labels are hidden
-# once their tiles have loaded (until then, or when the tile host is blocked, the context layer shows).
-LABELLED = {"osm": True, "esri": False}
-# The terms each provider sets, shown in the layer control's attribution and documented in the README.
-TERMS = {
-    "osm": ("https://operations.osmfoundation.org/policies/tiles/", "OSM tile usage policy"),
-    "esri": ("https://www.esri.com/en-us/legal/terms/full-master-agreement", "Esri terms of use"),
-}
-PMTILES_FILE = "basemap.pmtiles"  # the archive of a `pmtiles:PATH` basemap, beside the page
-PMTILES_ATTRIBUTION = ('<a href="https://protomaps.com">Protomaps</a> &copy; '
-                       '<a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors')
-CONSENT_PREFIX = "consent"
-
-
-@dataclass(frozen=True)
-class BasemapMode:
-    """What `--basemap` (or the spec's `basemap:`) selects: the tile layers, how the page offers them, and what
-    the Content-Security-Policy must allow for them (`csp`, plain data a CSP builder consumes).
-
-    tiles: third-party raster layers (the first is shown at start unless `consent`);
-    consent: the page starts on the context layer and loads `tiles` only after the reader clicks;
-    pmtiles: the file name of a self-hosted PMTiles archive beside the page (drawn with protomaps-leaflet);
-    source: the archive's path as given (`pmtiles:PATH`), for the builder to copy.
-    """
-
-    key: str
-    tiles: tuple[Basemap, ...] = ()
-    consent: bool = False
-    pmtiles: str | None = None
-    source: str | None = None
-
-    @property
-    def csp(self) -> dict[str, tuple[str, ...]]:
-        """Sources per CSP directive this mode needs beyond the page's own: tile hosts for images; 'self' for
-        the range requests of a PMTiles archive."""
-        return {"img-src": tuple(b.origin for b in self.tiles),
-                "connect-src": ("'self'",) if self.pmtiles else ()}
-
-    def page_config(self) -> dict:
-        """What the page script needs to know (cfg.basemap): the mode, and the layers it makes itself."""
-        cfg = {"mode": "pmtiles" if self.pmtiles else CONSENT_PREFIX if self.consent else self.key,
-               "layers": [{"key": b.key, "name": b.name, "labelled": LABELLED.get(b.key, False)}
-                          for b in self.tiles]}
-        if self.consent:
-            cfg["key"] = self.key  # remembered consent is kept per mode
-            for entry, b in zip(cfg["layers"], self.tiles):
-                entry.update(url=b.url, attribution=_attribution(b), max_zoom=b.max_zoom,
-                             max_native_zoom=b.max_native_zoom, provider=b.name.split(" (")[-1].rstrip(")")
-                             if "(" in b.name else b.name)
-        if self.pmtiles:
-            cfg.update(url=self.pmtiles, attribution=PMTILES_ATTRIBUTION, name="Map (self-hosted)")
-        return cfg
-
-
-def _attribution(b: Basemap) -> str:
-    """The tile layer's attribution, with its provider's terms linked."""
-    url, text = TERMS.get(b.key, (None, None))
-    return b.attribution + (f' (<a href="{url}">{text}</a>)' if url else "")
-
-
-def basemap_mode(value: str) -> BasemapMode:
-    """Parse a basemap value: default, osm, satellite, none, consent[:default|osm|satellite], pmtiles:PATH."""
-    value = str(value or "default")
-    if value.startswith("pmtiles:"):
-        path = value[len("pmtiles:"):]
-        if not path or not path.endswith(".pmtiles"):
-            raise ValueError(f"basemap {value!r}: give the archive as pmtiles:PATH, PATH ending in .pmtiles")
-        return BasemapMode(value, pmtiles=PMTILES_FILE, source=path)
-    if value == CONSENT_PREFIX or value.startswith(CONSENT_PREFIX + ":"):
-        inner = value.partition(":")[2] or "default"
-        if inner not in BASEMAPS or inner == "none":
-            raise ValueError(f"unknown basemap {value!r}; consent takes default, osm or satellite")
-        return BasemapMode(value, tiles=BASEMAPS[inner], consent=True)
-    if value not in BASEMAPS:
-        raise ValueError(f"unknown basemap {value!r}; choose one of {', '.join(sorted(BASEMAPS))}, "
-                         "consent[:default|osm|satellite] or pmtiles:PATH")
-    return BasemapMode(value, tiles=BASEMAPS[value])
 
 # Overlay groups the page script fills besides the map's own layers: (key, label, shown at start).
 EXTRA_GROUPS = (

@@ -112,6 +112,8 @@ def _message(e: jsonschema.ValidationError) -> str:
         return e.message.replace(" is a required property", " is missing")
     if v == "pattern" and list(e.absolute_path)[-1:] == ["hash"]:
         return f"{_shown(inst)} is not 'sha256:<64 hex digits>' (every file needs its sha256)"
+    if v == "pattern" and list(e.absolute_path) == ["basemap"]:
+        return f"{_shown(inst)} is not one of default, none, osm, satellite, consent[:default|osm|satellite], pmtiles:PATH"
     if v == "pattern":
         return f"{_shown(inst)} does not have the form {e.validator_value}"
     if v in ("oneOf", "anyOf"):

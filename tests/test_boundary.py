@@ -230,7 +230,7 @@ def test_schema_errors_are_facilitymap_errors_with_key_paths(tmp_path):
         load_map_spec(tmp_path / "maps", "m")
     assert isinstance(e.value, SchemaError) and isinstance(e.value, FacilitymapError)
     assert e.value.problems[0].startswith("(top level): unknown key 'titel' (did you mean 'title'?)")
-    assert e.value.problems[1] == "basemap: 'evil' is not one of default, none, osm, satellite"
+    assert e.value.problems[1] == "basemap: 'evil' is not one of default, none, osm, satellite, consent[:default|osm|satellite], pmtiles:PATH"
 
 
 def test_shipped_descriptors_and_spec_fit_the_schemas():

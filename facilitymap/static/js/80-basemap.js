@@ -113,7 +113,8 @@
 
   function initPmtiles() {
     const cfg = app.basemap;
-    const layer = protomapsL.leafletLayer({ url: cfg.url, flavor: "light", lang: "en", attribution: cfg.attribution });
+    const layer = protomapsL.leafletLayer({ url: cfg.url, flavor: "light", lang: "en", attribution: cfg.attribution,
+      maxDataZoom: cfg.max_data_zoom });
     layer.addTo(app.map);
     app.control.addBaseLayer(layer, cfg.name);
     app.noTiles = L.layerGroup();

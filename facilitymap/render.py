@@ -315,10 +315,10 @@ def render_map(payload: dict, basemap: str = "default", embed_url: str | None = 
     fmap.add_child(control, name="layers")
     fmap.add_child(_fixed(_Init(groups, control, mode.page_config()), "init"), name="init")
     data, details = page_data(payload)
-    slots["bottom"] = _env.get_template("bottom.html").render(data=data, details=details)
-    # The list of all sites (the view without JavaScript) comes after the page script in the document, so the map
-    # is drawn while the browser still parses it; it is shown below the map either way.
-    slots["tail"] = _env.get_template("list.html").render(
+    slots["bottom"] = _env.get_template("bottom.html").render(data=data)
+    # The sites' detail blocks and the list of all sites (the view without JavaScript) come after the page script
+    # in the document, so the map is drawn while the browser still parses them; the list shows below the map.
+    slots["tail"] = _env.get_template("details.html").render(details=details) + _env.get_template("list.html").render(
         rows=_site_rows(payload),
         embed=_embed_snippet(title, embed_url) if embed_url else "",
     )

@@ -1,7 +1,11 @@
 """static/context.js in real headless Chromium: land, borders and labels drawn from the payload, no request."""
 from __future__ import annotations
 
+import io
+
+import numpy as np
 import pytest
+from PIL import Image
 
 from facilitymap import context, vendored
 from facilitymap.render import STATIC, json_for_script
@@ -53,22 +57,23 @@ def test_context_layer_draws_land_borders_and_labels_without_a_request(tmp_path)
             .map(n => +getComputedStyle(map.getPane(n)).zIndex)""")
         assert z == sorted(z) and z[0] < 200 < z[2] < 400  # land under tiles; borders and labels under the sites
 
-        # land and sea both on the land canvas: painted land pixels and transparent sea pixels
-        land, sea, beyond = page.evaluate("""(() => {
-            const c = map.getPane('fmContextLand').querySelector('canvas');
-            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-            let land = 0, sea = 0, beyond = 0;
-            for (let i = 0; i < d.length; i += 4) {
-              if (d[i+3] === 0) sea++; else if (d[i] === 244 && d[i+1] === 241 && d[i+2] === 234) land++;
-              else if (d[i] === 230 && d[i+1] === 230 && d[i+2] === 227) beyond++;
-            }
-            return [land, sea, beyond]; })()""")
+        # land, sea and the grey beyond the extent, counted in a picture of the map with its overlays hidden
+        page.evaluate("ctx.setOverlay(false)")
+        shot = np.asarray(Image.open(io.BytesIO(page.locator("#m").screenshot())).convert("RGB")).astype(int)
+        colour = lambda rgb: int((np.abs(shot - rgb).max(axis=2) <= 2).sum())  # noqa: E731
+        land, sea, beyond = colour([244, 241, 234]), colour([223, 230, 238]), colour([230, 230, 227])
         assert land > 10_000 and sea > 10_000 and beyond > 10_000  # the view at zoom 7 is wider than the extent
-        border_px = page.evaluate("""(() => {
-            const c = map.getPane('fmContextLines').querySelector('canvas');
-            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-            let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; })()""")
+        page.evaluate("ctx.setOverlay(true)")
+        page.wait_for_timeout(100)
+        with_overlay = np.asarray(Image.open(io.BytesIO(page.locator("#m").screenshot())).convert("RGB")).astype(int)
+        page.evaluate("map.removeLayer(ctx.labels)")
+        borders = np.asarray(Image.open(io.BytesIO(page.locator("#m").screenshot())).convert("RGB")).astype(int)
+        border_px = int((np.abs(borders - shot).max(axis=2) > 40).sum())
         assert border_px > 50  # the France–Belgium border
+        assert int((np.abs(with_overlay - borders).max(axis=2) > 40).sum()) > 200  # the labels
+        page.evaluate("ctx.labels.addTo(map)")
+        assert page.locator(".fm-ctx-labels").count() == 1
+        assert page.locator("[class*=fmContext] canvas, .leaflet-fmContextLand-pane canvas").count() == 0  # SVG
 
         names = page.evaluate(f"{LABELS}.map(e => e.textContent)")
         assert "London" in names and HOSTILE in names  # source text stays text

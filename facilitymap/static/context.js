@@ -1,6 +1,7 @@
 /* facilitymap context layer: land, country borders and town labels from the page payload's `context`
    (facilitymap/context.py), drawn under the sites so that a map without tiles still shows where things are.
-   No network request: everything comes from the payload. Panes:
+   No network request: everything comes from the payload. Land and borders are SVG (a few paths: no canvas to
+   redraw on every pan, and about a third of the start-up cost of two more canvases). Panes:
      fmContextLand   (z 150, under the tile pane): land fill and coasts; tiles, once loaded, cover it;
      fmContextLines  (z 350, over tiles, under the overlay pane): country borders;
      fmContextLabels (z 360): town and city labels, DOM nodes filled with textContent.
@@ -87,7 +88,7 @@
     pane(map, "fmContextLand", 150);
     pane(map, "fmContextLines", 350);
     pane(map, "fmContextLabels", 360);
-    var landRenderer = L.canvas({ pane: "fmContextLand" });
+    var landRenderer = L.svg({ pane: "fmContextLand" });
     out.land = L.layerGroup([L.geoJSON(context.land, {
       pane: "fmContextLand", renderer: landRenderer, interactive: false, style: STYLE.land
     })]);
@@ -102,7 +103,7 @@
     out.overlay = [];
     if (options.borders !== false) {
       out.borders = L.geoJSON(context.borders, {
-        pane: "fmContextLines", renderer: L.canvas({ pane: "fmContextLines" }), interactive: false,
+        pane: "fmContextLines", renderer: L.svg({ pane: "fmContextLines" }), interactive: false,
         style: STYLE.border
       });
       out.overlay.push(out.borders);

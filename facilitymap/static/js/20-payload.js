@@ -97,6 +97,7 @@
     const sd = app.siteData, n = Math.floor(s.i / sd.chunk);
     if (!sd.chunks.has(n)) {
       const el = document.getElementById("fm-detail-" + n);
+      if (!el && document.readyState === "loading") return s.p;  // not read yet (blocks follow the script)
       sd.chunks.set(n, el ? JSON.parse(el.textContent) : []);
     }
     const d = sd.chunks.get(n)[s.i % sd.chunk] || {}, p = s.p;

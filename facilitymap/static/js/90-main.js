@@ -20,12 +20,21 @@
     if (pts.length) map.fitBounds(L.latLngBounds(pts), { padding: [20, 20], animate: false, maxZoom: 14 });
     else map.setView([20, 0], 2, { animate: false });
     const n = app.draw();
-    app.applyHash(false);
     app.statusEl.textContent = n + " sites on the map.";
-    requestAnimationFrame(() => {
+    const ready = () => {
       requestAnimationFrame(() => {
-        document.documentElement.dataset.mapReady = "true";
+        requestAnimationFrame(() => {
+          document.documentElement.dataset.mapReady = "true";
+        });
       });
-    });
+    };
+    /* The sites' detail blocks follow this script in the document: a deep link that opens a panel waits until
+       the browser has read them (the map is drawn meanwhile). */
+    if (location.hash.length > 1 && document.readyState === "loading") {
+      document.addEventListener("DOMContentLoaded", () => { app.applyHash(false); ready(); }, { once: true });
+    } else {
+      app.applyHash(false);
+      ready();
+    }
   };
 })(window.FacilityMap);

@@ -10,6 +10,15 @@
 
   const at = (row, col, name) => (col.has(name) && row[col.get(name)] !== undefined ? row[col.get(name)] : null);
 
+  /* A site's `search` text (its names and places, normalised) is made the first time a search needs it:
+     NFKC-normalising every name of every site is the costliest part of reading the payload. */
+  const SITE = {
+    get search() {
+      if (this._search === undefined) this._search = this._text.filter(has).map(norm).join("\n");
+      return this._search;
+    }
+  };
+
   app.loadPayload = function (data) {
     app.data = data;
     app.fields = data.fields || {};
@@ -32,13 +41,13 @@
       const g = row[col.get("_geom")];
       const geometry = g === 0 ? null : g === null || g === undefined ? { type: "Point", coordinates: [p.lon, p.lat] } : g;
       const text = [p.name, p.name_en, p.name_zh, p.name_ug, p.county, p.prefecture, p.site_id].concat(row[col.get("_alt")] || []);
-      return {
-        i: i, id: String(p.site_id), p: p, f: { geometry: geometry },
-        layer: at(row, col, "_layer"), cls: at(row, col, "_class"), outlineLayer: at(row, col, "_outline"),
-        title: p.name || p.name_en || String(p.site_id),  // the reconciled name (priority source) first
-        search: text.filter(has).map(norm).join("\n"),
-        sources: src
-      };
+      const site = Object.create(SITE);
+      site.i = i; site.id = String(p.site_id); site.p = p; site.f = { geometry: geometry };
+      site.layer = at(row, col, "_layer"); site.cls = at(row, col, "_class"); site.outlineLayer = at(row, col, "_outline");
+      site.title = p.name || p.name_en || String(p.site_id);  // the reconciled name (priority source) first
+      site.sources = src;
+      site._text = text;
+      return site;
     });
     app.siteById = new Map(app.sites.map((s) => [s.id, s]));
   };

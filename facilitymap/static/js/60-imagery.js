@@ -30,12 +30,14 @@
   app.initImagery = function () {
     const map = app.map, data = app.data;
     if (app.groups.tiles && data.tiles && (data.tiles.features || []).length) {
-      L.geoJSON(data.tiles, {
+      /* the tiles layer is off at start: its shapes are made when the reader first turns it on */
+      const makeTiles = () => L.geoJSON(data.tiles, {
         style: { color: TILE_COLOUR, weight: 1, opacity: 0.8, fill: true, fillOpacity: 0.02, dashArray: "2 4" },
         onEachFeature: (f, layer) => {
           layer.bindTooltip(() => h("span", { className: "fm-tip", text: "Sentinel-2 tile " + app.show((f.properties || {}).tile) }), { sticky: true });
         }
       }).addTo(app.groups.tiles);
+      if (map.hasLayer(app.groups.tiles)) makeTiles(); else app.groups.tiles.once("add", makeTiles);
     }
     const store = sceneStore(data);
     const ids = Object.keys(store.rasters).sort();

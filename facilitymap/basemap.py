@@ -25,6 +25,7 @@ class Basemap:
     attribution: str
     max_zoom: int
     max_native_zoom: int
+    provider: str = ""  # who receives the reader's requests, named in the consent button
 
     @property
     def origin(self) -> str:
@@ -39,6 +40,7 @@ OSM = Basemap(
     '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
     19,
     19,
+    "OpenStreetMap",
 )
 ESRI = Basemap(
     "esri",
@@ -48,6 +50,7 @@ ESRI = Basemap(
     "UPR-EGP, and the GIS User Community",
     19,
     18,
+    "Esri",
 )
 BASEMAPS: dict[str, tuple[Basemap, ...]] = {
     "default": (OSM, ESRI),
@@ -61,7 +64,7 @@ LABELLED = {"osm": True, "esri": False}
 # The terms each provider sets, shown in the layer control's attribution and documented in the README.
 TERMS = {
     "osm": ("https://operations.osmfoundation.org/policies/tiles/", "OSM tile usage policy"),
-    "esri": ("https://www.esri.com/en-us/legal/terms/full-master-agreement", "Esri terms of use"),
+    "esri": ("https://www.arcgis.com/home/item.html?id=10df2279f9684e4a9f6a7f08febac2a9", "Esri terms of use"),
 }
 PMTILES_FILE = "basemap.pmtiles"  # the archive of a `pmtiles:PATH` basemap, beside the page
 PMTILES_ATTRIBUTION = ('<a href="https://protomaps.com">Protomaps</a> &copy; '
@@ -102,8 +105,7 @@ class BasemapMode:
             cfg["key"] = self.key  # remembered consent is kept per mode
             for entry, b in zip(cfg["layers"], self.tiles):
                 entry.update(url=b.url, attribution=attribution(b), max_zoom=b.max_zoom,
-                             max_native_zoom=b.max_native_zoom, provider=b.name.split(" (")[-1].rstrip(")")
-                             if "(" in b.name else b.name)
+                             max_native_zoom=b.max_native_zoom, provider=b.provider or b.name)
         if self.pmtiles:
             info = archive_info(self.source)
             cfg.update(url=self.pmtiles, attribution=info["attribution"], name="Map (self-hosted)",

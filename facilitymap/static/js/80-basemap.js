@@ -1,6 +1,6 @@
 /* Part 80: the ground under the sites: the context layer (static/context.js: land, borders, towns from the
  * payload, no request) in every basemap mode, and the basemap modes the page script handles itself
- * (render.BasemapMode.page_config, in app.basemap):
+ * (basemap.BasemapMode.page_config, in app.basemap):
  *   consent  the page starts on the context layer; tiles from a third party load only after the reader clicks
  *            "Show map tiles from <provider>"; the choice is kept (localStorage) only when the reader ticks
  *            "remember", and can be forgotten in About > Privacy;

@@ -6,6 +6,7 @@ import functools
 import html as html_lib
 import http.server
 import io
+import json
 import math
 import os
 import re
@@ -248,3 +249,45 @@ def test_pmtiles_basemap_draws_from_the_same_origin_only(tmp_path, payload, brow
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_build_and_publish_carry_the_pmtiles_archive(tmp_path):
+    """A spec's `basemap: pmtiles:PATH` (relative to the spec's folder) is checked, copied beside the page and
+    published with it; a bad archive or value stops the build with the path, before anything is written."""
+    import shutil
+
+    from facilitymap.builder import BuildError, build
+    from facilitymap.cli import main
+    from facilitymap.publish import publish
+    from click.testing import CliRunner
+
+    root = Path(__file__).resolve().parent.parent
+    sources = tmp_path / "sources"
+    shutil.copytree(root / "sources" / "buzzfeed-2020", sources / "buzzfeed-2020")
+    maps = tmp_path / "maps"
+    (maps / "tiles").mkdir(parents=True)
+    make_archive(maps / "tiles" / "region.pmtiles", [73, 34, 96, 49], max_zoom=3)
+    (maps / "small.yaml").write_text("name: small\ntitle: Small\nsources: [buzzfeed-2020]\nfields: {status: {label: Status, type: string}}\n"
+                                     "basemap: pmtiles:tiles/region.pmtiles\n")
+    build("small", sources_dir=sources, maps_dir=maps)
+    out = maps / "small"
+    assert (out / "basemap.pmtiles").read_bytes() == (maps / "tiles" / "region.pmtiles").read_bytes()
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert '"url": "basemap.pmtiles"' in page and '"max_data_zoom": 3' in page and "protomapsL" in page
+    sources_json = json.loads((out / "sources.json").read_text(encoding="utf-8"))
+    assert [s["slug"] for s in sources_json[-2:]] == ["natural-earth", "geonames-cities"]
+    published = publish(out, "https://news.example.org/maps/small/", tmp_path / "pub", card=False)
+    assert "basemap.pmtiles" in published.files
+
+    (maps / "tiles" / "broken.pmtiles").write_bytes(b"PMTiles\x03" + b"\0" * 20)
+    for value in ("pmtiles:tiles/broken.pmtiles", "pmtiles:tiles/missing.pmtiles", "consent:none", "google"):
+        (maps / "small.yaml").write_text(f"name: small\ntitle: Small\nsources: [buzzfeed-2020]\nfields: {{status: {{label: Status, type: string}}}}\nbasemap: '{value}'\n")
+        with pytest.raises(BuildError) as err:
+            build("small", sources_dir=sources, maps_dir=maps)
+        assert value.split("/")[-1].split(":")[-1] in str(err.value) or "basemap" in str(err.value), str(err.value)
+    assert (out / "basemap.pmtiles").is_file()  # the previous outputs stay
+    (maps / "small.yaml").write_text("name: small\ntitle: Small\nsources: [buzzfeed-2020]\n"
+                                     "fields: {status: {label: Status, type: string}}\n")
+    res = CliRunner().invoke(main, ["build", "small", "--sources", str(sources), "--maps", str(maps),
+                                    "--basemap", "pmtiles:nowhere.pmtiles"])
+    assert res.exit_code == 2 and "nowhere.pmtiles: no such file" in res.output

@@ -60,7 +60,7 @@ def load_map_spec(maps_dir: Path, name: str) -> dict:
     if not isinstance(spec, dict) or not isinstance(spec.get("sources"), list) or not spec["sources"]:
         raise BuildError(f"{path}: a map spec needs a non-empty list `sources`")
     known_keys = {"name", "title", "description", "sources", "basemap", "match", "disagreement_distance_m",
-                  "cite_as", "cloud_threshold"}
+                  "cite_as", "cloud_threshold", "places"}
     unknown = sorted(set(spec) - known_keys)
     if unknown:
         raise BuildError(f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known_keys))})")
@@ -69,7 +69,40 @@ def load_map_spec(maps_dir: Path, name: str) -> dict:
     spec.setdefault("description", "")
     spec.setdefault("basemap", "default")
     spec.setdefault("match", {})
+    from . import places
+
+    try:
+        spec["places_table"] = places.from_spec(spec, maps_dir)
+    except (OSError, ValueError) as exc:
+        raise BuildError(f"{path}: places: {exc}") from None
     return spec
+
+
+def match_options(spec: dict) -> dict:
+    """What reconcile needs from the spec: its `match` block, the fields to reconcile and the place table."""
+    opts = dict(spec.get("match") or {})
+    if spec.get("places_table") is not None:
+        opts["places"] = spec["places_table"]
+    try:
+        from .fields import vocabulary  # helper "vocab"; until then reconcile's default fields
+    except ImportError:
+        vocabulary = None
+    if vocabulary is not None:
+        opts["site_fields"] = [f for f in vocabulary(spec) if f not in ("record_id", "lat", "lon", "kind",
+                                                                           "description")]
+    return opts
+
+
+def place_label(spec: dict):
+    """A reader's name for a place ("Konasheher (Shufu) County") from the spec's place table, or None."""
+    table = spec.get("places_table")
+    return table.label if table is not None else None
+
+
+def place_canonical(spec: dict):
+    """The spec's place-name lookup for annotations (None: names compared as written, normalised)."""
+    table = spec.get("places_table")
+    return table.canonical if table is not None else None
 
 
 def select_sources(all_sources: list, spec: dict, spec_path: str) -> list:
@@ -100,17 +133,10 @@ def assemble(spec: dict, sources: list, scheduler: str | None = None) -> dict[st
         reads[src.slug] = read_source(src)
 
     site_slugs = [s.slug for s in sources if s.layer in SITE_LAYERS]
-    rec = reconcile({slug: reads[slug].records for slug in site_slugs}, site_slugs, spec.get("match") or {})
+    rec = reconcile({slug: reads[slug].records for slug in site_slugs}, site_slugs, match_options(spec))
     sites = rec.sites
     fc = export.feature_collection(sites)
     props_by_id = {f["properties"]["site_id"]: f["properties"] for f in fc["features"]}
-    for props in props_by_id.values():
-        if not props.get("name"):
-            # Some datasets leave a location unnamed (61 BuzzFeed rows, 46 OSM outlines). The site still needs a
-            # label; it is ours, not a source's, so it says so and `name_generated` marks it.
-            first = props["records"][0]
-            props["name"] = f"Unnamed site ({first['source']} {first['record_id']})"
-            props["name_generated"] = True
 
     # Imagery: MGRS tiles from the grid, ASPI's date, harvested scenes and local rasters where a scenes source is
     # in the spec (joined in memory, or on a Dask cluster when `scheduler` is given).
@@ -153,7 +179,8 @@ def assemble(spec: dict, sources: list, scheduler: str | None = None) -> dict[st
     source_summaries = [source_summary(s) for s in sources]
     claim_sources = [s for s in sources if s.layer == "claims"]
     claims_out = ann.build_annotations(claim_sources, sites, rec.records, source_summaries,
-                                       distance_m=spec.get("disagreement_distance_m", 500))
+                                       distance_m=spec.get("disagreement_distance_m", 500),
+                                       canonical=place_canonical(spec), place_label=place_label(spec))
     for sid, ids in claims_out["claims_for_site"].items():
         if sid in props_by_id:
             props_by_id[sid]["claims"] = ids
@@ -339,12 +366,12 @@ def validate_all(sources_dir: Path, maps_dir: Path, map_name: str | None = None)
 
         try:
             reads = {s.slug: read_source(s).records for s in site_srcs}
-            rec = reconcile(reads, [s.slug for s in site_srcs], spec.get("match") or {})
+            rec = reconcile(reads, [s.slug for s in site_srcs], match_options(spec))
         except SourceError as exc:
             problems.append(str(exc))
             continue
         problems += ann.check_annotation_sources([s for s in selected if s.layer == "claims"], rec.sites,
-                                                 rec.records)
+                                                 rec.records, canonical=place_canonical(spec))
     return problems
 
 

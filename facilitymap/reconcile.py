@@ -21,19 +21,17 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import counties
+from . import places
 
 EARTH_RADIUS_M = 6_371_008.8
 
+# General settings. Everything about one source is under `sources: {slug: {...}}` (SOURCE_DEFAULTS); a map spec's
+# `match:` block overlays both. See DESIGN.md "match".
 DEFAULTS: dict[str, Any] = {
-    # source -> max metres between two records whose names are equal (after normalising case/space/punctuation)
-    "name_match": {"aspi-camp-dataset-v1": 1000},
-    # source -> distance matching: accepted up to strict_m; up to county_m only if both counties agree
-    "distance": {
-        "aspi-camp-dataset-v1": {"strict_m": 50, "county_m": 50},
-        "buzzfeed-2020": {"strict_m": 300, "county_m": 1000},
-    },
-    "default_distance": {"strict_m": 100, "county_m": 100},
+    # slug -> per-source settings (keys of SOURCE_DEFAULTS)
+    "sources": {},
+    # distance matching of a source that sets none: accepted up to strict_m; up to place_m only if places agree
+    "default_distance": {"strict_m": 100, "place_m": 100},
     # a record left over after one-to-one matching, this close to a site that already holds a record of its own
     # source, joins that site (a duplicate listing of one place) instead of founding a new site
     "duplicate_m": 50,
@@ -41,30 +39,29 @@ DEFAULTS: dict[str, Any] = {
     "outline_m": 100,
     # points of one site further apart than this are a `location` disagreement
     "disagreement_m": 100,
-    # sources whose county is the head of the record name (BuzzFeed's "Shufu - I")
-    "county_from_name": ["buzzfeed-2020"],
-    # naming scheme of each source's county names (see counties.SCHEMES); others use "aspi"
-    "county_scheme": {"buzzfeed-2020": "pinyin"},
     # fields never listed as disagreements: coordinates (compared as `location` instead) and free text, whose
     # wording differs between releases without the facts differing
-    "no_disagreement": ["lat", "lon", "description", "remark", "topics"],
-    # sources that share one naming scheme: only their names are compared for disagreements
-    "name_sources": ["aspi-xjdp-markers", "aspi-camp-dataset-v1"],
-    # site-id prefix of sites founded by a record of each source; others use "<slug>-"
-    "site_id_prefix": {
-        "aspi-xjdp-markers": "aspi-",
-        "aspi-camp-dataset-v1": "aspi1-",
-        "buzzfeed-2020": "bf-",
-        "osm-reeducation-camps": "osm-",
-    },
+    "no_disagreement": ["lat", "lon", "description"],
+    # sources whose names are compared for disagreements (they share one naming scheme); besides these, every
+    # source whose settings say `compare_names: true`
+    "compare_names": [],
 }
 
+SOURCE_DEFAULTS: dict[str, Any] = {
+    "site_id_prefix": None,    # prefix of the ids of sites this source founds; None: "<slug>-"
+    "name_match_m": None,      # match equal normalised names up to this many metres apart; None: no name stage
+    "distance": None,          # {strict_m, place_m}; None: default_distance
+    "place_from_name": False,  # the record's county is the head of its label ("Shufu - I" -> Shufu)
+    "place_scheme": None,      # naming scheme of its place names (a scheme of the places table); None: default
+    "compare_names": False,    # its names are compared for disagreements
+}
+
+# Fields reconciled when the builder gives none (`options["site_fields"]`).
 SITE_FIELDS = ("name", "name_en", "name_zh", "name_ug", "county", "prefecture", "tier", "status", "latest_imagery")
 NAME_FIELDS = ("name", "name_en", "name_zh", "name_ug")
 RECORD_TEXT_FIELDS = ("name", "name_en", "name_zh", "name_ug", "county", "prefecture")
-SITE_COLUMNS = ("site_id", "name", "name_en", "name_zh", "name_ug", "kind", "county", "prefecture", "lon", "lat",
-                "tier", "status", "latest_imagery", "records", "attributes", "disagreements", "match",
-                "near_outlines")
+LEAD_COLUMNS = ("site_id", "name", "name_en", "name_zh", "name_ug", "kind", "county", "prefecture", "lon", "lat")
+TAIL_COLUMNS = ("name_generated", "records", "attributes", "disagreements", "match", "near_outlines")
 
 
 @dataclass
@@ -82,7 +79,7 @@ class _Rec:
     rank: int  # position of the source in the priority order
     kind: str
     name: str | None
-    county: str | None  # county key (counties.canonical)
+    county: str | None  # place key (places.PlaceTable.canonical)
     geometry: Any
     row: dict
 
@@ -116,17 +113,44 @@ class _Site:
 # --- small helpers -------------------------------------------------------------------------------------------------
 
 def options_with_defaults(options: dict | None) -> dict:
-    """DEFAULTS overlaid with `options` (dict values are merged one level deep)."""
+    """DEFAULTS overlaid with `options` (dict values merged one level deep; each source's settings over
+    SOURCE_DEFAULTS). `site_fields` and `places` are passed through; unknown keys are an error."""
+    options = dict(options or {})
+    site_fields = options.pop("site_fields", None)
+    places = options.pop("places", None)
     opts = copy.deepcopy(DEFAULTS)
-    unknown = sorted(set(options or {}) - set(DEFAULTS))
+    unknown = sorted(set(options) - set(DEFAULTS))
     if unknown:
-        raise ValueError(f"unknown matching option(s): {', '.join(unknown)} (known: {', '.join(sorted(DEFAULTS))})")
-    for key, value in (options or {}).items():
+        raise ValueError(f"unknown matching option(s): {', '.join(unknown)} (known: "
+                         f"{', '.join(sorted(set(DEFAULTS) | {'site_fields', 'places'}))})")
+    for key, value in options.items():
         if isinstance(value, dict) and isinstance(opts.get(key), dict):
             opts[key] = {**opts[key], **copy.deepcopy(value)}
         else:
             opts[key] = copy.deepcopy(value)
+    per_source = {}
+    for slug, conf in (opts["sources"] or {}).items():
+        bad = sorted(set(conf or {}) - set(SOURCE_DEFAULTS))
+        if bad:
+            raise ValueError(f"match.sources.{slug}: unknown setting(s) {', '.join(bad)} "
+                             f"(known: {', '.join(sorted(SOURCE_DEFAULTS))})")
+        per_source[slug] = {**SOURCE_DEFAULTS, **copy.deepcopy(conf or {})}
+    opts["sources"] = per_source
+    opts["site_fields"] = list(site_fields) if site_fields else list(SITE_FIELDS)
+    opts["places"] = places
     return opts
+
+
+def source_setting(opts: dict, source: str, key: str):
+    """One setting of one source (SOURCE_DEFAULTS when the spec gives none)."""
+    return opts["sources"].get(source, SOURCE_DEFAULTS).get(key, SOURCE_DEFAULTS[key])
+
+
+def place_key(opts: dict, name, source: str | None = None) -> str | None:
+    """The place key of a county name, read in the source's naming scheme."""
+    table = opts.get("places")
+    scheme = source_setting(opts, source, "place_scheme") if source else None
+    return table.canonical(name, scheme) if table is not None else places.normalise(name)
 
 
 def name_key(name: Any) -> str | None:
@@ -183,7 +207,7 @@ def _plain(value: Any) -> Any:
 
 def _comparable(fld: str, value: Any, source: str, opts: dict) -> Any:
     if fld == "county":
-        return counties.canonical(value, opts["county_scheme"].get(source, "aspi"))
+        return place_key(opts, value, source)
     if isinstance(value, bool):
         return value
     if isinstance(value, (int, float)):
@@ -198,7 +222,7 @@ def _comparable(fld: str, value: Any, source: str, opts: dict) -> Any:
 
 
 def _site_id(rec: _Rec, opts: dict) -> str:
-    prefix = opts["site_id_prefix"].get(rec.source, f"{rec.source}-")
+    prefix = source_setting(opts, rec.source, "site_id_prefix") or f"{rec.source}-"
     return prefix + re.sub(r"[^0-9A-Za-z._-]+", "-", rec.record_id)
 
 
@@ -270,7 +294,7 @@ class _Matcher:
         done: set[tuple[str, str]] = set()
 
         # 1. name
-        max_name = opts["name_match"].get(source)
+        max_name = source_setting(opts, source, "name_match_m")
         if max_name is not None:
             by_name: dict[str, list[int]] = {}
             for i, s in enumerate(free):
@@ -302,8 +326,8 @@ class _Matcher:
                 done.add(r.key)
 
         # 2. distance, one-to-one, nearest first; beyond strict_m only with county agreement
-        cfg = opts["distance"].get(source, opts["default_distance"])
-        strict, county_m = float(cfg["strict_m"]), float(max(cfg["county_m"], cfg["strict_m"]))
+        cfg = {**opts["default_distance"], **(source_setting(opts, source, "distance") or {})}
+        strict, county_m = float(cfg["strict_m"]), float(max(cfg["place_m"], cfg["strict_m"]))
         pairs = []
         eligible: dict[tuple[str, str], list[tuple[float, int, bool | None]]] = {}
         for r in recs:
@@ -426,19 +450,18 @@ class _Matcher:
 
 def _records(source: str, rank: int, gdf: gpd.GeoDataFrame, opts: dict) -> list[_Rec]:
     out = []
-    scheme = opts["county_scheme"].get(source, "aspi")
-    derive = source in opts["county_from_name"]
+    derive = bool(source_setting(opts, source, "place_from_name"))
     for row in gdf.to_dict("records"):
         rid = str(row["record_id"])
         kind = row.get("kind")
         kind = "cultural" if kind == "cultural" else "detention"
         county = None if _missing(row.get("county")) else row.get("county")
         if county is None and derive:
-            county = counties.from_label(row.get("name"))
+            county = places.head_of_label(row.get("name"))
             row["_county_from_name"] = county
         name = None if _missing(row.get("name")) else str(row.get("name"))
         out.append(_Rec(source, rid, rank, kind, name,
-                        counties.canonical(county, scheme) if county else None, row.get("geometry"), row))
+                        place_key(opts, county, source) if county else None, row.get("geometry"), row))
     return sorted(out, key=lambda r: natural_key(r.record_id))
 
 
@@ -467,7 +490,7 @@ def _attributes(members: list[_Rec]) -> dict[str, list[dict]]:
 
 def _disagreements(site: _Site, attrs: dict, opts: dict) -> list[dict]:
     out = []
-    name_sources = set(opts["name_sources"])
+    name_sources = set(opts["compare_names"]) | {s for s, c in opts["sources"].items() if c.get("compare_names")}
     skip = set(opts["no_disagreement"])
     for f, entries in attrs.items():
         if f in skip:
@@ -482,8 +505,7 @@ def _disagreements(site: _Site, attrs: dict, opts: dict) -> list[dict]:
         if len(distinct) > 1:
             note = "the sources give different values"
             if f == "county":
-                note = ("different counties after matching spellings through the county alias table (often an XPCC "
-                        "city and the county around it)")
+                note = "different places after matching spellings through the place-name table"
             out.append({"field": f, "values": entries, "note": note})
     limit = float(opts["disagreement_m"])
     p = site.primary
@@ -525,6 +547,9 @@ def reconcile(records_by_source: dict[str, gpd.GeoDataFrame], priority: list[str
             m.found(r, "primary" if rank == 0 else "new-site")
 
     rank_of = {s: i for i, s in enumerate(order)}
+    columns_of_sites = [f for f in LEAD_COLUMNS if f not in ("site_id", "kind", "lon", "lat")]
+    columns_of_sites += [f for f in opts["site_fields"] if f not in columns_of_sites and f not in ("lon", "lat")]
+    site_columns = list(LEAD_COLUMNS) + [f for f in columns_of_sites if f not in LEAD_COLUMNS] + list(TAIL_COLUMNS)
     site_rows, site_of = [], {}
     location_disagreements = []
     for sid, site in sorted(m.sites.items()):
@@ -538,13 +563,20 @@ def reconcile(records_by_source: dict[str, gpd.GeoDataFrame], priority: list[str
                                                "record_id": d["values"][1]["record_id"],
                                                "distance_m": d["distance_m"]})
         row = {"site_id": sid, "kind": site.kind}
-        for f in SITE_FIELDS:
+        for f in columns_of_sites:
             row[f] = attrs[f][0]["value"] if f in attrs else None
+        row["name_generated"] = False
         if row["name"] is None:
-            for f in ("name_en", "name_zh", "name_ug"):
+            for f in [c for c in columns_of_sites if c.startswith("name_")]:
                 if row[f] is not None:
                     row["name"] = row[f]
                     break
+            else:
+                # Some datasets leave a location unnamed. The site still needs a label; it is ours, not a
+                # source's, so it says so and `name_generated` marks it.
+                first = site.members[0]
+                row["name"] = f"Unnamed site ({first.source} {first.record_id})"
+                row["name_generated"] = True
         row["lon"] = None if site.point is None else round(site.point.x, 6)
         row["lat"] = None if site.point is None else round(site.point.y, 6)
         row["records"] = [{"source": r.source, "record_id": r.record_id}
@@ -559,7 +591,7 @@ def reconcile(records_by_source: dict[str, gpd.GeoDataFrame], priority: list[str
             site_of[r.key] = sid
 
     # object columns keep values as the sources gave them (an int tier stays an int, a missing one None)
-    columns = {c: pd.Series([row[c] for row in site_rows], dtype=object) for c in SITE_COLUMNS}
+    columns = {c: pd.Series([row[c] for row in site_rows], dtype=object) for c in site_columns}
     columns["lon"] = pd.Series([row["lon"] for row in site_rows], dtype=float)
     columns["lat"] = pd.Series([row["lat"] for row in site_rows], dtype=float)
     sites = gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries([row["geometry"] for row in site_rows],
@@ -600,8 +632,9 @@ def _report(m: _Matcher, opts: dict, order: list[str], sites, records, location_
         amb_counts[a["stage"]] = amb_counts.get(a["stage"], 0) + 1
     return {
         "priority": order,
-        "thresholds": {k: opts[k] for k in ("name_match", "distance", "default_distance", "duplicate_m",
-                                            "outline_m", "disagreement_m")},
+        "thresholds": {k: opts[k] for k in ("default_distance", "duplicate_m", "outline_m", "disagreement_m")},
+        "source_settings": {s: {k: v for k, v in c.items() if v not in (None, False)}
+                            for s, c in sorted(opts["sources"].items())},
         "sites": len(sites),
         "sites_by_kind": by_kind,
         "sites_with_two_or_more_sources": int(sum(1 for n in n_sources if n >= 2)),

@@ -7,7 +7,25 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import Point, Polygon
 
-from facilitymap.reconcile import reconcile
+from facilitymap import reconcile as reconcile_module
+from facilitymap.builder import load_map_spec, match_options
+
+MAPS_DIR = Path(__file__).resolve().parents[1] / "maps"
+# The Xinjiang map's matching settings (maps/xinjiang.yaml `match:` and `places:`): the cases below are shaped like
+# its sources. Cases without them are in test_linkage.py.
+XJ = match_options(load_map_spec(MAPS_DIR, "xinjiang"))
+
+
+def reconcile(inputs, priority, options=None):
+    """reconcile with the Xinjiang map's options, `options` overlaid (per-source settings merged)."""
+    opts = dict(XJ)
+    for key, value in (options or {}).items():
+        if key == "sources":
+            opts["sources"] = {**XJ["sources"], **{
+                slug: {**XJ["sources"].get(slug, {}), **conf} for slug, conf in value.items()}}
+        else:
+            opts[key] = value
+    return reconcile_module.reconcile(inputs, priority, opts)
 
 M = "aspi-xjdp-markers"
 V1 = "aspi-camp-dataset-v1"
@@ -294,11 +312,13 @@ def test_record_ids_with_same_digits_in_different_sources_do_not_collide():
 def test_thresholds_come_from_options_and_typos_are_errors():
     inputs = {M: records(M, (1, "X Facility #1", at(0, 0), {})), BF: records(BF, (9, "Kashi - 1", at(250, 0), {}))}
     assert members(reconcile(inputs, PRIORITY), "aspi-1") == [(M, "1"), (BF, "9")]
-    strict = reconcile(inputs, PRIORITY, {"distance": {BF: {"strict_m": 200, "county_m": 200}}})
+    strict = reconcile(inputs, PRIORITY, {"sources": {BF: {"distance": {"strict_m": 200, "place_m": 200}}}})
     assert members(strict, "aspi-1") == [(M, "1")]
-    assert strict.report["thresholds"]["distance"][BF] == {"strict_m": 200, "county_m": 200}
+    assert strict.report["source_settings"][BF]["distance"] == {"strict_m": 200, "place_m": 200}
     with pytest.raises(ValueError, match="outline_metres"):
         reconcile(inputs, PRIORITY, {"outline_metres": 50})
+    with pytest.raises(ValueError, match="site_prefix"):
+        reconcile(inputs, PRIORITY, {"sources": {BF: {"site_prefix": "x-"}}})
 
 
 # --- the real shipped sources ---------------------------------------------------------------------------------------

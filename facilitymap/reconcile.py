@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import places
+from . import linkage, places
 
 EARTH_RADIUS_M = 6_371_008.8
 
@@ -45,6 +45,21 @@ DEFAULTS: dict[str, Any] = {
     # sources whose names are compared for disagreements (they share one naming scheme); besides these, every
     # source whose settings say `compare_names: true`
     "compare_names": [],
+    # how point records are matched: "probabilistic" (linkage.py: a Fellegi–Sunter model per source pair, estimated
+    # from the data) or "rules" (name and distance thresholds per source, as set under `sources`)
+    "method": "probabilistic",
+    # probabilistic: a pair is linked from this probability up; linked pairs below `review_below` are listed in
+    # the report's `to_review`, as are unlinked records whose best candidate reaches `review_from`
+    "accept": 0.5,
+    "review_below": 0.9,
+    "review_from": 0.1,
+    # probabilistic: pairs further apart than this are never compared (metres)
+    "block_m": 3000,
+    # [{records: ["<slug>:<id>", "<slug>:<id>"], reason: "..."}]: pairs always linked / never linked
+    "force": [],
+    "forbid": [],
+    # {slug: [{column, source, separator}]}: the descriptors' crosswalks (given by the builder)
+    "crosswalks": {},
 }
 
 SOURCE_DEFAULTS: dict[str, Any] = {
@@ -249,6 +264,13 @@ class _Matcher:
         self.ambiguities: list[dict] = []
         self.rejected_names: list[dict] = []
         self.unmatched: dict[str, list[str]] = {s: [] for s in order}
+        self.to_review: list[dict] = []
+        self.models: dict[str, dict] = {}
+        self.overrides: list[dict] = []
+        self._features: dict[tuple[str, str], dict] = {}
+        self.forced = _pairs_of(opts.get("force") or [], "force")
+        self.forbidden = _pairs_of(opts.get("forbid") or [], "forbid")
+        self.extra_links: dict[frozenset, dict] = {}  # crosswalk links used as evidence (method `crosswalk`)
 
     # bookkeeping
     def count(self, source: str, rule: str) -> None:
@@ -386,6 +408,170 @@ class _Matcher:
                         f"{', '.join(holder)}: joined it as a second listing of the same place"})
         return left
 
+    # point sources, probabilistic
+    def features(self, rec: _Rec) -> dict:
+        """Comparison features of a record (cached): place key, facility number, rest of the name, folded name."""
+        f = self._features.get(rec.key)
+        if f is None:
+            scheme = source_setting(self.opts, rec.source, "place_scheme")
+            f = linkage.features(rec.name, rec.county, self.opts.get("places"), scheme)
+            f["lon"], f["lat"] = rec.geometry.x, rec.geometry.y
+            self._features[rec.key] = f
+        return f
+
+    def match_points_probabilistic(self, source: str, recs: list[_Rec]) -> list[_Rec]:
+        """Overrides, same record id, then one Fellegi–Sunter model per earlier source, one-to-one by probability;
+        then duplicates. Returns the records left for new sites."""
+        opts = self.opts
+        free = [s for s in self.detention_sites() if source not in s.sources()]
+        recs = [r for r in recs if _is_point(r.geometry)]
+        if not free or not recs:
+            return self.match_duplicates(source, recs)
+        # every point record already in a candidate site is compared, not just the site's point
+        members: dict[str, list[tuple[_Rec, _Site]]] = {}
+        for site in free:
+            for mem in site.members:
+                if _is_point(mem.geometry) and mem.kind == "detention":
+                    members.setdefault(mem.source, []).append((mem, site))
+        block = float(opts["block_m"])
+        best: dict[tuple, dict] = {}  # (record key, site id) -> the best-scoring pair with a member of the site
+        new_df = pd.DataFrame([self.features(r) for r in recs])
+        for other in sorted(members, key=lambda s: self.order.index(s)):
+            olds = members[other]
+            old_df = pd.DataFrame([self.features(m) for m, _ in olds])
+            i, j, d = linkage.candidate_pairs(new_df, old_df, block)
+            lv = linkage.levels(new_df.iloc[i].reset_index(drop=True), old_df.iloc[j].reset_index(drop=True), d)
+            model = linkage.estimate(lv, block)
+            self.models[f"{source} ~ {other}"] = model.as_report()
+            prob = model.probability(lv)
+            for k in range(len(i)):
+                r, (mem, site) = recs[i[k]], olds[j[k]]
+                if self._forbidden(r, site):
+                    continue
+                cand = {"p": float(prob[k]), "d": float(d[k]), "member": mem, "site": site,
+                        "levels": {c: int(lv[c][k]) for c in linkage.COMPARISONS}}
+                key = (r.key, site.site_id)
+                old = best.get(key)
+                if old is None or (-cand["p"], cand["d"]) < (-old["p"], old["d"]):
+                    best[key] = cand
+        taken: set[str] = set()
+        done: set[tuple[str, str]] = set()
+        by_key = {r.key: r for r in recs}
+        # 1. overrides (force) and crosswalks, then the same record id a few metres apart (two releases)
+        site_of_member = {_ref_str(m): site for site in free for m in site.members}
+        linked_refs = {}
+        for pair in list(self.forced) + list(self.extra_links):
+            a, b = sorted(pair)
+            linked_refs.setdefault(a, []).append(b)
+            linked_refs.setdefault(b, []).append(a)
+        for r in recs:
+            partners = sorted({site_of_member[x].site_id: site_of_member[x]
+                               for x in linked_refs.get(_ref_str(r), []) if x in site_of_member}.items())
+            for _, site in partners:
+                if r.key in done or site.site_id in taken:
+                    continue
+                link = self._override(r, site)
+                if link is not None:
+                    cand = best.get((r.key, site.site_id))
+                    d = _point_distance(r, site, link["member"])
+                    self.join(site, r, link["method"], d, link["method"],
+                              **_scored(cand), **{k: v for k, v in link.items() if k in ("reason", "cited")})
+                    taken.add(site.site_id)
+                    done.add(r.key)
+        dup_m = float(opts["duplicate_m"])
+        for key, cand in sorted(best.items(), key=lambda kv: (kv[1]["d"], kv[0][1], natural_key(kv[0][0][1]))):
+            r = by_key[key[0]]
+            if r.key in done or cand["site"].site_id in taken:
+                continue
+            if cand["member"].record_id == r.record_id and cand["d"] <= dup_m:
+                self.join(cand["site"], r, "same-id", cand["d"], "same-id", compared_with=_ref(cand["member"]),
+                          **_scored(cand))
+                taken.add(cand["site"].site_id)
+                done.add(r.key)
+        # 2. the model, one-to-one: the most probable pair first (ties: nearer, then ids)
+        accept = float(opts["accept"])
+        order = sorted(best.items(), key=lambda kv: (-round(kv[1]["p"], 9), round(kv[1]["d"], 3), kv[0][1],
+                                                      natural_key(kv[0][0][1])))
+        chosen: dict[tuple[str, str], str] = {}
+        for key, cand in order:
+            r = by_key[key[0]]
+            if cand["p"] < accept or r.key in done or cand["site"].site_id in taken:
+                continue
+            self.join(cand["site"], r, "probabilistic", cand["d"], "probabilistic",
+                      compared_with=_ref(cand["member"]), **_scored(cand))
+            taken.add(cand["site"].site_id)
+            done.add(r.key)
+            chosen[r.key] = cand["site"].site_id
+            if cand["p"] < float(opts["review_below"]):
+                self.to_review.append(self._review(r, cand, linked=True))
+        per_rec: dict[tuple[str, str], list[dict]] = {}
+        for (rk, _), cand in best.items():
+            per_rec.setdefault(rk, []).append(cand)
+        for r in recs:
+            cands = sorted(per_rec.get(r.key, []), key=lambda c: (-c["p"], c["d"], c["site"].site_id))
+            strong = [c for c in cands if c["p"] >= accept]
+            if len(strong) > 1 or (strong and r.key not in done):
+                self.ambiguities.append({
+                    "source": source, "record_id": r.record_id, "stage": "probabilistic",
+                    "candidates": [{"site_id": c["site"].site_id, "distance_m": _round(c["d"]),
+                                    "probability": round(c["p"], 4)} for c in strong],
+                    "chosen": chosen.get(r.key),
+                    "rule": ("one-to-one, most probable pair first: joined the most probable candidate still free"
+                             if r.key in chosen else
+                             "one-to-one, most probable pair first: every candidate was taken by a likelier record")})
+            if r.key not in done and cands and cands[0]["p"] >= float(opts["review_from"]):
+                self.to_review.append(self._review(r, cands[0], linked=False))
+        return self.match_duplicates(source, [r for r in recs if r.key not in done])
+
+    def _review(self, r: _Rec, cand: dict, linked: bool) -> dict:
+        mem = cand["member"]
+        return {"source": r.source, "record_id": r.record_id, "site_id": cand["site"].site_id, "linked": linked,
+                "probability": round(cand["p"], 4), "distance_m": _round(cand["d"]),
+                "evidence": linkage.evidence(cand["p"], cand["d"], cand["levels"]),
+                "records": [_side(r), _side(mem)]}
+
+    def _forbidden(self, r: _Rec, site: _Site) -> bool:
+        return any(frozenset((_ref_str(r), _ref_str(m))) in self.forbidden for m in site.members)
+
+    def _override(self, r: _Rec, site: _Site) -> dict | None:
+        for m in site.members:
+            pair = frozenset((_ref_str(r), _ref_str(m)))
+            if pair in self.forced:
+                return {"method": "forced", "member": m, "reason": self.forced[pair]}
+            if pair in self.extra_links:
+                return {"method": "crosswalk", "member": m, **self.extra_links[pair]}
+        return None
+
+    def match_duplicates(self, source: str, recs: list[_Rec]) -> list[_Rec]:
+        """A leftover record on top of a site that already holds a record of this source joins it."""
+        left = []
+        dup_m = float(self.opts["duplicate_m"])
+        holders = [s for s in self.detention_sites() if source in s.sources()]
+        pts = [(m.geometry if m is not None else s.point, s) for s in holders
+               for m in ([m for m in s.members if m.source == source and _is_point(m.geometry)] or [None])]
+        hx = np.array([p.x for p, _ in pts])
+        hy = np.array([p.y for p, _ in pts])
+        for r in recs:
+            best = None
+            if pts:
+                dist = haversine_m(r.geometry.x, r.geometry.y, hx, hy)
+                for k in np.flatnonzero(dist <= dup_m):
+                    d, s = float(dist[k]), pts[k][1]
+                    if best is None or (d, s.site_id) < (best[0], best[1].site_id):
+                        best = (d, s)
+            if best is None:
+                left.append(r)
+                continue
+            d, s = best
+            holder = [m.record_id for m in s.members if m.source == source]
+            self.join(s, r, "distance", d, "duplicate")
+            self.ambiguities.append({
+                "source": source, "record_id": r.record_id, "stage": "duplicate",
+                "candidates": [{"site_id": s.site_id, "distance_m": _round(d)}], "chosen": s.site_id,
+                "rule": f"within {dup_m:g} m of a site that already holds {source} record(s) "
+                        f"{', '.join(holder)}: joined it as a second listing of the same place"})
+        return left
+
     # outline sources
     def match_outlines(self, source: str, recs: list[_Rec]) -> list[_Rec]:
         """Containment, then distance to the outline; one outline per site; returns outlines left over."""
@@ -444,6 +630,50 @@ class _Matcher:
                     if r.key in chosen else
                     "every candidate site already has an outline nearer to it: this outline founds its own site"})
         return [r for r in recs if r.key not in done]
+
+
+def _ref(rec: _Rec) -> dict:
+    return {"source": rec.source, "record_id": rec.record_id}
+
+
+def _ref_str(rec: _Rec) -> str:
+    return f"{rec.source}:{rec.record_id}"
+
+
+def _side(rec: _Rec) -> dict:
+    """One record of a pair to review, as a person compares it."""
+    g = rec.geometry
+    return {"source": rec.source, "record_id": rec.record_id, "name": rec.name,
+            "county": None if _missing(rec.row.get("county")) else rec.row.get("county"),
+            "lon": round(g.x, 6) if _is_point(g) else None, "lat": round(g.y, 6) if _is_point(g) else None}
+
+
+def _scored(cand: dict | None) -> dict:
+    """The model's probability, plain-words evidence and levels of a linked pair (nothing when unscored)."""
+    if cand is None:
+        return {}
+    return {"probability": round(cand["p"], 4), "evidence": linkage.evidence(cand["p"], cand["d"], cand["levels"]),
+            "levels": {c: linkage.LEVELS[c][v] for c, v in cand["levels"].items() if v >= 0}}
+
+
+def _point_distance(r: _Rec, site: _Site, member: _Rec) -> float:
+    pt = member.geometry if _is_point(member.geometry) else site.point
+    if pt is None or not _is_point(r.geometry):
+        return 0.0
+    return float(haversine_m(r.geometry.x, r.geometry.y, pt.x, pt.y))
+
+
+def _pairs_of(entries: list, key: str) -> dict[frozenset, str]:
+    """force/forbid entries {records: [a, b], reason} as {frozenset((a, b)): reason}."""
+    out = {}
+    for n, e in enumerate(entries):
+        recs = e.get("records") if isinstance(e, dict) else None
+        if not (isinstance(recs, list) and len(recs) == 2 and all(isinstance(x, str) and ":" in x for x in recs)):
+            raise ValueError(f"match.{key}[{n}]: needs records: [\"<slug>:<id>\", \"<slug>:<id>\"] and a reason")
+        if not str(e.get("reason") or "").strip():
+            raise ValueError(f"match.{key}[{n}]: needs a reason (it is shown in the build report)")
+        out[frozenset(recs)] = str(e["reason"]).strip()
+    return out
 
 
 # --- the public function -------------------------------------------------------------------------------------------
@@ -542,7 +772,11 @@ def reconcile(records_by_source: dict[str, gpd.GeoDataFrame], priority: list[str
                  and not _is_outline(r.geometry)]
         for r in cultural:
             m.found(r, "cultural")
-        left = m.match_points(source, points) + m.match_outlines(source, outlines) + other
+        if opts["method"] == "probabilistic":
+            left = m.match_points_probabilistic(source, points) if rank > 0 else points
+        else:
+            left = m.match_points(source, points)
+        left = left + m.match_outlines(source, outlines) + other
         for r in sorted(left, key=lambda r: natural_key(r.record_id)):
             m.found(r, "primary" if rank == 0 else "new-site")
 
@@ -619,6 +853,22 @@ def _all_records(records_by_source: dict, order: list[str], site_of: dict) -> gp
     return gpd.GeoDataFrame(out, geometry="geometry", crs="EPSG:4326")
 
 
+def _overrides(m: _Matcher, sites) -> list[dict]:
+    """Every force/forbid entry of the spec, with its reason and what it did."""
+    site_of = {(r["source"], r["record_id"]): sid for sid, recs in zip(sites["site_id"], sites["records"])
+               for r in recs}
+    out = []
+    for kind, pairs in (("force", m.forced), ("forbid", m.forbidden)):
+        for pair, reason in sorted(pairs.items(), key=lambda kv: sorted(kv[0])):
+            a, b = sorted(pair)
+            sa = site_of.get(tuple(a.split(":", 1)))
+            sb = site_of.get(tuple(b.split(":", 1)))
+            together = sa is not None and sa == sb
+            out.append({"override": kind, "records": [a, b], "reason": reason, "sites": [sa, sb],
+                        "held": together if kind == "force" else not together})
+    return out
+
+
 def _report(m: _Matcher, opts: dict, order: list[str], sites, records, location_disagreements) -> dict:
     by_kind = {k: int(v) for k, v in sorted(sites["kind"].value_counts().items())}
     n_sources = [len({r["source"] for r in recs}) for recs in sites["records"]]
@@ -632,7 +882,8 @@ def _report(m: _Matcher, opts: dict, order: list[str], sites, records, location_
         amb_counts[a["stage"]] = amb_counts.get(a["stage"], 0) + 1
     return {
         "priority": order,
-        "thresholds": {k: opts[k] for k in ("default_distance", "duplicate_m", "outline_m", "disagreement_m")},
+        "thresholds": {k: opts[k] for k in ("default_distance", "duplicate_m", "outline_m", "disagreement_m",
+                                            "accept", "review_below", "review_from", "block_m")},
         "source_settings": {s: {k: v for k, v in c.items() if v not in (None, False)}
                             for s, c in sorted(opts["sources"].items())},
         "sites": len(sites),
@@ -645,6 +896,10 @@ def _report(m: _Matcher, opts: dict, order: list[str], sites, records, location_
         "rejected_name_matches": sorted(m.rejected_names, key=lambda x: (x["source"], natural_key(x["record_id"]))),
         "location_disagreements": sorted(location_disagreements, key=lambda x: (x["site_id"], x["source"],
                                                                                 natural_key(x["record_id"]))),
+        "method": opts["method"],
+        "models": dict(sorted(m.models.items())),
+        "to_review": sorted(m.to_review, key=lambda x: (order.index(x["source"]), natural_key(x["record_id"]))),
+        "overrides": _overrides(m, sites),
         "ambiguity_counts": dict(sorted(amb_counts.items())),
         "ambiguities": sorted(m.ambiguities, key=lambda x: (order.index(x["source"]), x["stage"],
                                                             natural_key(x["record_id"]))),

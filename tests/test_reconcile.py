@@ -10,10 +10,22 @@ from shapely.geometry import Point, Polygon
 from facilitymap import reconcile as reconcile_module
 from facilitymap.builder import load_map_spec, match_options
 
+
+M = "aspi-xjdp-markers"
+V1 = "aspi-camp-dataset-v1"
+BF = "buzzfeed-2020"
+OSM = "osm-reeducation-camps"
+PRIORITY = [M, V1, BF, OSM]
+LAT0, LON0 = 39.0, 76.0
 MAPS_DIR = Path(__file__).resolve().parents[1] / "maps"
-# The Xinjiang map's matching settings (maps/xinjiang.yaml `match:` and `places:`): the cases below are shaped like
-# its sources. Cases without them are in test_linkage.py.
+# The Xinjiang map's settings (maps/xinjiang.yaml `match:` and `places:`) with the rule-based method and the
+# thresholds it had before the probabilistic matcher (docs/matching-evaluation.md): the cases below test the rules.
+# The probabilistic matcher is tested in test_linkage.py.
 XJ = match_options(load_map_spec(MAPS_DIR, "xinjiang"))
+XJ["method"] = "rules"
+XJ["sources"] = {**XJ["sources"],
+                 V1: {**XJ["sources"][V1], "name_match_m": 1000, "distance": {"strict_m": 50, "place_m": 50}},
+                 BF: {**XJ["sources"][BF], "distance": {"strict_m": 300, "place_m": 1000}}}
 
 
 def reconcile(inputs, priority, options=None):
@@ -27,12 +39,7 @@ def reconcile(inputs, priority, options=None):
             opts[key] = value
     return reconcile_module.reconcile(inputs, priority, opts)
 
-M = "aspi-xjdp-markers"
-V1 = "aspi-camp-dataset-v1"
-BF = "buzzfeed-2020"
-OSM = "osm-reeducation-camps"
-PRIORITY = [M, V1, BF, OSM]
-LAT0, LON0 = 39.0, 76.0
+
 COLUMNS = ["source", "record_id", "row", "kind", "name", "name_en", "name_zh", "name_ug", "county", "prefecture",
            "attrs", "original", "geometry"]
 

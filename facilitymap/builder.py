@@ -78,9 +78,13 @@ def load_map_spec(maps_dir: Path, name: str) -> dict:
     return spec
 
 
-def match_options(spec: dict) -> dict:
-    """What reconcile needs from the spec: its `match` block, the fields to reconcile and the place table."""
+def match_options(spec: dict, sources: list | None = None) -> dict:
+    """What reconcile needs: the spec's `match` block, the fields to reconcile, the place table and the sources'
+    declared crosswalks."""
     opts = dict(spec.get("match") or {})
+    declared = {s.slug: s.fm["crosswalks"] for s in (sources or []) if s.fm.get("crosswalks")}
+    if declared:
+        opts["crosswalks"] = declared
     if spec.get("places_table") is not None:
         opts["places"] = spec["places_table"]
     try:
@@ -133,7 +137,7 @@ def assemble(spec: dict, sources: list, scheduler: str | None = None) -> dict[st
         reads[src.slug] = read_source(src)
 
     site_slugs = [s.slug for s in sources if s.layer in SITE_LAYERS]
-    rec = reconcile({slug: reads[slug].records for slug in site_slugs}, site_slugs, match_options(spec))
+    rec = reconcile({slug: reads[slug].records for slug in site_slugs}, site_slugs, match_options(spec, sources))
     sites = rec.sites
     fc = export.feature_collection(sites)
     props_by_id = {f["properties"]["site_id"]: f["properties"] for f in fc["features"]}
@@ -366,7 +370,7 @@ def validate_all(sources_dir: Path, maps_dir: Path, map_name: str | None = None)
 
         try:
             reads = {s.slug: read_source(s).records for s in site_srcs}
-            rec = reconcile(reads, [s.slug for s in site_srcs], match_options(spec))
+            rec = reconcile(reads, [s.slug for s in site_srcs], match_options(spec, site_srcs))
         except SourceError as exc:
             problems.append(str(exc))
             continue

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from . import linkage, places
+from . import crosswalks, linkage, places
 
 EARTH_RADIUS_M = 6_371_008.8
 
@@ -475,7 +475,7 @@ class _Matcher:
                     cand = best.get((r.key, site.site_id))
                     d = _point_distance(r, site, link["member"])
                     self.join(site, r, link["method"], d, link["method"],
-                              **_scored(cand), **{k: v for k, v in link.items() if k in ("reason", "cited")})
+                              **_scored(cand), **{k: v for k, v in link.items() if k in ("reason", "cited", "matcher_agrees")})
                     taken.add(site.site_id)
                     done.add(r.key)
         dup_m = float(opts["duplicate_m"])
@@ -519,7 +519,27 @@ class _Matcher:
                     "rule": ("one-to-one, most probable pair first: joined the most probable candidate still free"
                              if r.key in chosen else
                              "one-to-one, most probable pair first: every candidate was taken by a likelier record")})
-            if r.key not in done and cands and cands[0]["p"] >= float(opts["review_from"]):
+            if r.key in done:
+                continue
+            # a second listing of one facility in one list (a sub-compound under the same name): the likely site
+            # already holds a record of this source with the same name
+            own = linkage.fold(r.name)
+            second = next((c for c in strong if own and any(
+                mem.source == source and linkage.fold(mem.name) == own for mem in c["site"].members)), None)
+            if second is not None:
+                holder = [mem.record_id for mem in second["site"].members
+                          if mem.source == source and linkage.fold(mem.name) == own]
+                self.join(second["site"], r, "probabilistic", second["d"], "duplicate",
+                          compared_with=_ref(second["member"]), second_listing_of=holder, **_scored(second))
+                done.add(r.key)
+                self.ambiguities.append({
+                    "source": source, "record_id": r.record_id, "stage": "duplicate",
+                    "candidates": [{"site_id": second["site"].site_id, "distance_m": _round(second["d"]),
+                                    "probability": round(second["p"], 4)}], "chosen": second["site"].site_id,
+                    "rule": f"the likeliest site already holds {source} record(s) {', '.join(holder)} of the same "
+                            "name: joined it as a second listing of the same place"})
+                continue
+            if cands and cands[0]["p"] >= float(opts["review_from"]):
                 self.to_review.append(self._review(r, cands[0], linked=False))
         return self.match_duplicates(source, [r for r in recs if r.key not in done])
 
@@ -755,11 +775,72 @@ def _disagreements(site: _Site, attrs: dict, opts: dict) -> list[dict]:
 def reconcile(records_by_source: dict[str, gpd.GeoDataFrame], priority: list[str],
               options: dict | None = None) -> Reconciled:
     """Merge the records of all sources into sites. `priority` orders the sources (first wins a field, founds
-    sites, and is matched against by the rest); sources missing from it come after, by slug."""
+    sites, and is matched against by the rest); sources missing from it come after, by slug.
+
+    With crosswalks (options["crosswalks"], from the descriptors) whose cited source is in the map, the matcher
+    runs twice: blind, to measure it against each crosswalk (report `crosswalks`), then with the cited pairs as
+    links (method `crosswalk`, each saying whether the blind matcher made the same link)."""
     opts = options_with_defaults(options)
     order = [s for s in priority if s in records_by_source]
     order += sorted(s for s in records_by_source if s not in order)
+    declared = {slug: crosswalks.check(slug, entries) for slug, entries in sorted((opts["crosswalks"] or {}).items())}
+    cws = crosswalks.cited_pairs(records_by_source, declared)
+    blind = _reconcile_once(records_by_source, order, opts, {})
+    measured = [cw for cw in cws if cw["measured"]]
+    if not any(cw["pairs"] for cw in measured):
+        blind.report["crosswalks"] = [_crosswalk_report(cw, blind) for cw in cws]
+        return blind
+    blind_site = {f"{s}:{r}": sid for s, r, sid in zip(blind.records["source"], blind.records["record_id"],
+                                                       blind.records["site_id"])}
+    links = {}
+    for cw in measured:
+        for a, b in cw["pairs"]:
+            links.setdefault(frozenset((a, b)), {"cited": f"{cw['source']} {cw['column']}",
+                                                 "matcher_agrees": blind_site.get(a) == blind_site.get(b)})
+    final = _reconcile_once(records_by_source, order, opts, links)
+    final.report["crosswalks"] = [_crosswalk_report(cw, blind) for cw in cws]
+    final.report["crosswalk_links"] = {
+        "used": sum(1 for ms in final.sites["match"] for e in ms if e["method"] == "crosswalk"),
+        "matcher_disagrees": sorted(
+            ({"site_id": sid, "source": e["source"], "record_id": e["record_id"], "cited": e["cited"]}
+             for sid, ms in zip(final.sites["site_id"], final.sites["match"]) for e in ms
+             if e["method"] == "crosswalk" and not e["matcher_agrees"]),
+            key=lambda x: (x["site_id"], x["source"], natural_key(x["record_id"]))),
+    }
+    return final
+
+
+def _crosswalk_report(cw: dict, blind: Reconciled) -> dict:
+    """A crosswalk measured against the blind matcher, or listed as not measured (cited source not in the map)."""
+    if not cw["measured"]:
+        return {"source": cw["source"], "column": cw["column"], "cites": cw["cites"], "measured": False,
+                "citing_records": cw["citing_records"],
+                "note": f"{cw['cites']} is not a source of this map: the cited ids are kept in the records and "
+                        "measured once it is added"}
+    recs = blind.records
+    site_of = {f"{s}:{r}": sid for s, r, sid in zip(recs["source"], recs["record_id"], recs["site_id"])}
+    info, pts = {}, {}
+    for s, r, name, geom in zip(recs["source"], recs["record_id"], recs["name"], recs.geometry):
+        ref = f"{s}:{r}"
+        pt = geom if _is_point(geom) else (geom.representative_point() if geom is not None and not geom.is_empty
+                                           else None)
+        pts[ref] = pt
+        info[ref] = {"source": s, "record_id": str(r), "name": None if _missing(name) else name,
+                     "lon": None if pt is None else round(pt.x, 6), "lat": None if pt is None else round(pt.y, 6)}
+
+    def distance(a, b):
+        pa, pb = pts.get(a), pts.get(b)
+        if pa is None or pb is None:
+            return None
+        return _round(haversine_m(pa.x, pa.y, pb.x, pb.y))
+
+    return {"measured": True, **crosswalks.measure(cw, site_of, info, distance)}
+
+
+def _reconcile_once(records_by_source: dict[str, gpd.GeoDataFrame], order: list[str], opts: dict,
+                    links: dict) -> Reconciled:
     m = _Matcher(opts, order)
+    m.extra_links = links
 
     all_recs: list[_Rec] = []
     for rank, source in enumerate(order):

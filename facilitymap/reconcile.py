@@ -45,6 +45,8 @@ DEFAULTS: dict[str, Any] = {
     # sources whose names are compared for disagreements (they share one naming scheme); besides these, every
     # source whose settings say `compare_names: true`
     "compare_names": [],
+    # fields holding place names: compared for disagreements through the place table
+    "place_fields": ["county", "prefecture"],
     # how point records are matched: "probabilistic" (linkage.py: a Fellegi–Sunter model per source pair, estimated
     # from the data) or "rules" (name and distance thresholds per source, as set under `sources`)
     "method": "probabilistic",
@@ -221,14 +223,16 @@ def _plain(value: Any) -> Any:
 
 
 def _comparable(fld: str, value: Any, source: str, opts: dict) -> Any:
-    if fld == "county":
-        return place_key(opts, value, source)
+    """A value as compared for disagreements (the published value is kept as it is): place names through the
+    place table; text after NFKC, dash and quote folding, diacritics, case and whitespace (linkage.fold)."""
+    if fld in opts["place_fields"]:
+        return place_key(opts, linkage.fold(value) if isinstance(value, str) else value, source)
     if isinstance(value, bool):
         return value
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):
-        text = " ".join(value.split()).casefold()
+        text = linkage.fold(value) or ""
         try:
             return float(text)
         except ValueError:

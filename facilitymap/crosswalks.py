@@ -77,7 +77,8 @@ def measure(cw: dict, site_of: dict[str, str], record_info: dict[str, dict], dis
     """Precision and recall of the matcher's links against one crosswalk.
 
     Matcher pairs: every (citing record, record of the cited source) that share a site. Publisher pairs: the
-    crosswalk's. precision = agreed / matcher pairs; recall = agreed / publisher pairs. `precision_where_cited`
+    crosswalk's. precision = agreed / matcher pairs; recall = agreed / publisher pairs;
+    recall_records = citing records linked to at least one cited id / citing records. `precision_where_cited`
     counts only matcher pairs of records that cite at least one id (a record that cites nothing may simply not
     have been cross-referenced). Every disagreement lists both records and their distance."""
     src, target = cw["source"], cw["cites"]
@@ -111,6 +112,9 @@ def measure(cw: dict, site_of: dict[str, str], record_info: dict[str, dict], dis
         "precision": _ratio(len(agreed), len(matcher)), "precision_where_cited": _ratio(len(agreed & cited_matcher),
                                                                                          len(cited_matcher)),
         "recall": _ratio(len(agreed), len(publisher)),
+        # per citing record: linked to at least one of the ids it cites (a record citing two neighbouring
+        # facilities can join only one of them under the one-to-one rule)
+        "recall_records": _ratio(len({a for a, _ in agreed}), len(citing)),
         "cited_ids_not_found": cw["unknown"],
         "disagreements": disagreements,
     }

@@ -22,6 +22,7 @@ def built(tmp_path_factory) -> Path:
     """The default map built once from the shipped sources into a temporary maps/ folder."""
     maps = tmp_path_factory.mktemp("maps")
     shutil.copy(ROOT / "maps" / "xinjiang.yaml", maps / "xinjiang.yaml")
+    shutil.copy(ROOT / "maps" / "xinjiang-places.csv", maps / "xinjiang-places.csv")  # the spec's place table
     build("xinjiang", sources_dir=ROOT / "sources", maps_dir=maps)
     return maps / "xinjiang"
 
@@ -89,6 +90,7 @@ def test_sources_json_names_licence_and_hash(built):
 
 def test_rebuild_is_byte_identical(built, tmp_path):
     shutil.copy(ROOT / "maps" / "xinjiang.yaml", tmp_path / "xinjiang.yaml")
+    shutil.copy(ROOT / "maps" / "xinjiang-places.csv", tmp_path / "xinjiang-places.csv")
     build("xinjiang", sources_dir=ROOT / "sources", maps_dir=tmp_path)
     for name in OUTPUTS:
         assert (tmp_path / "xinjiang" / name).read_bytes() == (built / name).read_bytes(), name

@@ -81,7 +81,7 @@ def lists(counties, facilities, seed: int = 11):
                 label = numbering.format(number, roman=ROMAN[number] if number < len(ROMAN) else str(number))
                 name = None if rng.random() < unnamed else f"{place} {label}"
                 lon, lat = jitter(rng, f["lon"], f["lat"], noise)
-                rid = str(n + 1000 * k)
+                rid = f"{'abcde'[k]}{n}"  # ids never shared between lists (no accidental same-id link)
                 rows.append({"source": slug, "record_id": rid, "row": n + 1, "kind": "detention", "name": name,
                              "name_en": None, "name_zh": None, "name_ug": None,
                              "county": place if k % 2 == 0 else None, "prefecture": None, "attrs": {},

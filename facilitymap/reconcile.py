@@ -483,19 +483,20 @@ class _Matcher:
                     taken.add(site.site_id)
                     done.add(r.key)
         dup_m = float(opts["duplicate_m"])
-        for key, cand in sorted(best.items(), key=lambda kv: (kv[1]["d"], kv[0][1], natural_key(kv[0][0][1]))):
+        nat = {r.key: natural_key(r.record_id) for r in recs}
+        same_id = [(k, c) for k, c in best.items() if c["member"].record_id == k[0][1] and c["d"] <= dup_m]
+        for key, cand in sorted(same_id, key=lambda kv: (kv[1]["d"], kv[0][1], nat[kv[0][0]])):
             r = by_key[key[0]]
             if r.key in done or cand["site"].site_id in taken:
                 continue
-            if cand["member"].record_id == r.record_id and cand["d"] <= dup_m:
-                self.join(cand["site"], r, "same-id", cand["d"], "same-id", compared_with=_ref(cand["member"]),
-                          **_scored(cand))
-                taken.add(cand["site"].site_id)
-                done.add(r.key)
+            self.join(cand["site"], r, "same-id", cand["d"], "same-id", compared_with=_ref(cand["member"]),
+                      **_scored(cand))
+            taken.add(cand["site"].site_id)
+            done.add(r.key)
         # 2. the model, one-to-one: the most probable pair first (ties: nearer, then ids)
         accept = float(opts["accept"])
-        order = sorted(best.items(), key=lambda kv: (-round(kv[1]["p"], 9), round(kv[1]["d"], 3), kv[0][1],
-                                                      natural_key(kv[0][0][1])))
+        order = sorted(((k, c) for k, c in best.items() if c["p"] >= accept),
+                       key=lambda kv: (-round(kv[1]["p"], 9), round(kv[1]["d"], 3), kv[0][1], nat[kv[0][0]]))
         chosen: dict[tuple[str, str], str] = {}
         for key, cand in order:
             r = by_key[key[0]]

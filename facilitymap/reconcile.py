@@ -510,6 +510,7 @@ class _Matcher:
             if cand["p"] < float(opts["review_below"]):
                 self.to_review.append(self._review(r, cand, linked=True))
         per_rec: dict[tuple[str, str], list[dict]] = {}
+        near_miss: dict[tuple[str, str], dict] = {}
         for (rk, _), cand in best.items():
             per_rec.setdefault(rk, []).append(cand)
         for r in recs:
@@ -545,8 +546,12 @@ class _Matcher:
                             "name: joined it as a second listing of the same place"})
                 continue
             if cands and cands[0]["p"] >= float(opts["review_from"]):
-                self.to_review.append(self._review(r, cands[0], linked=False))
-        return self.match_duplicates(source, [r for r in recs if r.key not in done])
+                near_miss[r.key] = cands[0]
+        left = self.match_duplicates(source, [r for r in recs if r.key not in done])
+        for r in left:  # founds a site although a candidate was likely enough to look at
+            if r.key in near_miss:
+                self.to_review.append(self._review(r, near_miss[r.key], linked=False))
+        return left
 
     def _review(self, r: _Rec, cand: dict, linked: bool) -> dict:
         mem = cand["member"]

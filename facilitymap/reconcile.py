@@ -11,6 +11,7 @@ See docs/matching-evaluation.md for the rules, thresholds and their measured pre
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -180,7 +181,12 @@ def name_key(name: Any) -> str | None:
 
 def natural_key(text: str) -> tuple:
     """Sort key that orders "2" before "10"."""
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", str(text)) if p)
+    return _natural_key(str(text))
+
+
+@functools.lru_cache(maxsize=1_000_000)
+def _natural_key(text: str) -> tuple:
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", text) if p)
 
 
 def haversine_m(lon1, lat1, lon2, lat2):
@@ -435,14 +441,15 @@ class _Matcher:
         members: dict[str, list[tuple[_Rec, _Site]]] = {}
         for site in free:
             for mem in site.members:
-                if _is_point(mem.geometry) and mem.kind == "detention":
+                if mem.kind == "detention" and mem.key in self._features or _is_point(mem.geometry) and \
+                        mem.kind == "detention":
                     members.setdefault(mem.source, []).append((mem, site))
         block = float(opts["block_m"])
         best: dict[tuple, dict] = {}  # (record key, site id) -> the best-scoring pair with a member of the site
-        new_df = pd.DataFrame([self.features(r) for r in recs])
+        new_df = pd.DataFrame([self.features(r) for r in recs], dtype=object)  # plain objects: fast to iterate
         for other in sorted(members, key=lambda s: self.order.index(s)):
             olds = members[other]
-            old_df = pd.DataFrame([self.features(m) for m, _ in olds])
+            old_df = pd.DataFrame([self.features(m) for m, _ in olds], dtype=object)
             i, j, d = linkage.candidate_pairs(new_df, old_df, block)
             lv = linkage.levels(new_df.iloc[i].reset_index(drop=True), old_df.iloc[j].reset_index(drop=True), d)
             model = linkage.estimate(lv, block)

@@ -14,4 +14,7 @@ if __name__ == "__main__":
     import os
 
     os.chdir(Path(__file__).resolve().parent)  # sources/ and maps/ are beside this file
-    main(["build", *sys.argv[1:]], prog_name="build.py")
+    args = sys.argv[1:]
+    if not args or args[0].startswith("-"):
+        args = ["xinjiang", *args]  # the repository's default map
+    main(["build", *args], prog_name="build.py")

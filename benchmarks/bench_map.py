@@ -114,7 +114,7 @@ def default_map() -> dict:
     Uses the builder's own functions so the payload is the one `facilitymap build` renders; the full build (read,
     reconcile, enrich, write every output) is timed as a whole too.
     """
-    from facilitymap import builder
+    from facilitymap import builder, spec as specs
     from facilitymap.registry import load_sources, validate_sources
 
     maps = OUT / "maps"
@@ -125,8 +125,8 @@ def default_map() -> dict:
     builder.build("xinjiang", sources_dir=ROOT / "sources", maps_dir=maps, basemap="none")
     full_build = time.perf_counter() - t0
 
-    spec = builder.load_map_spec(maps, "xinjiang")
-    selected = builder.select_sources(load_sources(ROOT / "sources"), spec, "maps/xinjiang.yaml")
+    spec = specs.load_map_spec(maps, "xinjiang")
+    selected = specs.select_sources(load_sources(ROOT / "sources"), spec, "maps/xinjiang.yaml")
     assert not validate_sources(selected)
     data = builder.assemble(spec, selected)
     payload = builder.page_payload(data)  # the dict write_outputs gives render_map
@@ -134,12 +134,11 @@ def default_map() -> dict:
 
 
 def field_labels() -> dict:
-    try:
-        from facilitymap.builder import field_labels as labels
+    """The field labels of the default map (the synthetic map uses the same fields)."""
+    from facilitymap.builder import field_labels as labels
+    from facilitymap.spec import load_map_spec
 
-        return labels()
-    except ImportError:
-        return {}
+    return labels(load_map_spec(ROOT / "maps", "xinjiang"))
 
 
 # --- building the two pages ----------------------------------------------------------------------------------------

@@ -151,7 +151,7 @@ def _site(i: int, rng: random.Random, places: list[dict]) -> dict:
         "tier": tier, "status": status, "latest_imagery": latest,
         "records": records, "attributes": attributes, "disagreements": disagreements, "match": match,
         "imagery": {"s2_tiles": [f"{utm}T{'ABCDEFGHJK'[rng.randrange(10)]}{'ABCDEFGHJK'[rng.randrange(10)]}"],
-                    "aspi_latest_imagery": latest, "links": _imagery_links(lon, lat, latest)},
+                    "reference_month": latest, "links": _imagery_links(lon, lat, latest)},
     }
     return {"type": "Feature", "properties": props, "geometry": geometry}
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from . import export
 from .errors import SourceError
+from .fields import vocabulary
+from .spec import SpecError, load_map_spec, select_sources, site_fields, source_field_problems, spec_path
 
 SITE_LAYERS = ("sites", "outlines")
 PAGE_WARN_MB = 25  # a page larger than this is built, with a warning (inlined rasters and scenes grow it)
@@ -43,81 +43,6 @@ class BuildResult:
                 f"two or more sources; {rejected} rows rejected (see build-report.json); {self.seconds:.1f} s")
 
 
-# --- map specs ---------------------------------------------------------------------------------------------------
-
-def load_map_spec(maps_dir: Path, name: str) -> dict:
-    """Read ``maps/<name>.yaml``: title, description, the sources in priority order, options."""
-    path = maps_dir / f"{name}.yaml"
-    if not path.exists():
-        known = sorted(p.stem for p in maps_dir.glob("*.yaml"))
-        raise BuildError(f"{path}: no such map spec (known maps: {', '.join(known) or 'none'})")
-    try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        raise BuildError(f"{path}{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    if not isinstance(spec, dict) or not isinstance(spec.get("sources"), list) or not spec["sources"]:
-        raise BuildError(f"{path}: a map spec needs a non-empty list `sources`")
-    known_keys = {"name", "title", "description", "sources", "basemap", "match", "disagreement_distance_m",
-                  "cite_as", "cloud_threshold", "places"}
-    unknown = sorted(set(spec) - known_keys)
-    if unknown:
-        raise BuildError(f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known_keys))})")
-    spec.setdefault("name", name)
-    spec.setdefault("title", name)
-    spec.setdefault("description", "")
-    spec.setdefault("basemap", "default")
-    spec.setdefault("match", {})
-    from . import places
-
-    try:
-        spec["places_table"] = places.from_spec(spec, maps_dir)
-    except (OSError, ValueError) as exc:
-        raise BuildError(f"{path}: places: {exc}") from None
-    return spec
-
-
-def match_options(spec: dict, sources: list | None = None) -> dict:
-    """What reconcile needs: the spec's `match` block, the fields to reconcile, the place table and the sources'
-    declared crosswalks."""
-    opts = dict(spec.get("match") or {})
-    declared = {s.slug: s.fm["crosswalks"] for s in (sources or []) if s.fm.get("crosswalks")}
-    if declared:
-        opts["crosswalks"] = declared
-    if spec.get("places_table") is not None:
-        opts["places"] = spec["places_table"]
-    try:
-        from .fields import vocabulary  # helper "vocab"; until then reconcile's default fields
-    except ImportError:
-        vocabulary = None
-    if vocabulary is not None:
-        opts["site_fields"] = [f for f in vocabulary(spec) if f not in ("record_id", "lat", "lon", "kind",
-                                                                           "description")]
-    return opts
-
-
-def place_label(spec: dict):
-    """A reader's name for a place ("Konasheher (Shufu) County") from the spec's place table, or None."""
-    table = spec.get("places_table")
-    return table.label if table is not None else None
-
-
-def place_canonical(spec: dict):
-    """The spec's place-name lookup for annotations (None: names compared as written, normalised)."""
-    table = spec.get("places_table")
-    return table.canonical if table is not None else None
-
-
-def select_sources(all_sources: list, spec: dict, spec_path: str) -> list:
-    """The spec's sources, in the spec's (priority) order; a missing one stops the build."""
-    by_slug = {s.slug: s for s in all_sources}
-    missing = [slug for slug in spec["sources"] if slug not in by_slug]
-    if missing:
-        raise BuildError(f"{spec_path}: source(s) not found in sources/: {', '.join(missing)}")
-    return [by_slug[slug] for slug in spec["sources"]]
-
-
 # --- the pipeline ------------------------------------------------------------------------------------------------
 
 def assemble(spec: dict, sources: list, scheduler: str | None = None) -> dict[str, Any]:
@@ -130,20 +55,22 @@ def assemble(spec: dict, sources: list, scheduler: str | None = None) -> dict[st
     from .reconcile import reconcile
     from .registry import source_summary
 
+    vocab = vocabulary(spec)
     reads = {}
     for src in sources:
         if src.layer in ("claims", "scenes"):
             continue  # claims are read by annotations, scenes by footprints.imagery (once, below)
-        reads[src.slug] = read_source(src)
+        reads[src.slug] = read_source(src, vocab)
 
     site_slugs = [s.slug for s in sources if s.layer in SITE_LAYERS]
     rec = reconcile({slug: reads[slug].records for slug in site_slugs}, site_slugs, match_options(spec, sources))
-    sites = rec.sites
+    sites = rec.sites  # unnamed sites are named (and marked `name_generated`) by reconcile
     fc = export.feature_collection(sites)
     props_by_id = {f["properties"]["site_id"]: f["properties"] for f in fc["features"]}
 
-    # Imagery: MGRS tiles from the grid, ASPI's date, harvested scenes and local rasters where a scenes source is
-    # in the spec (joined in memory, or on a Dask cluster when `scheduler` is given).
+    # Imagery: MGRS tiles from the grid, the reference month (the field `imagery_reference_field` of the spec names),
+    # harvested scenes and local rasters where a scenes source is in the spec (joined in memory, or on a Dask
+    # cluster when `scheduler` is given).
     from .footprints import coverage as cov
     from .footprints import grid as gridmod
 
@@ -155,21 +82,23 @@ def assemble(spec: dict, sources: list, scheduler: str | None = None) -> dict[st
         site_tiles = gridmod.site_tiles(sites, grid)
         tiles_fc = export.feature_collection(gridmod.tiles_for_map(grid, sites))
     scene_sources = [s for s in sources if s.layer == "scenes"]
-    aspi_dates = {sid: p.get("latest_imagery") for sid, p in props_by_id.items() if p.get("latest_imagery")}
+    refs = {sid: reference_month(p, spec.get("imagery_reference_field")) for sid, p in props_by_id.items()}
+    reference_months = {sid: month for sid, (month, _) in refs.items() if month}
     scenes_detail, scene_summary, scene_stats, scene_geoms, rasters, site_rasters = None, {}, {}, {}, {}, {}
     if scene_sources:
         from .footprints import imagery
 
         rasters = imagery.read_rasters(scene_sources)
         scenes_detail, scene_summary, scene_stats, scene_geoms = imagery.join_scene_sources(
-            sites, scene_sources, spec.get("cloud_threshold", 20), aspi_dates, scheduler=scheduler,
+            sites, scene_sources, spec.get("cloud_threshold", 20), reference_months, scheduler=scheduler,
             extra_ids=set(rasters))
         site_rasters = imagery.rasters_by_site(scenes_detail, rasters)
     for sid, props in props_by_id.items():
         entry = {
             "s2_tiles": site_tiles.get(sid, []),
-            "aspi_latest_imagery": props.get("latest_imagery"),
-            "links": cov.imagery_links(props["lon"], props["lat"], props.get("latest_imagery")),
+            "reference_month": refs[sid][0],
+            "reference_source": refs[sid][1],
+            "links": cov.imagery_links(props["lon"], props["lat"], refs[sid][0]),
         }
         if sid in scene_summary:
             entry["scenes"] = scene_summary[sid]
@@ -184,7 +113,8 @@ def assemble(spec: dict, sources: list, scheduler: str | None = None) -> dict[st
     claim_sources = [s for s in sources if s.layer == "claims"]
     claims_out = ann.build_annotations(claim_sources, sites, rec.records, source_summaries,
                                        distance_m=spec.get("disagreement_distance_m", 500),
-                                       canonical=place_canonical(spec), place_label=place_label(spec))
+                                       rules=spec.get("rules") or (), canonical=place_canonical(spec),
+                                       place_label=place_label(spec))
     for sid, ids in claims_out["claims_for_site"].items():
         if sid in props_by_id:
             props_by_id[sid]["claims"] = ids
@@ -237,10 +167,71 @@ def build_report(spec: dict, data: dict) -> dict:
     }
 
 
-def field_labels() -> dict:
-    from .fields import FIELDS
+def reference_month(props: dict, field: str | None) -> tuple[str | None, str | None]:
+    """(month, slug of the dataset giving it) of a site's reference month for imagery, or (None, None).
 
-    return {name: {"label": f.label} for name, f in FIELDS.items()}
+    The site's reconciled value of `field` when it has one, else the first value its datasets give.
+    """
+    if not field:
+        return None, None
+    values = [v for v in (props.get("attributes") or {}).get(field) or [] if v.get("value")]
+    month = props.get(field) or (values[0]["value"] if values else None)
+    if not isinstance(month, str) or not month:
+        return None, None
+    source = next((v.get("source") for v in values if v["value"] == month), None)
+    return month, source
+
+
+def match_options(spec: dict, sources: list | None = None) -> dict:
+    """The options reconcile gets: the spec's ``match`` block, the fields sites carry, the spec's place table and
+    the sources' declared crosswalks."""
+    opts = dict(spec.get("match") or {})
+    opts["site_fields"] = site_level_fields(spec)
+    if spec.get("places_table") is not None:
+        opts["places"] = spec["places_table"]
+    declared = {s.slug: s.fm["crosswalks"] for s in (sources or []) if s.fm.get("crosswalks")}
+    if declared:
+        opts["crosswalks"] = declared
+    return opts
+
+
+def site_level_fields(spec: dict) -> list[str]:
+    """The fields a site carries as columns of its own: the roles (names, county, region; not free text) and the
+    declared fields the map uses for whole sites (layers' `color_by`, rules, the imagery reference month). Every
+    other value stays in the site's `attributes`, with its source."""
+    from .fields import ROLES, vocabulary
+
+    vocab = vocabulary(spec)
+    roles = [f for f in site_fields(spec) if (f in ROLES or f.startswith("name_"))
+             and getattr(vocab.get(f), "type", None) != "text"]
+    used = [layer.get("color_by") for layer in spec.get("layers") or [] if isinstance(layer, dict)]
+    for rule in spec.get("rules") or []:
+        if isinstance(rule, dict):
+            used += [c.get("field") for c in rule.get("when") or [] if isinstance(c, dict)]
+            used += list(rule.get("unless") or []) if isinstance(rule.get("unless"), list) else []
+    used.append(spec.get("imagery_reference_field"))
+    out = list(roles)
+    for f in used:
+        if isinstance(f, str) and f in (spec.get("fields") or {}) and f not in out:
+            out.append(f)
+    return out
+
+
+def place_label(spec: dict):
+    """A reader's name for a place ("Konasheher (Shufu) County") from the spec's place table, or None."""
+    table = spec.get("places_table")
+    return table.label if table is not None else None
+
+
+def place_canonical(spec: dict):
+    """The spec's place-name lookup for annotations (None: names compared as written, normalised)."""
+    table = spec.get("places_table")
+    return table.canonical if table is not None else None
+
+
+def field_labels(spec: dict) -> dict:
+    """{field: {"label"}} for the page: the roles and the fields the map declares."""
+    return {name: {"label": f.label} for name, f in vocabulary(spec).items()}
 
 
 def page_payload(data: dict) -> dict:
@@ -252,7 +243,7 @@ def page_payload(data: dict) -> dict:
         "map": {"name": spec["name"], "title": spec["title"], "description": spec["description"],
                 "cite_as": spec.get("cite_as")},
         "sources": data["sources"],
-        "fields": field_labels(),
+        "fields": field_labels(spec),
         "sites": imagery.slim_sites(fc) if detail is not None else fc,
         "claims": ann["claims"],
         "citations": ann["csl"],
@@ -295,7 +286,7 @@ def write_outputs(data: dict, out: Path, basemap: str) -> list[str]:
     return sorted(p.name for p in out.iterdir())
 
 
-def build(map_name: str = "xinjiang", sources_dir: Path = Path("sources"), maps_dir: Path = Path("maps"),
+def build(map_name: str, sources_dir: Path = Path("sources"), maps_dir: Path = Path("maps"),
           basemap: str | None = None, scheduler: str | None = None) -> BuildResult:
     """Build ``maps/<map_name>/`` from ``sources/``; on any error the previous outputs stay intact.
 
@@ -305,9 +296,12 @@ def build(map_name: str = "xinjiang", sources_dir: Path = Path("sources"), maps_
 
     t0 = time.perf_counter()
     sources_dir, maps_dir = Path(sources_dir), Path(maps_dir)
-    spec = load_map_spec(maps_dir, map_name)
-    selected = select_sources(load_sources(sources_dir), spec, str(maps_dir / f"{map_name}.yaml"))
-    problems = validate_sources(selected)
+    try:
+        spec = load_map_spec(maps_dir, map_name)
+        selected = select_sources(load_sources(sources_dir), spec, str(spec_path(maps_dir, map_name)))
+    except SpecError as exc:
+        raise BuildError(str(exc)) from None
+    problems = validate_sources(selected) + source_field_problems(spec, selected, spec_path(maps_dir, map_name))
     if problems:
         raise BuildError("sources failed validation:\n  " + "\n  ".join(problems))
     warnings = source_warnings(selected)
@@ -346,7 +340,11 @@ def _swap(new: Path, out: Path) -> None:
 # --- validate / sources verbs ------------------------------------------------------------------------------------
 
 def validate_all(sources_dir: Path, maps_dir: Path, map_name: str | None = None) -> list[str]:
-    """Every problem `facilitymap validate` reports: descriptors, hashes, licences, mappings, annotations."""
+    """Every problem `facilitymap validate` reports: descriptors, hashes, licences, mappings, annotations.
+
+    With `map_name`, the fields the map's sources map onto are checked against that map's vocabulary (roles and
+    the spec's declared fields); without it only their form is checked (``validate_notes`` says so).
+    """
     from .registry import load_sources, validate_sources
 
     try:
@@ -354,6 +352,13 @@ def validate_all(sources_dir: Path, maps_dir: Path, map_name: str | None = None)
     except SourceError as exc:
         return [str(exc)]
     problems = list(validate_sources(sources))
+    if map_name:
+        try:
+            spec = load_map_spec(Path(maps_dir), map_name)
+            selected = select_sources(sources, spec, str(spec_path(maps_dir, map_name)))
+        except SpecError as exc:
+            return problems + [str(exc)]
+        problems += source_field_problems(spec, selected, spec_path(maps_dir, map_name))
     claim_sources = [s for s in sources if s.layer == "claims"]
     if problems or not claim_sources:
         return problems
@@ -362,14 +367,19 @@ def validate_all(sources_dir: Path, maps_dir: Path, map_name: str | None = None)
     from . import annotations as ann
 
     for name in names:
-        spec = load_map_spec(Path(maps_dir), name)
-        selected = select_sources(sources, spec, str(Path(maps_dir) / f"{name}.yaml"))
+        try:
+            spec = load_map_spec(Path(maps_dir), name)
+            selected = select_sources(sources, spec, str(spec_path(maps_dir, name)))
+        except SpecError as exc:
+            problems.append(str(exc))
+            continue
         site_srcs = [s for s in selected if s.layer in SITE_LAYERS]
         from .readers import read_source
         from .reconcile import reconcile
 
+        vocab = vocabulary(spec)
         try:
-            reads = {s.slug: read_source(s).records for s in site_srcs}
+            reads = {s.slug: read_source(s, vocab).records for s in site_srcs}
             rec = reconcile(reads, [s.slug for s in site_srcs], match_options(spec, site_srcs))
         except SourceError as exc:
             problems.append(str(exc))
@@ -377,6 +387,14 @@ def validate_all(sources_dir: Path, maps_dir: Path, map_name: str | None = None)
         problems += ann.check_annotation_sources([s for s in selected if s.layer == "claims"], rec.sites,
                                                  rec.records, canonical=place_canonical(spec))
     return problems
+
+
+def validate_notes(map_name: str | None) -> list[str]:
+    """What `facilitymap validate` did not check, said once (never a failure)."""
+    if map_name:
+        return []
+    return ["note: field names were checked for their form only; `facilitymap validate --map MAP` checks them "
+            "against the fields MAP declares"]
 
 
 def validate_warnings(sources_dir: Path) -> list[str]:

@@ -28,7 +28,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("map_name", default="xinjiang", metavar="[MAP]")
+@click.argument("map_name", required=False, metavar="[MAP]")
 @click.option("--sources", "sources_dir", type=click.Path(path_type=Path), default=DEFAULT_SOURCES,
               show_default=True, help="Folder of source folders.")
 @click.option("--maps", "maps_dir", type=click.Path(path_type=Path), default=DEFAULT_MAPS, show_default=True,
@@ -37,15 +37,17 @@ def main() -> None:
               help="Basemap tiles; 'none' makes a page with no network request at all.")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Join scene footprints on this Dask scheduler (e.g. tcp://scheduler.example.org:8786) instead of in memory.")
-def build(map_name: str, sources_dir: Path, maps_dir: Path, basemap: str | None, scheduler: str | None) -> None:
-    """Build MAP (default: xinjiang) from the snapshots in sources/ into maps/MAP/."""
+def build(map_name: str | None, sources_dir: Path, maps_dir: Path, basemap: str | None,
+          scheduler: str | None) -> None:
+    """Build MAP (default: the only spec in MAPS) from the snapshots in sources/ into maps/MAP/."""
     from .builder import BuildError, build as run_build
     from .errors import SourceError
+    from .spec import SpecError, default_map
 
     try:
-        result = run_build(map_name, sources_dir=sources_dir, maps_dir=maps_dir, basemap=basemap,
-                           scheduler=scheduler)
-    except (SourceError, BuildError) as exc:
+        result = run_build(map_name or default_map(maps_dir), sources_dir=sources_dir, maps_dir=maps_dir,
+                           basemap=basemap, scheduler=scheduler)
+    except (SourceError, BuildError, SpecError) as exc:
         _fail(exc)
     for w in result.warnings:
         click.echo(w, err=True)
@@ -56,12 +58,13 @@ def build(map_name: str, sources_dir: Path, maps_dir: Path, basemap: str | None,
 @click.option("--sources", "sources_dir", type=click.Path(path_type=Path), default=DEFAULT_SOURCES,
               show_default=True)
 @click.option("--maps", "maps_dir", type=click.Path(path_type=Path), default=DEFAULT_MAPS, show_default=True)
-@click.option("--map", "map_name", default=None, help="Also check the annotations of this map's sources.")
+@click.option("--map", "map_name", default=None,
+              help="Also check the sources' fields against this map's vocabulary, and its annotations.")
 def validate(sources_dir: Path, maps_dir: Path, map_name: str | None) -> None:
     """Check descriptors, hashes, licences, field mappings and annotations."""
-    from .builder import validate_all, validate_warnings
+    from .builder import validate_all, validate_notes, validate_warnings
 
-    for w in validate_warnings(sources_dir):  # printed, never a failure
+    for w in validate_warnings(sources_dir) + validate_notes(map_name):  # printed, never a failure
         click.echo(w)
     problems = validate_all(sources_dir, maps_dir, map_name)
     for p in problems:
@@ -70,6 +73,54 @@ def validate(sources_dir: Path, maps_dir: Path, map_name: str | None) -> None:
         click.echo(f"{len(problems)} problem(s)", err=True)
         sys.exit(1)
     click.echo("all sources valid")
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--slug", default=None, help="Folder name of the new source (default: from the file name).")
+@click.option("--sources", "sources_dir", type=click.Path(path_type=Path), default=DEFAULT_SOURCES,
+              show_default=True)
+@click.option("--map", "map_name", default=None,
+              help="Also propose this map's declared fields; writes MAPS/MAP.yaml with this source if it is new.")
+@click.option("--maps", "maps_dir", type=click.Path(path_type=Path), default=DEFAULT_MAPS, show_default=True)
+@click.option("--force", is_flag=True, help="Replace an existing source folder of the same slug.")
+def add(file: Path, slug: str | None, sources_dir: Path, map_name: str | None, maps_dir: Path, force: bool) -> None:
+    """Copy FILE into sources/SLUG/ and write its descriptor and README, with what was detected and guessed."""
+    import yaml
+
+    from .onboard import AddError, add as run_add, write_spec
+
+    spec = None
+    spec_path = maps_dir / f"{map_name}.yaml" if map_name else None
+    if spec_path is not None and spec_path.exists():
+        try:
+            spec = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            _fail(ValueError(f"{spec_path}: not valid YAML: {exc}"))
+        if not isinstance(spec, dict):
+            _fail(ValueError(f"{spec_path}: a map spec is a mapping of keys (name, title, sources, ...)"))
+    try:
+        ob = run_add(file, sources_dir=sources_dir, slug=slug, force=force, spec=spec)
+    except AddError as exc:
+        _fail(exc)
+    click.echo(f"added {ob.folder}/")
+    for line in ob.lines():
+        click.echo(f"  {line}")
+    for p in ob.problems:
+        click.echo(f"error: {p}")
+    click.echo(f"left to fill in ({len(ob.warnings)} placeholder warnings; `facilitymap validate` lists them):")
+    for w in ob.warnings:
+        click.echo(f"  {w}")
+    if spec_path is not None and not spec_path.exists():
+        click.echo(f"wrote {write_spec(maps_dir, map_name, ob.slug)}: a map with this one source")
+        step = ""
+    elif spec and ob.slug in (spec.get("sources") or []):
+        step = ""
+    else:
+        step = f"add `{ob.slug}` to the sources of {spec_path or 'a map spec (maps/<map>.yaml)'}, "
+    click.echo(f"next: fill in the placeholders (TODO:), check the mapping in {ob.folder}/datapackage.json, "
+               f"{step}run `facilitymap validate --map {map_name or '<map>'}`, then "
+               f"`facilitymap build {map_name or '<map>'}`")
 
 
 @main.command()
@@ -94,7 +145,7 @@ def sources(sources_dir: Path, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("map_name", default="xinjiang", metavar="MAP")
+@click.argument("map_name", required=False, metavar="[MAP]")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="PNG file to write.")
 @click.option("--site", "site_id", default=None, help="Zoom to this site and open its panel.")
 @click.option("--maps", "maps_dir", type=click.Path(path_type=Path), default=DEFAULT_MAPS, show_default=True)
@@ -104,8 +155,14 @@ def sources(sources_dir: Path, as_json: bool) -> None:
               help="Let the page load basemap tiles (needs the network).")
 def snapshot(map_name: str, out: Path, site_id: str | None, maps_dir: Path, width: int, height: int,
              tiles: bool) -> None:
-    """Write a static PNG of a built MAP (or of one site) through headless Chromium."""
+    """Write a static PNG of a built MAP (default: the only spec in MAPS) or of one site, via headless Chromium."""
     from .snapshot import snapshot as take
+    from .spec import SpecError, default_map
+
+    try:
+        map_name = map_name or default_map(maps_dir)
+    except SpecError as exc:
+        _fail(exc)
 
     map_dir = maps_dir / map_name
     if not (map_dir / "index.html").exists():

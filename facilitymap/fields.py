@@ -1,4 +1,9 @@
-"""Our field vocabulary: the names a descriptor's ``fields`` maps onto, with a label and a type each.
+"""The field vocabulary: the package roles every facility map has, and the fields a map spec declares.
+
+The package knows only the roles (``ROLES``: record id, names, coordinates, kind, county, region, description) and
+``name_<language tag>`` names. Every other field (a rating, a status, a capacity ...) is declared by the map spec
+under ``fields:`` with a label, a Frictionless type and an optional range; ``vocabulary(spec)`` gives roles plus
+declarations, and a descriptor's ``fields`` may map only onto names of the vocabulary of the map being built.
 
 A type says how a source value becomes ours (``convert``). Values that do not fit are not guessed at: the
 caller leaves them out of ``attrs`` (the original row keeps them) and writes a note.
@@ -10,88 +15,147 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 
+from . import dates
+
 # Values that mean "not given" in the shipped sources (a descriptor may replace this list: "missing_values").
 MISSING_VALUES = ("", "N/A", "#N/A", "n/a", "NA")
+
+#: Field types, by their Frictionless Table Schema names (``text`` is ours: long free text, shown as a paragraph).
+# Dates of any precision, ranges and yearly series are converted by dates.py.
+DATE_TYPES = ("date", "day", "yearmonth", "quarter", "halfyear", "year", "daterange", "series")
+TYPES = ("string", "text", "integer", "number", "boolean", "array") + DATE_TYPES
+RANGE_TYPES = ("integer", "number", "year")
+#: Keys of one declaration under a spec's ``fields:``.
+DECLARATION_KEYS = ("label", "type", "min", "max", "description")
 
 
 @dataclass(frozen=True)
 class Field:
     name: str
     label: str
-    type: str  # str | text | int | float | bool | month | list
+    type: str = "string"  # one of TYPES
     min: float | None = None
     max: float | None = None
+    description: str | None = None
 
 
-def _f(name, label, type="str", min=None, max=None):
-    return Field(name, label, type, min, max)
-
-
-FIELDS: dict[str, Field] = {f.name: f for f in [
-    # identity, names and place
-    _f("record_id", "Record id in the source"),
-    _f("name", "Name"),
-    _f("name_en", "Name (English)"),
-    _f("name_zh", "Name (Chinese, simplified)"),
-    _f("name_zh_hant", "Name (Chinese, traditional)"),
-    _f("name_ug", "Name (Uyghur)"),
-    _f("alt_name", "Other name"),
-    _f("lat", "Latitude", "float", -90, 90),
-    _f("lon", "Longitude", "float", -180, 180),
-    _f("kind", "Kind of site"),
-    _f("county", "County"),
-    _f("prefecture", "Prefecture"),
-    # assessment
-    _f("tier", "ASPI tier (1 lowest security, 4 prison)", "int", 1, 4),
-    _f("status", "Status (BuzzFeed corroboration)"),
-    _f("latest_imagery", "Latest satellite imagery used (YYYY-MM)", "month"),
-    _f("damage_index", "ASPI damage index (0-4)", "int", 0, 4),
-    _f("subtype", "Subtype of cultural site"),
-    _f("description", "Description by the publisher", "text"),
-    _f("remark", "Remark in the source", "text"),
-    _f("topics", "Topics", "list"),
-    _f("has_images", "Publisher has images", "bool"),
-    _f("highlight", "Highlighted by the publisher", "bool"),
-    # OSM
-    _f("wikidata", "Wikidata item"),
-    _f("amenity", "OSM amenity"),
-    # ASPI v1 evidence columns
-    _f("shawn_no", "Number in Shawn Zhang's list"),
-    _f("etnam_code", "Code in ETNAM's list"),
-    _f("distance_county_centre_km", "Distance to county centre (km)", "float", 0),
-    _f("distance_industrial_park_km", "Distance to industrial park (km)", "float", 0),
-    _f("distance_residential_km", "Distance to residential buildings (km)", "float", 0),
-    _f("distance_preschool_km", "Distance to pre-school (km, max 1)", "float", 0),
-    _f("watchtowers", "Watchtowers", "bool"),
-    _f("interior_fencing", "Interior fencing", "bool"),
-    _f("external_wall", "External wall", "bool"),
-    _f("security_changed", "Security features added or removed", "bool"),
-    _f("security_changes", "Security features changed"),
-    _f("security_changed_when", "When security features changed"),
-    _f("recreation_changed", "Recreational features added or removed", "bool"),
-    _f("recreation_changes", "Recreational features changed"),
-    _f("usage_prior_2017", "Use of the land before 2017"),
-    _f("organised_visits", "Organised visits"),
-    _f("other_footage", "Other footage"),
-    _f("other_evidence", "Other evidence"),
-    _f("eyewitness_accounts", "Eyewitness accounts", "text"),
-    _f("decommissioning", "Signs of decommissioning", "bool"),
-    _f("decommissioning_signs", "Decommissioning signs", "text"),
-    _f("buildings_2017", "Number of buildings in 2017", "int", 0),
-    _f("buildings_2018", "Number of buildings in 2018", "int", 0),
-    _f("buildings_2019", "Number of buildings in 2019", "int", 0),
-    _f("buildings_2020", "Number of buildings in 2020", "int", 0),
-    _f("construction_2019", "Construction ongoing in 2019", "bool"),
-    _f("construction_2020", "Construction ongoing in 2020", "bool"),
-    _f("factories_within", "Factories within the compound", "int", 0),
-    _f("factories_adjacent", "Factories adjacent to the compound", "int", 0),
-    _f("desecuritisation", "Desecuritisation", "bool"),
-    # grid
-    _f("utm_epsg", "UTM zone EPSG code", "int"),
+#: The roles: field names the package itself knows and uses (identity, names, position, place).
+ROLES: dict[str, Field] = {f.name: f for f in [
+    Field("record_id", "Record id in the source"),
+    Field("name", "Name"),
+    Field("lat", "Latitude", "number", -90, 90),
+    Field("lon", "Longitude", "number", -180, 180),
+    Field("kind", "Kind of site"),
+    Field("county", "County"),
+    Field("prefecture", "Region"),
+    Field("description", "Description by the publisher", "text"),
 ]}
+#: Other names a descriptor may use for a role: ``region`` is stored as ``prefecture`` (the records' column).
+ALIASES = {"region": "prefecture"}
+
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
+_NAME_LANG = re.compile(r"name_([a-z]{2,3}(?:_[a-z0-9]{2,8})*)")
 
 # Fields that are record columns of their own; every other mapped field goes into ``attrs``.
 NAME_FIELDS = ("name", "name_en", "name_zh", "name_ug", "county", "prefecture")
+
+
+def canonical(name: str) -> str:
+    """The stored name of a field name (an alias becomes its role)."""
+    return ALIASES.get(name, name)
+
+
+def valid_name(name) -> bool:
+    """A field name: lower case letters, digits and ``_``, starting with a letter."""
+    return isinstance(name, str) and _NAME.fullmatch(name) is not None
+
+
+def role(name: str) -> Field | None:
+    """The role of that name (``name_<tag>`` for any language tag included), or None."""
+    name = canonical(name)
+    if name in ROLES:
+        return ROLES[name]
+    m = _NAME_LANG.fullmatch(name)
+    return Field(name, f"Name ({m.group(1).replace('_', '-')})") if m else None
+
+
+def vocabulary(spec: dict | None) -> dict[str, Field]:
+    """Roles plus the fields the map spec declares (a declaration of a role changes its label only)."""
+    out = dict(ROLES)
+    for name, d in ((spec or {}).get("fields") or {}).items():
+        base = role(name)
+        if base is not None:
+            out[name] = Field(name, d["label"], base.type, base.min, base.max, d.get("description", base.description))
+        else:
+            out[name] = Field(name, d["label"], d.get("type", "string"), d.get("min"), d.get("max"),
+                              d.get("description"))
+    return out
+
+
+def lookup(vocab: dict[str, Field] | None, name: str) -> Field | None:
+    """The field a descriptor's name maps onto: in the vocabulary, or a role; None when the map does not know it.
+
+    Without a vocabulary (no map given, e.g. ``facilitymap sources``) a name that is not a role is read as a string.
+    """
+    name = canonical(name)
+    if vocab is not None and name in vocab:
+        return vocab[name]
+    r = role(name)
+    if r is not None or vocab is not None:
+        return r
+    return Field(name, name)
+
+
+def declaration_problems(fields) -> list[str]:
+    """Problems of a spec's ``fields:`` block, each ``fields: <name>: problem``."""
+    if fields is None:
+        return []
+    if not isinstance(fields, dict):
+        return ["fields: is not a mapping of field name to {label, type, ...}"]
+    out = []
+    for name, d in fields.items():
+        def bad(msg, name=name):
+            out.append(f"fields: {name}: {msg}")
+
+        if not valid_name(name):
+            bad("is not a field name (lower case letters, digits and _, starting with a letter)")
+            continue
+        if name in ALIASES:
+            bad(f"is another name of {ALIASES[name]!r}: declare {ALIASES[name]!r}")
+            continue
+        if not isinstance(d, dict):
+            bad("needs {label: ..., type: ...}")
+            continue
+        unknown = sorted(set(d) - set(DECLARATION_KEYS))
+        if unknown:
+            bad(f"unknown key(s) {', '.join(map(str, unknown))} (known: {', '.join(DECLARATION_KEYS)})")
+        if not isinstance(d.get("label"), str) or not d["label"].strip():
+            bad("needs a label (text)")
+        if "description" in d and not isinstance(d["description"], str):
+            bad("description is not text")
+        base = role(name)
+        if base is not None:
+            if "type" in d and d["type"] != base.type:
+                bad(f"is a role of type {base.type}; a map may change its label, not its type")
+            if "min" in d or "max" in d:
+                bad("is a role; a map may change its label, not its range")
+            continue
+        typ = d.get("type", "string")
+        if typ not in TYPES:
+            bad(f"type {typ!r} is not one of {', '.join(TYPES)}")
+            continue
+        for k in ("min", "max"):
+            if k in d:
+                v = d[k]
+                if typ not in RANGE_TYPES:
+                    bad(f"{k}: a range needs type {', '.join(RANGE_TYPES)}, not {typ}")
+                elif isinstance(v, bool) or not isinstance(v, (int, float)):
+                    bad(f"{k}: {v!r} is not a number")
+        lo, hi = d.get("min"), d.get("max")
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lo, hi)) and lo > hi:
+            bad(f"min {lo} is greater than max {hi}")
+    return out
+
 
 _MONTHS = {m: i for i, m in enumerate(
     ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
@@ -118,21 +182,30 @@ def convert(field: Field, value, fmt: str | None = None, item: str | None = None
     if isinstance(value, str):
         value = value.strip()
     t = field.type
-    if t in ("str", "text"):
+    if t in DATE_TYPES:  # see dates.py
+        try:
+            return dates.convert(t, value, fmt, item)
+        except dates.DateError as e:
+            raise FieldValueError(str(e)) from None
+    if t in ("string", "text"):
         out = value if isinstance(value, str) else _plain(value)
-    elif t == "int":
+    elif t == "integer":
         out = _to_int(value)
-    elif t == "float":
+    elif t == "number":
         out = _to_float(value)
-    elif t == "bool":
+    elif t == "boolean":
         out = _to_bool(value)
-    elif t == "month":
+    elif t == "yearmonth":
         out = to_month(value, fmt)
-    elif t == "list":
+    elif t == "date":
+        out = to_date(value, fmt)
+    elif t == "year":
+        out = to_year(value, fmt)
+    elif t == "array":
         out = _to_list(value, item)
-    else:  # pragma: no cover - guarded by the vocabulary
+    else:  # pragma: no cover - guarded by declaration_problems
         raise FieldValueError(f"unknown type {t}")
-    if t in ("int", "float") and out is not None:
+    if t in RANGE_TYPES and out is not None:
         if field.min is not None and out < field.min or field.max is not None and out > field.max:
             raise FieldValueError(f"{value!r} is outside {_fmt(field.min)}..{_fmt(field.max)}")
     return out
@@ -229,3 +302,41 @@ def to_month(value, fmt: str | None = None) -> str:
         except (TypeError, ValueError, IndexError):
             pass
     raise FieldValueError(f"{value!r} is not a month (YYYY-MM, YY-Mon or an RFC-2822 date)")
+
+
+def to_date(value, fmt: str | None = None) -> str:
+    """A day as ``YYYY-MM-DD`` from ``YYYY-MM-DD`` (a time after it is dropped), RFC-2822, or a strptime ``fmt``."""
+    s = str(value).strip()
+    if fmt:
+        try:
+            d = datetime.strptime(s, fmt)
+        except ValueError:
+            raise FieldValueError(f"{value!r} does not match the date format {fmt!r}") from None
+        return f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
+    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})(?:[T ].*)?", s)
+    if m:
+        try:
+            d = datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        except ValueError:
+            raise FieldValueError(f"{value!r} is not a date") from None
+        return f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
+    if "," in s:
+        try:
+            d = parsedate_to_datetime(s)
+            return f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
+        except (TypeError, ValueError, IndexError):
+            pass
+    raise FieldValueError(f"{value!r} is not a date (YYYY-MM-DD or an RFC-2822 date)")
+
+
+def to_year(value, fmt: str | None = None) -> int:
+    """A year as a whole number from ``YYYY`` (or a strptime ``fmt``)."""
+    if fmt:
+        try:
+            return datetime.strptime(str(value).strip(), fmt).year
+        except ValueError:
+            raise FieldValueError(f"{value!r} does not match the date format {fmt!r}") from None
+    y = _to_int(value)
+    if not 1 <= y <= 9999:
+        raise FieldValueError(f"{value!r} is not a year")
+    return y

@@ -26,8 +26,9 @@ def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
 
 @click.command()
 @click.option("--bbox", default=None, help="west,south,east,north in degrees (default: the map's extent).")
-@click.option("--map", "map_name", default="xinjiang", show_default=True,
-              help="Take the bbox from this built map's sites when --bbox is not given.")
+@click.option("--map", "map_name", default=None,
+              help="Take the bbox from this built map's sites when --bbox is not given (default: the only spec "
+                   "in MAPS).")
 @click.option("--maps", "maps_dir", type=click.Path(path_type=Path), default=Path("maps"), show_default=True)
 @click.option("--api", default="earth-search", show_default=True,
               help="earth-search, planetary-computer, or a STAC API URL.")
@@ -41,7 +42,7 @@ def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
 @click.option("--page-size", default=100, show_default=True)
 @click.option("--max-items", default=None, type=int)
 @click.option("--no-progress", is_flag=True)
-def fetch(bbox: str | None, map_name: str, maps_dir: Path, api: str, collections: str | None, start: str,
+def fetch(bbox: str | None, map_name: str | None, maps_dir: Path, api: str, collections: str | None, start: str,
           end: str | None, out_dir: Path, slug: str | None, page_size: int, max_items: int | None,
           no_progress: bool) -> None:
     """Harvest scene footprints from a STAC API into a new source folder."""
@@ -49,6 +50,12 @@ def fetch(bbox: str | None, map_name: str, maps_dir: Path, api: str, collections
 
     box = _bbox(bbox)
     if box is None:
+        from .spec import SpecError, default_map
+
+        try:
+            map_name = map_name or default_map(maps_dir)
+        except SpecError as exc:
+            raise click.UsageError(f"{exc}, or give --bbox") from None
         box = _map_bbox(maps_dir / map_name)
     kwargs = dict(out_dir=out_dir, bbox=box, start=start, end=end or date.today().isoformat(), api=api,
                   limit=page_size, max_items=max_items, progress=not no_progress, slug=slug)

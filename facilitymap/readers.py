@@ -10,13 +10,16 @@ Keys of the descriptor's ``facilitymap`` block that readers use (all data, no Py
 - ``reader``: ``csv`` (also TSV: resource ``format: "tsv"``), ``geojson``, ``osm``, ``geoparquet``;
   the resource's ``encoding`` and Frictionless ``dialect`` (delimiter, quoteChar, doubleQuote, escapeChar,
   skipInitialSpace; a header row is required) say how to decode and split a CSV;
-- ``fields``: our field (``fields.FIELDS``) → source column, property path (``names.cn``, ``pos.0``) or OSM tag;
+- ``fields``: a field of the map's vocabulary (a package role such as ``name``, ``lat``, ``county``, any
+  ``name_<language tag>``, or a field the map spec declares under ``fields:``; ``region`` is another name of the
+  role ``prefecture``) → source column, property path (``names.cn``, ``pos.0``) or OSM tag;
   or ``{"from": column, "format": strptime format, "item": key to take from each object of a list}``;
   with ``lat`` and ``lon`` mapped the point comes from them, otherwise from the file's geometry;
 - ``kind``: a constant, or ``{"field": column, "values": {source value: our kind}}`` (other values: rejected);
 - ``filter``: ``{"field": column, "equals": value}`` or ``{"field", "in": [...]}``: rows that do not pass are not
   data rows of the source (counted in one note);
 - ``required``: our fields that must not be empty (default ``["record_id"]``);
+- ``row_ids``: true when the file has no id column: a record's id is its row number;
 - ``extent``: ``[west, south, east, north]`` where the data should lie (used to detect swapped coordinates);
 - ``position_check``: ``{"lat": path, "lon": path, "tolerance_m": m}``, a second position that must agree with the
   geometry;
@@ -338,23 +341,28 @@ def parse_source(source: Source) -> Table:
     return PARSERS[source.reader](source, path)
 
 
-def read_tabular(source: Source) -> ReadResult:
+def read_tabular(source: Source, vocabulary: dict | None = None) -> ReadResult:
     """The reader of every tabular/geographic format: parse, check mapped columns exist, build records."""
     table = parse_source(source)
     check_columns(table, source.fm, source.descriptor_path)
-    return build_records(source.slug, source.fm, table)
+    return build_records(source.slug, source.fm, table, vocabulary)
 
 
-READERS: dict[str, Callable[[Source], object]] = {name: read_tabular for name in PARSERS}
+# reader(source, vocabulary) -> ReadResult
+READERS: dict[str, Callable[..., object]] = {name: read_tabular for name in PARSERS}
 
 
-def read_source(source: Source):
-    """Read one source into records, rejected rows and notes (``rows == len(records) + len(rejected)``)."""
+def read_source(source: Source, vocabulary: dict | None = None):
+    """Read one source into records, rejected rows and notes (``rows == len(records) + len(rejected)``).
+
+    `vocabulary`: ``fields.vocabulary(spec)`` of the map being built: the types of the mapped fields. Without it
+    (no map in view) a field that is not a package role is read as a string.
+    """
     reader = READERS.get(source.reader)
     if reader is None:
         raise SourceError(source.descriptor_path, None,
                           f"no reader {source.reader!r} (known: {', '.join(sorted(READERS))})")
-    return reader(source)
+    return reader(source, vocabulary)
 
 
 def mapping_problems(source: Source) -> list[str]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import SourceError
-from .fields import FIELDS
+from .fields import valid_name
 
 LAYERS = ("sites", "outlines", "grid", "scenes", "claims")
 READER_NAMES = ("csv", "geojson", "osm", "geoparquet", "claims")
@@ -21,6 +21,15 @@ REQUIRED_KEYS = ("name", "title", "licenses", "sources", "resources", "facilitym
 REQUIRED_FM_KEYS = ("layer", "reader", "resource", "publisher", "citation", "upstream")
 # Licences that are placeholders, not licences: the source is usable, but `validate` warns until it is filled in.
 PLACEHOLDER_LICENCES = ("as-provided-by-the-user",)
+# Text that still has to be written (`facilitymap add` marks unknowns with it): a descriptor string that starts
+# with it, or a README line that contains it, is a validation warning naming where it is.
+PLACEHOLDER = "TODO:"
+# Every key of the descriptor's `facilitymap` block that the code reads (documented in DESIGN.md, tested); others
+# are a validation warning, so a typo does not silently drop a setting.
+FM_KEYS = frozenset({
+    "layer", "reader", "resource", "publisher", "citation", "retrieved", "retrieved_note", "upstream",
+    "upstream_note", "snapshot", "kind", "filter", "fields", "required", "row_ids", "extent", "position_check",
+    "missing_values", "endpoint", "query", "harvest"})
 REQUIRED_RESOURCE_KEYS = ("name", "path", "format", "bytes", "hash")
 TEXT_FORMATS = ("csv", "tsv", "geojson", "json", "osm", "xml")
 
@@ -189,6 +198,46 @@ def source_warnings(sources: list[Source]) -> list[str]:
             if isinstance(lic, dict) and lic.get("name") in PLACEHOLDER_LICENCES:
                 out.append(f"{s.descriptor_path}: warning: licenses[{i}] is {lic['name']!r}: state the licence "
                            "of this data before publishing a map built from it")
+        out += _placeholder_warnings(s)
+    return out
+
+
+def known_fm_keys() -> frozenset:
+    """FM_KEYS, and the keys of the descriptor schema's `facilitymap` block where the package has one."""
+    try:
+        from .schema import load_schema  # type: ignore[attr-defined]
+
+        return FM_KEYS | set(load_schema("descriptor")["$defs"]["facilitymap"]["properties"])
+    except (ImportError, KeyError, OSError):
+        return FM_KEYS
+
+
+def _placeholder_warnings(s: Source) -> list[str]:
+    """Placeholders left by `facilitymap add` (descriptor strings starting with PLACEHOLDER, README lines holding
+    it) and unknown keys of the `facilitymap` block: what the person still has to fill in or fix."""
+    out = []
+
+    def walk(value, where):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{where}.{k}" if where else k)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, f"{where}[{i}]")
+        elif isinstance(value, str) and value.startswith(PLACEHOLDER):
+            out.append(f"{s.descriptor_path}: warning: {where} is a placeholder: {value}")
+
+    walk(s.descriptor, "")
+    fm = s.descriptor.get("facilitymap")
+    if isinstance(fm, dict):
+        for k in sorted(set(fm) - known_fm_keys()):
+            out.append(f"{s.descriptor_path}: warning: facilitymap.{k} is not a key facilitymap knows "
+                       f"(see DESIGN.md, \"Source descriptor\"); it is ignored")
+    readme = s.folder / "README.md"
+    if readme.is_file():
+        for n, line in enumerate(readme.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+            if PLACEHOLDER in line:
+                out.append(f"{readme}:{n}: warning: placeholder: {line.strip()}")
     return out
 
 
@@ -279,14 +328,15 @@ def _validate_one(s: Source) -> list[str]:
         p.append(str(e))
         return p
 
-    # Field mapping: targets must be ours, sources must be columns the file has.
+    # Field mapping: targets must be field names (whether the map knows them is checked with the map: see
+    # spec.source_field_problems), sources must be columns the file has.
     fields = fm.get("fields") or {}
     if not isinstance(fields, dict):
         bad("facilitymap.fields is not an object")
         return p
     for ours in fields:
-        if ours not in FIELDS:
-            bad(f"facilitymap.fields: {ours!r} is not one of our fields (see facilitymap/fields.py)")
+        if not valid_name(ours):
+            bad(f"facilitymap.fields: {ours!r} is not a field name (lower case letters, digits and _)")
     if fm.get("reader") in ("csv", "geojson", "osm", "geoparquet") and files_ok:
         from .readers import mapping_problems
 

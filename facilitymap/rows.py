@@ -2,12 +2,13 @@
 
 Rules (each rejected row gets its row number and a reason; repairs get a note; nothing is dropped silently):
 
-- no record id, or an id already kept earlier in the file → rejected (the first kept row keeps the id);
+- no record id (unless ``row_ids`` makes the row number the id), or an id already kept earlier in the file →
+  rejected (the first kept row keeps the id);
 - latitude or longitude not a number → rejected;
 - outside ±90 / ±180 → rejected; if swapping the two gives a valid point (inside the source's ``extent`` when
   one is declared) the reason says "latitude and longitude swapped";
 - inside ±90 / ±180 but outside the declared ``extent``: when the swapped point is inside it, rejected as swapped
-  (e.g. lat 80.2, lon 41.1 for a Xinjiang source whose extent is lon 73-97, lat 34-50); otherwise kept, with a note;
+  (e.g. lat 80.2, lon 41.1 for a source whose extent is lon 73-97, lat 34-50); otherwise kept, with a note;
 - empty name → rejected when ``name`` is in the descriptor's ``required`` list;
 - a polygon that is not valid (e.g. self-intersecting) → repaired with shapely ``make_valid``, with a note;
   a polygon with nothing left → rejected;
@@ -27,8 +28,10 @@ import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
+from . import dates
 from .errors import SourceError
-from .fields import FIELDS, MISSING_VALUES, NAME_FIELDS, FieldValueError, _to_float, convert, is_missing
+from .fields import MISSING_VALUES, NAME_FIELDS, Field, FieldValueError, _to_float, canonical, convert, is_missing
+from .fields import lookup as field_for
 
 RECORD_COLUMNS = ["source", "record_id", "row", "kind", "name", "name_en", "name_zh", "name_ug", "county",
                   "prefecture", "attrs", "original", "geometry"]
@@ -68,12 +71,18 @@ def spec_column(spec) -> tuple[str, str | None, str | None]:
     """A ``fields`` entry is a column name or {"from": column, "format"?: strptime format, "item"?: key}."""
     if isinstance(spec, str):
         return spec, None, None
+    if dates.series_columns(spec):
+        return None, spec.get("format"), spec.get("item")
     return spec["from"], spec.get("format"), spec.get("item")
 
 
 def mapped_columns(fm: dict) -> list[tuple[str, str]]:
     """(where in the descriptor, source column) for every column the descriptor names."""
-    out = [(f"fields.{ours}", spec_column(spec)[0]) for ours, spec in (fm.get("fields") or {}).items()]
+    out = []
+    for ours, spec in (fm.get("fields") or {}).items():
+        series = dates.series_columns(spec)  # one field from several columns: {"series": {"2017": col, ...}}
+        out += ([(f"fields.{ours}.series.{y}", c) for y, c in series.items()] if series
+                else [(f"fields.{ours}", spec_column(spec)[0])])
     if isinstance(fm.get("kind"), dict):
         out.append(("kind.field", fm["kind"]["field"]))
     if fm.get("filter"):
@@ -93,9 +102,20 @@ def check_columns(table: Table, fm: dict, descriptor_path: Path) -> None:
                               f"facilitymap.{where} is not in the file")
 
 
-def build_records(slug: str, fm: dict, table: Table) -> ReadResult:
-    """Apply the descriptor (filter, kind, field mapping) and the row checks to a parsed table."""
-    fields_spec = fm.get("fields") or {}
+def build_records(slug: str, fm: dict, table: Table, vocabulary: dict[str, Field] | None = None) -> ReadResult:
+    """Apply the descriptor (filter, kind, field mapping) and the row checks to a parsed table.
+
+    `vocabulary`: the fields of the map being built (``fields.vocabulary(spec)``), which give each mapped field its
+    type; without one, fields that are not roles are read as strings. An alias (``region``) is stored as its role.
+    """
+    fields_spec = {canonical(k): v for k, v in (fm.get("fields") or {}).items()}
+    types = {}
+    for ours in fields_spec:
+        f = field_for(vocabulary, ours)
+        if f is None:
+            raise SourceError(table.path, None, f"{slug}/datapackage.json facilitymap.fields.{ours}: not a field of "
+                                                "this map (declare it under `fields:` in the map spec)")
+        types[ours] = f
     required = set(fm.get("required") or ["record_id"])
     missing = tuple(fm.get("missing_values") or MISSING_VALUES)
     extent = fm.get("extent")
@@ -121,6 +141,8 @@ def build_records(slug: str, fm: dict, table: Table) -> ReadResult:
         if rid is None and "record_id" in fields_spec:
             v = get(raw.original, spec_column(fields_spec["record_id"])[0])
             rid = None if is_missing(v, missing) else _id_str(v)
+        if rid is None and fm.get("row_ids") and "record_id" not in fields_spec:
+            rid = str(raw.row)  # the file has no id column: the row number is the id (it moves if rows do)
 
         def reject(reason):
             rejected.append({"row": raw.row, "record_id": rid, "reason": reason})
@@ -147,11 +169,13 @@ def build_records(slug: str, fm: dict, table: Table) -> ReadResult:
             if ours == "record_id":
                 continue
             col, fmt, item = spec_column(spec)
-            v = get(raw.original, col)
+            series = dates.series_columns(spec)
+            v = (dates.series_values(series, lambda c: get(raw.original, c), lambda x: is_missing(x, missing))
+                 if series else get(raw.original, col))
             if is_missing(v, missing):
                 continue
             try:
-                cv = convert(FIELDS[ours], v, fmt, item)
+                cv = convert(types[ours], v, fmt, item)
             except FieldValueError as e:
                 if ours in ("lat", "lon"):
                     attrs[ours] = v  # judged below, with the geometry
@@ -341,7 +365,7 @@ def _haversine_m(lon1, lat1, lon2, lat2) -> float:
 
 
 def _position_check(original, get, pc, geom) -> list[str]:
-    """A second position in the row (e.g. ASPI's pos [lat, lon]) must agree with the geometry."""
+    """A second position in the row (e.g. a ``pos: [lat, lon]`` property) must agree with the geometry."""
     lat, lon = get(original, pc["lat"]), get(original, pc["lon"])
     if lat is None or lon is None:
         return [f"no {pc['lat']}/{pc['lon']} to check the geometry against"]

@@ -16,6 +16,22 @@ def sources_dir() -> Path:
     return REPO / "sources"
 
 
+@pytest.fixture(scope="session")
+def xinjiang_vocab():
+    """The field vocabulary of the shipped map (roles + the fields maps/xinjiang.yaml declares)."""
+    from facilitymap.fields import vocabulary
+    from facilitymap.spec import load_map_spec
+
+    return vocabulary(load_map_spec(REPO / "maps", "xinjiang"))
+
+
+def vocab_of(**declared):
+    """A vocabulary of a map declaring these fields, e.g. ``vocab_of(tier={"label": "Tier", "type": "integer"})``."""
+    from facilitymap.fields import vocabulary
+
+    return vocabulary({"fields": declared})
+
+
 @pytest.fixture
 def make_source(tmp_path):
     """Write ``tmp_path/sources/<slug>/`` with one data file and a correct descriptor; return the Source.

@@ -134,7 +134,8 @@ def make_payload(n_detention: int = 16, n_buzzfeed: int = 6, n_cultural: int = 8
             "lon": lon, "lat": lat, "tier": tier, "status": "corroborated" if i % 4 == 0 else None,
             "latest_imagery": attrs["latest_imagery"][0]["value"], "records": records, "attributes": attrs,
             "disagreements": disagreements,
-            "imagery": {"s2_tiles": ["44SKE"], "aspi_latest_imagery": attrs["latest_imagery"][0]["value"],
+            "imagery": {"s2_tiles": ["44SKE"], "reference_month": attrs["latest_imagery"][0]["value"],
+                        "reference_source": "aspi-xjdp-markers",
                         # the build's "search imagery here" links on every other site (the rest: the page's own)
                         **({"links": imagery_links(lon, lat, attrs["latest_imagery"][0]["value"])} if i % 2 == 0
                            else {})},
@@ -148,7 +149,8 @@ def make_payload(n_detention: int = 16, n_buzzfeed: int = 6, n_cultural: int = 8
             "site_id": "bf-" + bid, "name": f"Aksu - {j + 1}", "kind": "detention", "county": "Aksu",
             "lon": lon, "lat": lat, "status": st, "records": [{"source": "buzzfeed-2020", "record_id": bid}],
             "attributes": {"status": [{"value": st, "source": "buzzfeed-2020", "record_id": bid}]},
-            "imagery": {"s2_tiles": [], "aspi_latest_imagery": None, "links": imagery_links(lon, lat)},
+            "imagery": {"s2_tiles": [], "reference_month": None, "reference_source": None,
+                        "links": imagery_links(lon, lat)},
         }))
     features.append(_feature({
         "site_id": "osm-way-9001", "name": "Compound (OSM only)", "kind": "detention", "lon": 87.6, "lat": 43.8,

@@ -13,15 +13,20 @@ import pytest
 from shapely.geometry import Point, box
 
 import facilitymap.annotations as ann
-from facilitymap.annotations.generate import generate_disagreement_claims
+from facilitymap.annotations.generate import generate_disagreement_claims, rule_problems
 from facilitymap.errors import SourceError
 
 ROOT = Path(__file__).resolve().parents[1]
 # Area claims go through the Xinjiang map's place table (maps/xinjiang.yaml `places:`).
-from facilitymap.builder import load_map_spec  # noqa: E402
+from facilitymap.spec import load_map_spec  # noqa: E402
 
 XJ_PLACES = load_map_spec(ROOT / "maps", "xinjiang")["places_table"]
 XJ_KW = {"canonical": XJ_PLACES.canonical, "place_label": XJ_PLACES.label}
+
+
+def _xinjiang_rules():
+    """The generated-annotation rules of the shipped map spec (the package itself has none)."""
+    return load_map_spec(ROOT / "maps", "xinjiang")["rules"]
 SHIPPED = ROOT / "sources" / "annotations-xinjiang-police-files"
 
 ASPI = "aspi-xjdp-markers"
@@ -412,7 +417,9 @@ def test_claim_ids_unique_across_sources(tmp_path):
 
 
 def test_generated_disagreement_claims():
-    claims = {c["id"]: c for c in generate_disagreement_claims(_sites(), _records(), SOURCES, distance_m=500)}
+    rules = _xinjiang_rules()
+    claims = {c["id"]: c for c in generate_disagreement_claims(_sites(), _records(), SOURCES, distance_m=500,
+                                                               rules=rules)}
     # aspi-2: closed vs tier 3 but desecuritised; aspi-3: closed vs tier 1 fits; bf-300: no tier
     assert sorted(claims) == ["generated-location-aspi-1", "generated-tier-status-aspi-1"]
     loc = claims["generated-location-aspi-1"]
@@ -433,8 +440,59 @@ def test_generated_disagreement_claims():
         assert [(x["source"], x["title"], x.get("publisher")) for x in c["citations"]] == [
             (ASPI, "ASPI markers", "ASPI"), (BF, "BuzzFeed camps database", "BuzzFeed News")]
         assert c["target"] == {"type": "site", "site_ids": ["aspi-1"]}
-    assert generate_disagreement_claims(_sites(), _records(), SOURCES, distance_m=1000) == [
+    assert generate_disagreement_claims(_sites(), _records(), SOURCES, distance_m=1000, rules=rules) == [
         claims["generated-tier-status-aspi-1"]]
+    # without the map's rules only the location claim is generated: the package knows no such table
+    assert [c["id"] for c in generate_disagreement_claims(_sites(), _records(), SOURCES, distance_m=500)] == [
+        "generated-location-aspi-1"]
+
+
+def test_a_rule_is_data_fields_values_and_wording_from_the_spec():
+    rule = {"id": "odd-pair", "when": [
+        {"field": "status", "in": ["Probably \u2013  CLOSED", "probably closed"], "says": "says it is {value}"},
+        {"field": "tier", "in": [4.0]}],  # compared as text: 4.0 matches 4; no `says`: the default wording
+        "text": "Odd: {values}."}
+    claims = generate_disagreement_claims(_sites(), _records(), SOURCES, distance_m=10_000, rules=[rule])
+    assert [c["id"] for c in claims] == ["generated-odd-pair-aspi-1"]
+    assert claims[0]["text"] == ("Odd: BuzzFeed camps database (record 106) says it is probably closed; "
+                                 "ASPI markers (record 1) gives \u201c4\u201d.")
+    assert [x["id"] for x in claims[0]["citations"]] == [ASPI, BF]
+    # a condition that finds no value: no claim
+    rule["when"][1]["in"] = [1, 2]
+    assert generate_disagreement_claims(_sites(), _records(), SOURCES, distance_m=10_000, rules=[rule]) == []
+
+
+def test_rule_problems_name_the_rule_and_the_key():
+    known = {"status", "tier", "decommissioning"}
+    ok = {"id": "a", "when": [{"field": "tier", "in": [3]}], "text": "{values}."}
+    assert rule_problems([ok], known) == []
+    assert rule_problems(None, known) == []
+    assert rule_problems({"a": 1}, known) == ["rules: is not a list of rules ({id, when, unless, text})"]
+    variants = [
+        {"id": "Bad Id"},
+        {"when": []},
+        {"when": [{"field": "colour", "in": [1]}]},
+        {"when": [{"field": "tier", "in": []}]},
+        {"when": [{"field": "tier", "in": [3], "says": "is {valu}"}]},
+        {"unless": ["colour"]},
+        {"text": "no placeholder"},
+        {"colour": "red"},
+        {"id": "a"},
+        {"id": "location"},
+    ]
+    bad = [{**ok, "id": f"r{i}", **v} for i, v in enumerate(variants)]
+    assert rule_problems(bad, known) == [
+        "rules[0]: id 'Bad Id' is not lower-case letters, digits and dashes",
+        "rules[1]: when: needs a list of conditions ({field, in, says})",
+        "rules[2]: when[0]: field 'colour' is not a field of this map",
+        "rules[3]: when[0]: in: needs a non-empty list of values",
+        "rules[4]: when[0]: says: needs text whose only placeholder is {value}",
+        "rules[5]: unless: field 'colour' is not a field of this map",
+        "rules[6]: text: needs text with the placeholder {values} (and no other)",
+        "rules[7]: unknown key(s) colour (known: id, when, unless, text)",
+        "rules[9]: id 'location' is already taken",
+    ]
+    assert rule_problems([ok, ok], known) == ["rules[1]: id 'a' is already taken"]
 
 
 def test_build_annotations_is_plain_reproducible_data(tmp_path):
@@ -448,12 +506,14 @@ def test_build_annotations_is_plain_reproducible_data(tmp_path):
         "name": "notes", "resources": [{"name": "claims", "path": "claims.yaml", "format": "yaml", "bytes": len(data),
                                         "hash": "sha256:" + hashlib.sha256(data).hexdigest()}],
         "facilitymap": {"layer": "claims", "reader": "claims", "resource": "claims"}}))
-    out1 = ann.build_annotations([folder], _sites(), _records(), SOURCES, **XJ_KW)
-    out2 = ann.build_annotations([folder], _sites(), _records(), SOURCES, **XJ_KW)
+    rules = _xinjiang_rules()
+    out1 = ann.build_annotations([folder], _sites(), _records(), SOURCES, rules=rules, **XJ_KW)
+    out2 = ann.build_annotations([folder], _sites(), _records(), SOURCES, rules=rules, **XJ_KW)
     dump = json.dumps(out1, sort_keys=True, ensure_ascii=False)
     assert dump == json.dumps(out2, sort_keys=True, ensure_ascii=False)
     assert out1["source_stats"] == {"notes": {"rows": 6, "records": 6, "rejected": []}}
     assert out1["report"]["generated_by_kind"] == {"location": 1, "tier-status": 1}
+    assert out1["report"]["rules"] == rules  # the report says which rules were applied
     assert out1["claims_for_site"]["aspi-1"] == ["by-alias-pinyin", "by-alias-uyghur", "by-record",
                                                  "generated-location-aspi-1", "generated-tier-status-aspi-1"]
     assert [i["id"] for i in out1["csl"]] == ["aspi-camp-dataset-v1", ASPI, BF, "notes:B", "notes:whole-map-2"]
@@ -598,6 +658,7 @@ def test_shipped_descriptor_passes_the_registry():
 def test_shipped_claims_resolve_against_the_real_sites():
     """End to end on the shipped sources: Tekes and Konasheher (Shufu) resolve to real sites."""
 
+    from facilitymap.fields import vocabulary
     from facilitymap.readers import read_source
     from facilitymap.reconcile import reconcile
     from facilitymap.registry import load_sources
@@ -607,7 +668,9 @@ def test_shipped_claims_resolve_against_the_real_sites():
     spec = load_map_spec(ROOT / "maps", "xinjiang")
     by_slug = {s.slug: s for s in load_sources(ROOT / "sources")}
     site_slugs = [s for s in spec["sources"] if by_slug[s].layer in ("sites", "outlines")]
-    rec = reconcile({s: read_source(by_slug[s]).records for s in site_slugs}, site_slugs, match_options(spec))
+    vocab = vocabulary(spec)
+    rec = reconcile({s: read_source(by_slug[s], vocab).records for s in site_slugs}, site_slugs,
+                    match_options(spec))
     claim_srcs = [by_slug[s] for s in spec["sources"] if by_slug[s].layer == "claims"]
     assert [s.slug for s in claim_srcs] == [SHIPPED.name]
     assert ann.check_annotation_sources(claim_srcs, rec.sites, rec.records, canonical=place_canonical(spec)) == []

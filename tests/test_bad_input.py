@@ -9,6 +9,8 @@ import pytest
 from facilitymap.errors import SourceError
 from facilitymap.readers import read_source
 
+from conftest import vocab_of
+
 POINT_FIELDS = {"record_id": "id", "name": "name", "lat": "lat", "lon": "lon"}
 XJ = [73.0, 34.0, 97.0, 50.0]
 
@@ -84,7 +86,9 @@ def test_value_that_does_not_fit_its_type_is_noted_not_guessed(make_source):
     text = "id,name,lat,lon,tier,seen\n1,A,41,80,?,20-Mar\n2,B,41,80,7,Smarch\n3,C,41,80,2,N/A\n"
     src = make_source(text, reader="csv",
                       fields={**POINT_FIELDS, "tier": "tier", "latest_imagery": "seen"})
-    rr = _balanced(read_source(src))
+    vocab = vocab_of(tier={"label": "Tier", "type": "integer", "min": 1, "max": 4},
+                     latest_imagery={"label": "Seen", "type": "yearmonth"})
+    rr = _balanced(read_source(src, vocab))
     assert len(rr.records) == 3
     attrs = list(rr.records["attrs"])
     assert "tier" not in attrs[0] and attrs[0]["latest_imagery"] == "2020-03"

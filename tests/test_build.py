@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import json
 import shutil
 from pathlib import Path
@@ -134,6 +135,8 @@ def _copy_sources(tmp_path: Path, slugs: list[str]) -> Path:
 SMALL_SPEC = """name: small
 title: Small
 sources: [buzzfeed-2020]
+fields:
+  status: {label: "Status", type: string}
 """
 
 
@@ -173,7 +176,9 @@ def test_cli_build_validate_and_sources(tmp_path):
     sources = _copy_sources(tmp_path, ["buzzfeed-2020", "osm-reeducation-camps"])
     maps = tmp_path / "maps"
     maps.mkdir()
-    (maps / "small.yaml").write_text("sources: [buzzfeed-2020, osm-reeducation-camps]\n")
+    (maps / "small.yaml").write_text(SMALL_SPEC.replace("[buzzfeed-2020]", "[buzzfeed-2020, osm-reeducation-camps]")
+                                     + "  alt_name: {label: Other name}\n  wikidata: {label: Wikidata}\n"
+                                       "  amenity: {label: Amenity}\n  remark: {label: Remark, type: text}\n")
     runner = CliRunner()
     res = runner.invoke(main, ["build", "small", "--sources", str(sources), "--maps", str(maps),
                                "--basemap", "none"])
@@ -208,3 +213,110 @@ def test_a_large_page_is_built_with_a_warning(tmp_path, monkeypatch):
     result = build("small", sources_dir=tmp_path / "sources", maps_dir=maps)
     assert any("index.html is" in w for w in result.warnings)
     assert (maps / "small" / "index.html").exists()
+
+
+# --- a map of another domain, with its own fields --------------------------------------------------------------
+
+PRISONS_CSV = ("code,name,lat,long,type,beds\n"
+               "P1,North Gaol,48.10,11.50,federal,1200\n"
+               "P2,Harbour Remand Centre,48.20,11.70,state,350\n"
+               "P3,Hill Camp,48.30,11.90,state,many\n"      # capacity is not a whole number: noted, kept in the row
+               "P4,River Unit,48.40,12.10,federal,-5\n")    # below min 0: noted, kept in the row
+
+PRISONS_SPEC = """name: prisons
+title: Prisons of Examplestan
+sources: [examplestan-prisons]
+fields:
+  facility_type: {label: "Facility type", type: string}
+  capacity: {label: "Capacity (beds)", type: integer, min: 0}
+"""
+
+
+def _prisons(tmp_path, fields=None, spec=PRISONS_SPEC):
+    import hashlib
+
+    sources, maps = tmp_path / "sources", tmp_path / "maps"
+    folder = sources / "examplestan-prisons"
+    folder.mkdir(parents=True)
+    maps.mkdir()
+    raw = PRISONS_CSV.encode()
+    (folder / "prisons.csv").write_bytes(raw)
+    (folder / "datapackage.json").write_text(json.dumps({
+        "name": "examplestan-prisons", "title": "Prisons list (made in the test)",
+        "licenses": [{"name": "CC0-1.0", "title": "CC0", "path": "https://creativecommons.org/publicdomain/zero/1.0/"}],
+        "sources": [{"title": "Made in the test", "path": "https://example.org/prisons"}],
+        "resources": [{"name": "prisons", "path": "prisons.csv", "format": "csv", "encoding": "utf-8",
+                       "bytes": len(raw), "hash": "sha256:" + hashlib.sha256(raw).hexdigest()}],
+        "facilitymap": {"layer": "sites", "reader": "csv", "resource": "prisons", "publisher": "Example Org",
+                        "citation": "Example Org, prisons list", "retrieved": "2024-01-01",
+                        "upstream": "https://example.org/prisons.csv", "kind": "detention",
+                        "fields": fields or {"record_id": "code", "name": "name", "lat": "lat", "lon": "long",
+                                             "facility_type": "type", "capacity": "beds"}}}))
+    (maps / "prisons.yaml").write_text(spec)
+    return sources, maps
+
+
+def test_a_map_of_another_domain_declares_its_own_fields(tmp_path):
+    sources, maps = _prisons(tmp_path)
+    build("prisons", sources_dir=sources, maps_dir=maps, basemap="none")
+    out = maps / "prisons"
+    feats = {f["properties"]["records"][0]["record_id"]: f["properties"]
+             for f in json.loads((out / "sites.geojson").read_text())["features"]}
+    assert sorted(feats) == ["P1", "P2", "P3", "P4"]
+    p1 = feats["P1"]["attributes"]
+    assert p1["facility_type"] == [{"value": "federal", "source": "examplestan-prisons", "record_id": "P1"}]
+    assert p1["capacity"] == [{"value": 1200, "source": "examplestan-prisons", "record_id": "P1"}]  # an integer
+    assert "capacity" not in feats["P3"]["attributes"] and "capacity" not in feats["P4"]["attributes"]
+    notes = json.loads((out / "build-report.json").read_text())["sources"]["examplestan-prisons"]["notes"]
+    assert [(n["record_id"], n["note"]) for n in notes] == [
+        ("P3", "capacity: 'many' is not a whole number; left out (the original row keeps it)"),
+        ("P4", "capacity: '-5' is outside 0..; left out (the original row keeps it)")]
+    with open(out / "records.csv", newline="", encoding="utf-8") as fh:
+        assert any("many" in "".join(row.values()) for row in csv.DictReader(fh))  # nothing lost
+    # the page's field labels come from the spec (and the package roles), no word of another map
+    html = (out / "index.html").read_text()
+    data = json.loads(re.search(r'<script type="application/json" id="fm-data">(.*?)</script>', html, re.S)[1])
+    assert data["fields"]["facility_type"] == {"label": "Facility type"}
+    assert data["fields"]["capacity"] == {"label": "Capacity (beds)"}
+    assert data["fields"]["county"] == {"label": "County"} and "tier" not in data["fields"]
+
+
+def test_a_field_the_map_does_not_declare_is_named_at_build_and_validate(tmp_path):
+    fields = {"record_id": "code", "name": "name", "lat": "lat", "lon": "long", "facility_type": "type",
+              "beds": "beds"}
+    sources, maps = _prisons(tmp_path, fields=fields)
+    want = "examplestan-prisons/datapackage.json: facilitymap.fields.beds: 'beds' is not a field of map 'prisons'"
+    with pytest.raises(BuildError, match=re.escape(want)):
+        build("prisons", sources_dir=sources, maps_dir=maps, basemap="none")
+    runner = CliRunner()
+    res = runner.invoke(main, ["validate", "--sources", str(sources), "--maps", str(maps), "--map", "prisons"])
+    assert res.exit_code == 1 and want in res.output
+    # without a map, validate checks the form of field names only, and says so
+    res = runner.invoke(main, ["validate", "--sources", str(sources), "--maps", str(maps)])
+    assert res.exit_code == 0, res.output
+    assert "checked for their form only" in res.output and "--map MAP" in res.output
+
+
+@pytest.mark.parametrize("declaration, problem", [
+    ("capacity: {label: Beds, type: integr}", "fields: capacity: type 'integr' is not one of string, text"),
+    ("capacity: {label: Beds, type: integer, min: 9, max: 1}", "fields: capacity: min 9 is greater than max 1"),
+    ("capacity: {type: integer}", "fields: capacity: needs a label (text)"),
+    ("capacity: {label: Beds, type: string, max: 3}", "fields: capacity: max: a range needs type integer"),
+    ("lat: {label: Breite, type: string}", "fields: lat: is a role of type number; a map may change its label"),
+    ("capacity: {label: Beds, colour: red}", "fields: capacity: unknown key(s) colour"),
+])
+def test_field_declarations_are_checked_with_file_and_key(tmp_path, declaration, problem):
+    spec = PRISONS_SPEC.split("fields:")[0] + "fields:\n  facility_type: {label: Type}\n  " + declaration + "\n"
+    sources, maps = _prisons(tmp_path, spec=spec)
+    with pytest.raises(BuildError) as err:
+        build("prisons", sources_dir=sources, maps_dir=maps, basemap="none")
+    assert f"{maps / 'prisons.yaml'}: {problem}" in str(err.value)
+
+
+def test_a_role_can_be_relabelled_and_region_is_prefecture(tmp_path):
+    fields = {"record_id": "code", "name": "name", "lat": "lat", "lon": "long", "region": "type"}
+    spec = PRISONS_SPEC.split("fields:")[0] + "fields:\n  prefecture: {label: State}\n"
+    sources, maps = _prisons(tmp_path, fields=fields, spec=spec)
+    build("prisons", sources_dir=sources, maps_dir=maps, basemap="none")
+    feats = json.loads((maps / "prisons" / "sites.geojson").read_text())["features"]
+    assert sorted(f["properties"]["prefecture"] for f in feats) == ["federal", "federal", "state", "state"]

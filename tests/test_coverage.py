@@ -17,7 +17,7 @@ NAN = float("nan")
 def sites_gdf():
     return gpd.GeoDataFrame(
         {"site_id": ["A", "B", "C"], "lon": [80.0, 81.0, 90.0], "lat": [40.0, 40.0, 45.0],
-         "latest_imagery": ["2019-05", "2021-05", None]},
+         "reference_month": ["2019-05", "2021-05", None]},
         # B is an outline; its lon/lat (the representative point) is what is joined
         geometry=[shapely.Point(80, 40), shapely.box(80.99, 39.99, 81.01, 40.01), shapely.Point(90, 45)],
         crs="EPSG:4326",
@@ -76,18 +76,18 @@ def test_counts_best_first_last_nearest():
     assert a["months"]["2019-05"] == {"scenes": 6, "mean_cloud": 19.0, "best": "S2A_0", "best_cloud": 5.0}
     assert a["months"]["2020-01"] == {"scenes": 2, "mean_cloud": 20.0, "best": "S2A_7", "best_cloud": 19.99}
     assert list(a["months"]) == ["2018-12", "2019-05", "2020-01"]
-    # ASPI 2019-05 -> 2019-05-16T12:00Z; L8_4 and L8_5 are both one day away: the less cloudy one wins
-    near = a["nearest_to_aspi"]
+    # reference month 2019-05 -> 2019-05-16T12:00Z; L8_4 and L8_5 are both one day away: the less cloudy one wins
+    near = a["nearest_to_reference"]
     assert near["target"] == "2019-05-16T12:00:00Z" and near["days"] == 1.0
     assert near["scene"]["id"] == "L8_4"
-    assert a["aspi_latest_imagery"] == "2019-05"
+    assert a["reference_month"] == "2019-05"
 
     b = summary["B"]
     assert b["scenes"] == 2 and b["under_cloud_threshold"] == 0  # 20.0 is not under 20
-    assert b["nearest_to_aspi"]["scene"]["id"] == "S2A_9" and b["nearest_to_aspi"]["days"] == 15.71  # 2021-05-16T12:00 -> 06-01T05:00
+    assert b["nearest_to_reference"]["scene"]["id"] == "S2A_9" and b["nearest_to_reference"]["days"] == 15.71  # 2021-05-16T12:00 -> 06-01T05:00
 
     c = summary["C"]
-    assert c["scenes"] == 0 and c["first"] is None and c["years"] == {} and c["nearest_to_aspi"] is None
+    assert c["scenes"] == 0 and c["first"] is None and c["years"] == {} and c["nearest_to_reference"] is None
 
     assert list(summary) == ["A", "B", "C"]
     assert len(detail) == 12
@@ -97,11 +97,11 @@ def test_counts_best_first_last_nearest():
 
 
 def test_threshold_and_aspi_override():
-    summary, _ = coverage(sites_gdf(), scenes_gdf(), cloud_threshold=31, aspi_dates={"A": "2020-01"})
+    summary, _ = coverage(sites_gdf(), scenes_gdf(), cloud_threshold=31, reference_months={"A": "2020-01"})
     assert summary["A"]["under_cloud_threshold"] == 6
     assert summary["A"]["cloud_threshold"] == 31.0
-    assert summary["A"]["nearest_to_aspi"]["scene"]["id"] == "S2A_7"  # 01-05 vs 01-16T12: 11.3 days
-    assert summary["B"]["nearest_to_aspi"] is None  # the override replaces the column
+    assert summary["A"]["nearest_to_reference"]["scene"]["id"] == "S2A_7"  # 01-05 vs 01-16T12: 11.3 days
+    assert summary["B"]["nearest_to_reference"] is None  # the override replaces the column
 
 
 def test_deterministic_and_json_ready():
@@ -121,7 +121,7 @@ def test_viewer_links_per_scene():
     assert s2["viewer"].startswith("https://browser.dataspace.copernicus.eu/?")
     assert q["lat"] == ["40.000000"] and q["lng"] == ["80.000000"] and q["datasetId"] == ["S2_L2A_CDAS"]
     assert q["fromTime"] == ["2019-05-20T00:00:00.000Z"] and q["toTime"] == ["2019-05-20T23:59:59.999Z"]
-    l8 = summary["A"]["nearest_to_aspi"]["scene"]
+    l8 = summary["A"]["nearest_to_reference"]["scene"]
     assert l8["viewer"].startswith("https://apps.sentinel-hub.com/eo-browser/?")
     assert parse_qs(urlsplit(l8["viewer"]).query)["datasetId"] == ["AWS_LOTL2"]
     assert scene_viewer_link(80, 40, {"collection": "local", "datetime": "2020-01-01T00:00:00Z"}) is None

@@ -18,7 +18,7 @@ def _data():
     n_sites, n_scenes = 40, 3000
     lon, lat = rng.uniform(74, 96, n_sites), rng.uniform(35, 49, n_sites)
     sites = gpd.GeoDataFrame({"site_id": [f"site-{i:03d}" for i in range(n_sites)], "lon": lon, "lat": lat,
-                              "latest_imagery": [f"20{rng.integers(17, 24)}-{rng.integers(1, 13):02d}"
+                              "reference_month": [f"20{rng.integers(17, 24)}-{rng.integers(1, 13):02d}"
                                                  for _ in range(n_sites)]},
                              geometry=shapely.points(lon, lat), crs="EPSG:4326")
     x0, y0 = rng.uniform(73, 95, n_scenes), rng.uniform(34, 48, n_scenes)

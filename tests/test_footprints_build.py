@@ -31,7 +31,8 @@ def test_fetch_then_build_carries_scene_coverage_to_sites(tmp_path):
     descriptor = json.loads((sources / "scenes-local" / "datapackage.json").read_text())
     assert descriptor["facilitymap"]["layer"] == "scenes"
 
-    (maps / "m.yaml").write_text("title: Footprints\nsources: [buzzfeed-2020, sentinel-2-grid, scenes-local]\n")
+    (maps / "m.yaml").write_text("title: Footprints\nsources: [buzzfeed-2020, sentinel-2-grid, scenes-local]\n"
+                                  "fields: {status: {label: Status}}\n")
     res = runner.invoke(main, ["build", "m", "--sources", str(sources), "--maps", str(maps), "--basemap", "none"])
     assert res.exit_code == 0, res.output
 

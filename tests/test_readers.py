@@ -9,6 +9,8 @@ from shapely.geometry import MultiPolygon, Point, Polygon
 from facilitymap.readers import read_source
 from facilitymap.registry import load_sources
 
+from conftest import vocab_of
+
 SHIPPED = {
     "aspi-xjdp-markers": 1351,
     "aspi-camp-dataset-v1": 380,
@@ -19,9 +21,9 @@ SHIPPED = {
 
 
 @pytest.fixture(scope="module")
-def reads(sources_dir):
+def reads(sources_dir, xinjiang_vocab):
     by_slug = {s.slug: s for s in load_sources(sources_dir)}
-    return {slug: read_source(by_slug[slug]) for slug in SHIPPED}
+    return {slug: read_source(by_slug[slug], xinjiang_vocab) for slug in SHIPPED}
 
 
 @pytest.mark.parametrize("slug", sorted(SHIPPED))
@@ -102,14 +104,15 @@ def test_osm_outlines(reads):
 def test_grid(reads):
     rec = reads["sentinel-2-grid"].records.set_index("record_id")
     assert "44TNN" in rec.index
-    assert rec.loc["44TNN"]["attrs"]["utm_epsg"] == 32644
+    assert rec.loc["44TNN"]["attrs"] == {}  # the grid maps only its id: the other columns stay in the original row
+    assert rec.loc["44TNN"]["original"]["epsg"] == 32644
     assert rec.loc["44TNN"]["kind"] is None
     assert isinstance(rec.loc["44TNN"]["original"]["center"], str)  # other geometry columns kept as WKT
 
 
-def test_reading_twice_is_identical(sources_dir):
+def test_reading_twice_is_identical(sources_dir, xinjiang_vocab):
     src = next(s for s in load_sources(sources_dir) if s.slug == "aspi-xjdp-markers")
-    a, b = read_source(src), read_source(src)
+    a, b = read_source(src, xinjiang_vocab), read_source(src, xinjiang_vocab)
     assert a.records.drop(columns="geometry").equals(b.records.drop(columns="geometry"))
     assert list(a.records.geometry.to_wkb()) == list(b.records.geometry.to_wkb())
 
@@ -162,7 +165,7 @@ def test_geojson_dotted_paths_and_kind_mapping(make_source):
                       fm={"kind": {"field": "t", "values": {"camp": "detention", "cultural": "cultural"}}},
                       fields={"record_id": "id", "name": "names.en", "name_zh": "names.cn",
                               "latest_imagery": "d"})
-    rr = read_source(src)
+    rr = read_source(src, vocab_of(latest_imagery={"label": "Seen", "type": "yearmonth"}))
     assert list(rr.records["record_id"]) == ["7", "9"]
     assert rr.records.iloc[0]["name_zh"] == "甲" and rr.records.iloc[0]["attrs"]["latest_imagery"] == "2020-03"
     assert rr.records.iloc[1]["name_zh"] is None
@@ -223,7 +226,7 @@ def test_geoparquet_roundtrip(make_source, tmp_path):
                      crs="EPSG:4326").to_parquet(path)
     src = make_source(path.read_bytes(), reader="geoparquet", layer="grid", kind=None,
                       fields={"record_id": "tile", "utm_epsg": "epsg"})
-    rr = read_source(src)
+    rr = read_source(src, vocab_of(utm_epsg={"label": "EPSG", "type": "integer"}))
     assert list(rr.records["record_id"]) == ["A", "B"]
     assert rr.rejected == [{"row": 3, "record_id": "A", "reason": "duplicate record id 'A' (first kept at row 1)"}]
     assert rr.records.iloc[1]["attrs"] == {"utm_epsg": 32645}
@@ -246,4 +249,5 @@ def test_explicit_date_format_in_the_mapping(make_source):
     text = "id,name,lat,lon,seen\n1,A,41,80,30/11/2019\n"
     src = make_source(text, reader="csv", fields={"record_id": "id", "name": "name", "lat": "lat", "lon": "lon",
                                                   "latest_imagery": {"from": "seen", "format": "%d/%m/%Y"}})
-    assert read_source(src).records.iloc[0]["attrs"]["latest_imagery"] == "2019-11"
+    vocab = vocab_of(latest_imagery={"label": "Seen", "type": "yearmonth"})
+    assert read_source(src, vocab).records.iloc[0]["attrs"]["latest_imagery"] == "2019-11"

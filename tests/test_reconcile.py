@@ -334,11 +334,11 @@ SOURCES_DIR = Path(__file__).resolve().parents[1] / "sources"
 
 
 @pytest.fixture(scope="module")
-def real():
+def real(xinjiang_vocab):
     from facilitymap import readers, registry  # the shipped sources must be there: no skip
 
     by_slug = {s.slug: s for s in registry.load_sources(SOURCES_DIR)}
-    inputs = {slug: readers.read_source(by_slug[slug]).records for slug in PRIORITY}
+    inputs = {slug: readers.read_source(by_slug[slug], xinjiang_vocab).records for slug in PRIORITY}
     return inputs, reconcile(inputs, PRIORITY)
 
 

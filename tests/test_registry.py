@@ -102,8 +102,10 @@ def test_validate_reports_each_problem(make_source):
 
     assert any("licenses" in p for p in problems(lambda d: d.update(licenses=[])))
     assert any("facilitymap.layer 'pins'" in p for p in problems(lambda d: d["facilitymap"].update(layer="pins")))
-    assert any("'colour' is not one of our fields" in p
-               for p in problems(lambda d: d["facilitymap"]["fields"].update(colour="name")))
+    assert any("'Colour!' is not a field name" in p
+               for p in problems(lambda d: d["facilitymap"]["fields"].update({"Colour!": "name"})))
+    # a well-formed name the descriptor alone cannot judge: whether a map knows it is checked with the map
+    assert problems(lambda d: d["facilitymap"]["fields"].update(colour="name")) == []
     assert any("column 'Tier'" in p and "is not in the file" in p
                for p in problems(lambda d: d["facilitymap"]["fields"].update(tier="Tier")))
     assert any("does not match the descriptor" in p

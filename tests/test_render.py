@@ -160,7 +160,7 @@ def test_page_links_fall_back_when_not_templated():
     """Links the templates cannot rebuild (another tool's, an odd date) are kept whole."""
     payload = make_payload()
     p = payload["sites"]["features"][0]["properties"]
-    p["imagery"] = {"links": [{"label": "x", "url": "https://example.org/?a=1&b=2"}], "aspi_latest_imagery": "2020"}
+    p["imagery"] = {"links": [{"label": "x", "url": "https://example.org/?a=1&b=2"}], "reference_month": "2020"}
     data, details = page_blocks(scan(render.render_map(payload)))
     assert details[0]["imagery"]["links"] == p["imagery"]["links"]
     assert expand_page_sites(data["sites"], details) == json.loads(json.dumps(payload["sites"]))

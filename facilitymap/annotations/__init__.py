@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from facilitymap.errors import SourceError
 
 from .csl import citations_csl, source_to_csl, work_to_csl
-from .generate import TIER_STATUS_MISFITS, generate_disagreement_claims
+from .generate import generate_disagreement_claims, rule_problems
 from .model import STATUSES, ClaimSet, load_claims_file, structure_problems
 from .resolve import (
     SiteIndex,
@@ -27,7 +27,7 @@ from .resolve import (
 )
 
 __all__ = [
-    "ClaimSet", "STATUSES", "TIER_STATUS_MISFITS",
+    "ClaimSet", "STATUSES", "rule_problems",
     "load_claims", "load_claims_file", "count_claims",
     "validate_claims", "claim_problems", "structure_problems", "check_annotation_sources",
     "resolve_claims", "claims_for_site", "generate_disagreement_claims",
@@ -83,17 +83,19 @@ def check_annotation_sources(sources: Iterable[Any], sites, records=None, *, can
 
 
 def build_annotations(claim_sources: Iterable[Any], sites, records, sources: Iterable[Any], *,
-                      distance_m: float = 500, canonical=None, place_label=None) -> dict:
+                      distance_m: float = 500, rules: Iterable[dict] = (), canonical=None,
+                      place_label=None) -> dict:
     """Everything the build needs from annotations, as plain data.
 
     Returns {"claims": resolved + generated claims (by id), "claims_for_site": {site_id: [ids]},
     "geojson": annotations.geojson, "csl": citations.json items, "source_stats": {slug: {rows, records,
     rejected}}, "report": {...}}. Raises SourceError (file, line, claim id) on the first bad claim.
+    `rules`: the map spec's generated-annotation rules (generate.py).
     """
-    sources = list(sources)
+    sources, rules = list(sources), list(rules or ())
     claim_sets = [load_claims(s) for s in claim_sources]
     resolved = resolve_claims(claim_sets, sites, records, canonical=canonical, place_label=place_label)
-    generated = generate_disagreement_claims(sites, records, sources, distance_m=distance_m)
+    generated = generate_disagreement_claims(sites, records, sources, distance_m=distance_m, rules=rules)
     taken = {c["id"] for c in resolved}
     clash = [c["id"] for c in generated if c["id"] in taken]
     if clash:
@@ -102,8 +104,9 @@ def build_annotations(claim_sources: Iterable[Any], sites, records, sources: Ite
         raise cs.error(("claims", i, "id"), "id is reserved for a generated claim ('generated-...')")
     claims = sorted(resolved + generated, key=lambda c: c["id"])
     gen_counts: dict[str, int] = {}
+    kinds = sorted(["location"] + [r["id"] for r in rules], key=len, reverse=True)  # longest prefix first
     for c in generated:
-        kind = "location" if c["id"].startswith("generated-location-") else "tier-status"
+        kind = next(k for k in kinds if c["id"].startswith(f"generated-{k}-"))
         gen_counts[kind] = gen_counts.get(kind, 0) + 1
     stats = {cs.slug: {"rows": len(cs.claims), "records": len(cs.claims), "rejected": []} for cs in claim_sets}
     report = {
@@ -113,7 +116,7 @@ def build_annotations(claim_sources: Iterable[Any], sites, records, sources: Ite
         "generated": len(generated),
         "generated_by_kind": dict(sorted(gen_counts.items())),
         "disagreement_distance_m": distance_m,
-        "tier_status_misfits": {k: sorted(v) for k, v in sorted(TIER_STATUS_MISFITS.items())},
+        "rules": rules,
     }
     return {
         "claims": claims,

@@ -3,33 +3,30 @@
 Two kinds, both `category: "dataset-disagreement"`, `status: "reported"`, `generated: true`:
 
 - location: the site's records are more than `distance_m` apart (from the site's `disagreements`, field
-  "location"); the text gives each dataset's coordinates and the distance.
-- tier-status: ASPI's tier and BuzzFeed's status do not fit, by the table `TIER_STATUS_MISFITS` below. It is
-  deliberately narrow: only a status saying the compound is closed against a tier 3-4 (high-security) facility,
-  and only when no dataset records desecuritisation or decommissioning that would explain it. Everything else
-  (e.g. "Pre-2016 programme", "detention centre", the "Satellite - weak/medium/strong" confidence levels) describes
-  a different property than the tier and is not a disagreement.
+  "location"); the text gives each dataset's coordinates and the distance. Claim id `generated-location-<site>`.
+- the map spec's `rules:`: a site where, for every condition of a rule's `when`, some dataset gives the field a
+  value in the condition's `in` list, and no dataset gives a true (or non-empty) value to a field of its
+  `unless`, gets one claim `generated-<rule id>-<site>` citing each of those values. The package holds no
+  such table itself: what does not fit in a domain is the map's knowledge (DESIGN.md, "Generated-annotation
+  rules"). Values are compared as text, case, dashes and spacing aside (`3` matches `3` and `3.0`).
 """
 
 from __future__ import annotations
 
 import math
+import re
+from string import Formatter
 from typing import Any, Iterable
 
 from .csl import source_info
 
 CATEGORY = "dataset-disagreement"
 
-#: BuzzFeed status (normalised: lower case, dashes as "-") -> ASPI tiers it does not fit.
-TIER_STATUS_MISFITS: dict[str, frozenset[int]] = {
-    "closed": frozenset({3, 4}),
-    "probably closed": frozenset({3, 4}),
-}
-#: Attributes that, when any dataset gives a true value (or, for text, any non-empty text), explain a closure:
-#: then no claim is generated.
-EXPLAINING_FIELDS = ("desecuritisation", "decommissioning", "decommissioning_signs")
-
-TIER_SCALE = "on ASPI's scale from 1 (lowest security) to 4 (prisons)"
+#: Keys of one rule under the spec's `rules:`, and of one condition of its `when`.
+RULE_KEYS = ("id", "when", "unless", "text")
+CONDITION_KEYS = ("field", "in", "says")
+DEFAULT_SAYS = "gives \u201c{value}\u201d"
+_RULE_ID = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 
 def _plain(v):
@@ -38,16 +35,19 @@ def _plain(v):
     return v
 
 
-def _norm_status(v: Any) -> str:
+def _norm(v: Any) -> str:
+    """A value as compared by the rules: integral numbers without ".0", text without case, dash or spacing noise."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
     return " ".join(str(v).replace("\u2013", "-").replace("\u2014", "-").casefold().split())
 
 
-def _tier(v: Any) -> int | None:
-    try:
-        t = int(float(v))
-    except (TypeError, ValueError):
-        return None
-    return t if 1 <= t <= 4 else None
+def _shown(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
 
 
 def _truthy(v: Any) -> bool:
@@ -57,6 +57,69 @@ def _truthy(v: Any) -> bool:
         return v != 0
     text = str(v).strip().casefold()
     return text not in ("", "0", "no", "false", "n", "none", "nan")
+
+
+def _placeholders(text: str) -> set[str] | None:
+    try:
+        return {name for _, name, _, _ in Formatter().parse(text) if name is not None}
+    except ValueError:
+        return None
+
+
+def rule_problems(rules, known_fields: Iterable[str]) -> list[str]:
+    """Problems of a spec's `rules:` block, each `rules[i]: problem` (`known_fields`: the map's vocabulary)."""
+    if rules is None:
+        return []
+    if not isinstance(rules, list):
+        return ["rules: is not a list of rules ({id, when, unless, text})"]
+    known = set(known_fields)
+    out, ids = [], set()
+    for i, r in enumerate(rules):
+        def bad(msg, i=i):
+            out.append(f"rules[{i}]: {msg}")
+
+        if not isinstance(r, dict):
+            bad("is not a mapping (id, when, unless, text)")
+            continue
+        unknown = sorted(set(r) - set(RULE_KEYS))
+        if unknown:
+            bad(f"unknown key(s) {', '.join(map(str, unknown))} (known: {', '.join(RULE_KEYS)})")
+        rid = r.get("id")
+        if not isinstance(rid, str) or not _RULE_ID.fullmatch(rid):
+            bad(f"id {rid!r} is not lower-case letters, digits and dashes")
+        elif rid == "location" or rid in ids:
+            bad(f"id {rid!r} is already taken")
+        ids.add(rid)
+        when = r.get("when")
+        if not isinstance(when, list) or not when:
+            bad("when: needs a list of conditions ({field, in, says})")
+            when = []
+        for j, c in enumerate(when):
+            if not isinstance(c, dict):
+                bad(f"when[{j}]: is not a mapping (field, in, says)")
+                continue
+            unknown = sorted(set(c) - set(CONDITION_KEYS))
+            if unknown:
+                bad(f"when[{j}]: unknown key(s) {', '.join(map(str, unknown))} (known: {', '.join(CONDITION_KEYS)})")
+            if c.get("field") not in known:
+                bad(f"when[{j}]: field {c.get('field')!r} is not a field of this map")
+            if not isinstance(c.get("in"), list) or not c["in"]:
+                bad(f"when[{j}]: in: needs a non-empty list of values")
+            says = c.get("says", DEFAULT_SAYS)
+            names = _placeholders(says) if isinstance(says, str) else None
+            if names is None or not names <= {"value"}:
+                bad(f"when[{j}]: says: needs text whose only placeholder is {{value}}")
+        unless = r.get("unless", [])
+        if not isinstance(unless, list):
+            bad("unless: needs a list of fields")
+        else:
+            for f in unless:
+                if f not in known:
+                    bad(f"unless: field {f!r} is not a field of this map")
+        text = r.get("text")
+        if not isinstance(text, str) or _placeholders(text) != {"values"}:
+            bad("text: needs text with the placeholder {values} (and no other)")
+    return out
 
 
 def _values(site, field: str) -> list[dict]:
@@ -181,39 +244,36 @@ def _location_claim(site, sid, point, infos, rec_pts, distance_m) -> dict | None
     return _site_claim(sid, "location", text, point, cite)
 
 
-def _tier_status_claim(site, sid, point, infos) -> dict | None:
-    tiers = [(v, _tier(v["value"])) for v in _values(site, "tier")]
-    statuses = [(v, _norm_status(v["value"])) for v in _values(site, "status")]
-    for field in EXPLAINING_FIELDS:
+def _rule_claim(rule: dict, site, sid, point, infos) -> dict | None:
+    """The claim of one rule for one site, or None when a condition finds no value or an `unless` field holds."""
+    for field in rule.get("unless") or ():
         if any(_truthy(v["value"]) for v in _values(site, field)):
             return None
-    for sv, status in statuses:
-        bad_tiers = TIER_STATUS_MISFITS.get(status)
-        if not bad_tiers:
-            continue
-        clashing = [(tv, t) for tv, t in tiers if t in bad_tiers]
-        if not clashing:
-            continue
-        cite = _Cite(infos)
-        cite.add(str(sv["source"]), sv.get("record_id"))
-        srid = f" (record {sv['record_id']})" if sv.get("record_id") is not None else ""
-        parts = [f"{cite.title(str(sv['source']))}{srid} gives the status \u201c{sv['value']}\u201d"]
-        for tv, t in clashing:
-            cite.add(str(tv["source"]), tv.get("record_id"))
-            trid = f" (record {tv['record_id']})" if tv.get("record_id") is not None else ""
-            parts.append(f"{cite.title(str(tv['source']))}{trid} gives tier {t} {TIER_SCALE}")
-        text = ("The datasets do not fit: " + "; ".join(parts) + ". No dataset records desecuritisation or "
-                "decommissioning of this site.")
-        return _site_claim(sid, "tier-status", text, point, cite)
-    return None
+    found = []
+    for cond in rule["when"]:
+        wanted = {_norm(x) for x in cond["in"]}
+        hits = [v for v in _values(site, cond["field"]) if _norm(v["value"]) in wanted]
+        if not hits:
+            return None
+        found.append((cond.get("says", DEFAULT_SAYS), hits))
+    cite = _Cite(infos)
+    parts = []
+    for says, hits in found:
+        for v in hits:
+            cite.add(str(v["source"]), v.get("record_id"))
+            rid = f" (record {v['record_id']})" if v.get("record_id") is not None else ""
+            parts.append(f"{cite.title(str(v['source']))}{rid} {says.format(value=_shown(v['value']))}")
+    return _site_claim(sid, rule["id"], rule["text"].format(values="; ".join(parts)), point, cite)
 
 
 def generate_disagreement_claims(sites, records=None, sources: Iterable[Any] = (), *,
-                                 distance_m: float = 500) -> list[dict]:
-    """Generated claims (same shape as `resolve_claims` output) for location and tier/status disagreements.
+                                 distance_m: float = 500, rules: Iterable[dict] = ()) -> list[dict]:
+    """Generated claims (same shape as `resolve_claims` output): location disagreements, and the map's `rules`.
 
-    `sources`: registry Sources or sources.json entries, for the titles and links cited. Sorted by id.
+    `sources`: registry Sources or sources.json entries, for the titles and links cited. `rules`: the spec's
+    `rules:` (checked by `rule_problems`). Sorted by id.
     """
+    rules = list(rules or ())
     infos = {}
     for s in sources:
         info = source_info(s)
@@ -231,7 +291,7 @@ def generate_disagreement_claims(sites, records=None, sources: Iterable[Any] = (
             p = site.geometry.representative_point()
             point = (p.x, p.y)
         for claim in (_location_claim(site, sid, point, infos, rec_pts, distance_m),
-                      _tier_status_claim(site, sid, point, infos)):
+                      *(_rule_claim(rule, site, sid, point, infos) for rule in rules)):
             if claim is not None:
                 out.append(claim)
     return sorted(out, key=lambda c: c["id"])

@@ -8,8 +8,9 @@ Orderings, so that results are deterministic:
 - detail rows: site_id, then datetime, then scene id, then collection;
 - "least cloudy": lowest cloud_cover (unknown cloud cover ranks after every known value), then the earliest
   datetime, then the smallest scene id;
-- "nearest to ASPI's date": smallest absolute time difference to the middle of ASPI's "latest imagery" month
-  (the exact midpoint of that month, UTC), then least cloudy, then earliest, then smallest id.
+- "nearest to the reference month": smallest absolute time difference to the middle of the site's reference
+  month (a month the map names, e.g. the publisher's "latest imagery used"; the exact midpoint of that month,
+  UTC), then least cloudy, then earliest, then smallest id.
 Counts "under the cloud threshold" use cloud_cover < threshold; unknown cloud cover is never under it.
 """
 from __future__ import annotations
@@ -163,18 +164,18 @@ def _time_key(col: pd.Series) -> np.ndarray:
 # -- the summary ---------------------------------------------------------------------------------------------
 
 def coverage(sites: gpd.GeoDataFrame, scenes: gpd.GeoDataFrame, cloud_threshold: float = 20,
-             aspi_dates: dict | None = None) -> tuple[dict, pd.DataFrame]:
+             reference_months: dict | None = None) -> tuple[dict, pd.DataFrame]:
     """(summary {site_id: figures}, detail DataFrame) for the sites against the scene footprints.
 
-    `aspi_dates` maps site_id to ASPI's "latest imagery" month "YYYY-MM"; by default it is read from the sites'
-    `latest_imagery` column when there is one.
+    `reference_months` maps site_id to the site's reference month "YYYY-MM" (the "nearest" scene is picked
+    against it); by default it is read from the sites' `reference_month` column when there is one.
     """
     detail = match_scenes(sites, scenes)
-    return summarise(sites, detail, cloud_threshold, aspi_dates), detail
+    return summarise(sites, detail, cloud_threshold, reference_months), detail
 
 
 def summarise(sites: gpd.GeoDataFrame, detail: pd.DataFrame, cloud_threshold: float = 20,
-              aspi_dates: dict | None = None) -> dict:
+              reference_months: dict | None = None) -> dict:
     """Per-site figures from a detail table in canonical order (as `match_scenes` / `sort_detail` return it).
 
     Every site is a key (sorted). JSON-ready: ISO dates, plain ints, floats and None. Because detail rows are
@@ -184,16 +185,16 @@ def summarise(sites: gpd.GeoDataFrame, detail: pd.DataFrame, cloud_threshold: fl
     """
     points = site_points(sites)
     lonlat = {sid: (g.x, g.y) if not g.is_empty else (None, None) for sid, g in zip(points["site_id"], points.geometry)}
-    if aspi_dates is None:
-        aspi_dates = ({str(k): v for k, v in zip(sites["site_id"], sites["latest_imagery"])}
-                      if "latest_imagery" in sites.columns else {})
-    aspi_dates = {k: v for k, v in aspi_dates.items() if isinstance(v, str) and v}
+    if reference_months is None:
+        reference_months = ({str(k): v for k, v in zip(sites["site_id"], sites["reference_month"])}
+                            if "reference_month" in sites.columns else {})
+    reference_months = {k: v for k, v in reference_months.items() if isinstance(v, str) and v}
 
     summary: dict[str, dict] = {}
     for sid in sorted(lonlat):
         summary[sid] = {"scenes": 0, "undated": 0, "cloud_threshold": float(cloud_threshold),
                         "under_cloud_threshold": 0, "first": None, "last": None, "years": {}, "months": {},
-                        "aspi_latest_imagery": aspi_dates.get(sid), "nearest_to_aspi": None}
+                        "reference_month": reference_months.get(sid), "nearest_to_reference": None}
     if len(detail) == 0:
         return summary
 
@@ -203,7 +204,7 @@ def summarise(sites: gpd.GeoDataFrame, detail: pd.DataFrame, cloud_threshold: fl
     t = _time_key(d["datetime"])
     step = np.diff(codes)
     if names != sorted(names) or (step < 0).any() or ((np.diff(t) < 0) & (step == 0)).any():
-        return summarise(sites, sort_detail(d), cloud_threshold, aspi_dates)  # not in canonical order
+        return summarise(sites, sort_detail(d), cloud_threshold, reference_months)  # not in canonical order
     dated = t != _NAT
     cc = d["cloud_cover"].to_numpy(dtype="float64")
     known = ~np.isnan(cc)
@@ -252,11 +253,11 @@ def summarise(sites: gpd.GeoDataFrame, detail: pd.DataFrame, cloud_threshold: fl
             "scenes": n, "mean_cloud": round(sm / nk, 1) if nk else None, "best": str(bid),
             "best_cloud": None if bc != bc else round(bc, 2)}
 
-    # nearest to the middle of ASPI's latest-imagery month: time difference, then least cloudy, then row order
+    # nearest to the middle of the reference month: time difference, then least cloudy, then row order
     target = np.full(k, _NAT, dtype="int64")
     labels = {}
     for c, sid in enumerate(names):
-        mid = month_middle(aspi_dates.get(sid))
+        mid = month_middle(reference_months.get(sid))
         if mid is not None:
             target[c] = int(mid.timestamp()) * 10**9
             labels[c] = _iso(mid)
@@ -274,7 +275,7 @@ def summarise(sites: gpd.GeoDataFrame, detail: pd.DataFrame, cloud_threshold: fl
         cand = cand[cc_key[cand] == lowest[np.repeat(np.arange(len(cstarts)), np.diff(np.r_[cstarts, len(cand)]))]]
         pick = cand[_run_starts(run[cand])]
         for i, dd, sc in zip(r[pick].tolist(), diff[pick].tolist(), scene.many(r[pick])):
-            summary[names[codes[i]]]["nearest_to_aspi"] = {
+            summary[names[codes[i]]]["nearest_to_reference"] = {
                 "target": labels[codes[i]], "days": round(dd / 86400e9, 2), "scene": sc}
     return summary
 

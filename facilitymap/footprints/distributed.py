@@ -18,11 +18,11 @@ from .grid import site_points
 
 
 def coverage_dask(sites: gpd.GeoDataFrame, scenes_path: str | Path, scheduler: str | None = None,
-                  cloud_threshold: float = 20, aspi_dates: dict | None = None) -> tuple[dict, pd.DataFrame]:
+                  cloud_threshold: float = 20, reference_months: dict | None = None) -> tuple[dict, pd.DataFrame]:
     """(summary, detail) as `coverage.coverage`, reading the footprints from a GeoParquet file or a directory
     of GeoParquet files (partitions) with dask-geopandas."""
     detail = match_scenes_dask(sites, scenes_path, scheduler)
-    return summarise(sites, detail, cloud_threshold, aspi_dates), detail
+    return summarise(sites, detail, cloud_threshold, reference_months), detail
 
 
 def match_scenes_dask(sites: gpd.GeoDataFrame, scenes_path: str | Path, scheduler: str | None = None) -> pd.DataFrame:

@@ -31,7 +31,7 @@ _LAT, _LON = 2.5, 1.5  # a place no link is made for: stands in for the site in 
 
 # -- the join --------------------------------------------------------------------------------------------------
 
-def join_scene_sources(sites: gpd.GeoDataFrame, sources: list, cloud_threshold: float, aspi_dates: dict,
+def join_scene_sources(sites: gpd.GeoDataFrame, sources: list, cloud_threshold: float, reference_months: dict,
                        scheduler: str | None = None, extra_ids: set[str] = frozenset()
                        ) -> tuple[pd.DataFrame, dict, dict, dict]:
     """(detail, summary, stats per source slug, {scene id: footprint} of the scenes the summary names and of
@@ -50,7 +50,7 @@ def join_scene_sources(sites: gpd.GeoDataFrame, sources: list, cloud_threshold: 
             frames.append(read_scenes(s.folder))
             stats[s.slug] = {"rows": len(frames[-1]), "records": len(frames[-1]), "rejected": []}
         scenes = pd.concat(frames, ignore_index=True)
-        summary, detail = coverage(sites, scenes, cloud_threshold, aspi_dates)
+        summary, detail = coverage(sites, scenes, cloud_threshold, reference_months)
         wanted = referenced_ids(summary) | set(extra_ids)
         keep = scenes[scenes["id"].isin(wanted)].drop_duplicates("id")
         geoms = dict(zip(keep["id"], keep.geometry))
@@ -66,7 +66,7 @@ def join_scene_sources(sites: gpd.GeoDataFrame, sources: list, cloud_threshold: 
         stats[s.slug] = {"rows": n, "records": n, "rejected": []}
         parts.append(match_scenes_dask(sites, s.path, scheduler))
     detail = sort_detail(pd.concat(parts, ignore_index=True))
-    summary = summarise(sites, detail, cloud_threshold, aspi_dates)
+    summary = summarise(sites, detail, cloud_threshold, reference_months)
     geoms = read_footprints([s.path for s in sources], referenced_ids(summary) | set(extra_ids))
     return detail, summary, stats, geoms
 
@@ -129,7 +129,7 @@ def rasters_by_site(detail: pd.DataFrame | None, rasters: dict) -> dict[str, lis
 # -- the page --------------------------------------------------------------------------------------------------
 
 def referenced_ids(summary: dict) -> set[str]:
-    """Every scene id a site summary names: first, last, best per year and per month, nearest to ASPI's date."""
+    """Every scene id a site summary names: first, last, best per year and per month, nearest to the reference month."""
     ids: set[str] = set()
     for s in summary.values():
         for k in ("first", "last"):
@@ -141,7 +141,7 @@ def referenced_ids(summary: dict) -> set[str]:
         for m in s.get("months", {}).values():
             if m.get("best"):
                 ids.add(m["best"])
-        near = s.get("nearest_to_aspi")
+        near = s.get("nearest_to_reference")
         if near and near.get("scene"):
             ids.add(near["scene"]["id"])
     return ids
@@ -157,7 +157,7 @@ def slim_summary(summary: dict) -> dict:
     for y in out.get("years", {}).values():
         if y.get("best"):
             y["best"] = y["best"]["id"]
-    near = out.get("nearest_to_aspi")
+    near = out.get("nearest_to_reference")
     if near and near.get("scene"):
         near["scene"] = near["scene"]["id"]
     out["months"] = {m: [v["scenes"], v.get("best_cloud"), v.get("best")] for m, v in out.get("months", {}).items()}
@@ -305,7 +305,7 @@ def slim_links(props: dict, templates: dict) -> dict | None:
     if any(str(props[k]).startswith("-0") and float(props[k]) == 0 for k in ("lon", "lat")):
         return None  # -0.000000 in Python, 0.000000 in JavaScript
     dates = []
-    for d in (im.get("aspi_latest_imagery"), props.get("latest_imagery"), None):
+    for d in (im.get("reference_month"), None):
         if d not in dates and (d is None or (isinstance(d, str) and _LINK_DATE.fullmatch(d))):
             dates.append(d)
     for d in dates:

@@ -1220,7 +1220,7 @@
     var h = ctx.h, p = s.p, im = p.imagery || null;
     var I = FM.imagery || { store: sceneStore(ctx.data) };
     var store = I.store;
-    var latest = (im && im.aspi_latest_imagery) || p.latest_imagery;
+    var latest = (im && im.reference_month) || null;
     var tiles = (im && im.s2_tiles) || [];
     var sum = im && im.scenes && typeof im.scenes === "object" ? im.scenes : null;
     var legacy = store.legacy[s.id] || [];
@@ -1257,8 +1257,7 @@
     function row(t, v, node) { dl.appendChild(h("dt", { text: t })); dl.appendChild(node || h("dd", { text: v })); }
     if (latest) {
       var dd = h("dd", { text: latest });
-      var src = ((p.attributes || {}).latest_imagery || [])[0];
-      if (src && src.source) dd.appendChild(ctx.cites.mark(ctx.cites.source(src.source)));
+      if (im.reference_source) dd.appendChild(ctx.cites.mark(ctx.cites.source(im.reference_source)));
       row("ASPI's latest image", null, dd);
     }
     if (tiles.length) row("Sentinel-2 tiles", tiles.join(", "));
@@ -1293,7 +1292,7 @@
     var best = [];
     if (sum && sum.years) {
       Object.keys(sum.years).sort().forEach(function (y) { if (sum.years[y].best) best.push(["Clearest of " + y, sum.years[y].best]); });
-      if (sum.nearest_to_aspi && sum.nearest_to_aspi.scene) best.push(["Nearest to ASPI's date", sum.nearest_to_aspi.scene]);
+      if (sum.nearest_to_reference && sum.nearest_to_reference.scene) best.push(["Nearest to ASPI's date", sum.nearest_to_reference.scene]);
     } else if (legacy.length) {
       legacy.slice().sort(function (a, b) { return (Number(a.cloud_cover) || 0) - (Number(b.cloud_cover) || 0); }).slice(0, 5)
         .forEach(function (sc) { best.push([null, sc.id]); });

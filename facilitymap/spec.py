@@ -1,0 +1,130 @@
+"""The map spec: ``maps/<name>.yaml`` read, checked and given its defaults; the sources it selects.
+
+A spec names the sources of one map in priority order and declares what the package cannot know about them: the
+fields beyond the package roles (``fields``), the layers of the page (``layers``), matching options (``match``,
+``places``), generated-annotation rules (``rules``) and time options (``time``). This module checks the keys it
+owns (``fields``, ``rules``) and passes the others through to the module that owns each. Problems are
+``file: key: problem`` strings, all at once, so a person fixes them in one go.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+#: Every top-level key of a map spec; DESIGN.md "Map spec" documents each one.
+KNOWN_KEYS = ("name", "title", "description", "cite_as", "sources", "basemap", "fields", "layers", "match",
+              "places", "rules", "time", "disagreement_distance_m", "cloud_threshold", "imagery_reference_field")
+
+
+class SpecError(Exception):
+    """A map spec that cannot be used; the message names the file and the key."""
+
+
+def spec_path(maps_dir: Path, name: str) -> Path:
+    return Path(maps_dir) / f"{name}.yaml"
+
+
+def default_map(maps_dir: Path) -> str:
+    """The map a verb works on when none is named: the only spec in ``maps_dir``; otherwise say which to name."""
+    known = sorted(p.stem for p in Path(maps_dir).glob("*.yaml"))
+    if len(known) == 1:
+        return known[0]
+    raise SpecError(f"{maps_dir}: name a map ({'known maps: ' + ', '.join(known) if known else 'no map specs here'})")
+
+
+def load_map_spec(maps_dir: Path, name: str) -> dict:
+    """Read ``maps/<name>.yaml``: title, description, the sources in priority order, fields, rules, options."""
+    path = spec_path(maps_dir, name)
+    if not path.exists():
+        known = sorted(p.stem for p in Path(maps_dir).glob("*.yaml"))
+        raise SpecError(f"{path}: no such map spec (known maps: {', '.join(known) or 'none'})")
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise SpecError(f"{path}{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("sources"), list) or not spec["sources"]:
+        raise SpecError(f"{path}: a map spec needs a non-empty list `sources`")
+    unknown = sorted(set(spec) - set(KNOWN_KEYS))
+    if unknown:
+        raise SpecError(f"{path}: unknown key(s) {', '.join(map(str, unknown))} "
+                        f"(known: {', '.join(sorted(KNOWN_KEYS))})")
+    problems = spec_problems(spec, path)
+    if problems:
+        raise SpecError("\n".join(problems))
+    spec.setdefault("name", name)
+    spec.setdefault("title", name)
+    spec.setdefault("description", "")
+    spec.setdefault("basemap", "default")
+    spec.setdefault("match", {})
+    spec.setdefault("fields", {})
+    spec.setdefault("layers", [])
+    spec.setdefault("rules", [])
+    from .places import from_spec  # the place-name table (helper "matching"), a path beside the spec
+
+    try:
+        spec["places_table"] = from_spec(spec, Path(maps_dir))
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"{path}: places: {exc}") from None
+    return spec
+
+
+def spec_problems(spec: dict, path: Path | str) -> list[str]:
+    """Problems of the keys this module owns: ``fields`` declarations and ``rules``."""
+    from .annotations.generate import rule_problems
+    from .fields import declaration_problems, lookup, vocabulary
+
+    fields = declaration_problems(spec.get("fields"))
+    out = [f"{path}: {p}" for p in fields]
+    layers = spec.get("layers")
+    if layers is not None and not isinstance(layers, list):
+        out.append(f"{path}: layers: is not a list")
+    if not fields:  # rules name fields: judged once the fields are sound
+        vocab = vocabulary(spec)
+        rules = spec.get("rules")
+        named = {c.get("field") for r in rules or [] if isinstance(r, dict) for c in r.get("when") or []
+                 if isinstance(c, dict)} | {f for r in rules or [] if isinstance(r, dict)
+                                           for f in (r.get("unless") if isinstance(r.get("unless"), list) else [])}
+        known = set(vocab) | {n for n in named if isinstance(n, str) and lookup(vocab, n) is not None}
+        out += [f"{path}: {p}" for p in rule_problems(rules, known)]
+        ref = spec.get("imagery_reference_field")
+        if ref is not None and (not isinstance(ref, str) or lookup(vocab, ref) is None
+                                or lookup(vocab, ref).type != "yearmonth"):
+            out.append(f"{path}: imagery_reference_field: {ref!r} is not a field of type yearmonth of this map")
+    return out
+
+
+def select_sources(all_sources: list, spec: dict, spec_path: str) -> list:
+    """The spec's sources, in the spec's (priority) order; a missing one stops the build."""
+    by_slug = {s.slug: s for s in all_sources}
+    missing = [slug for slug in spec["sources"] if slug not in by_slug]
+    if missing:
+        raise SpecError(f"{spec_path}: source(s) not found in sources/: {', '.join(map(str, missing))}")
+    return [by_slug[slug] for slug in spec["sources"]]
+
+
+def source_field_problems(spec: dict, sources: list, spec_file: Path | str) -> list[str]:
+    """Descriptor fields the map does not know: each names the descriptor, the field and where to declare it."""
+    from .fields import lookup, vocabulary
+
+    vocab = vocabulary(spec)
+    out = []
+    for src in sources:
+        fm = getattr(src, "fm", None) or {}
+        mapped = fm.get("fields") if isinstance(fm.get("fields"), dict) else {}
+        for ours in mapped:
+            if lookup(vocab, ours) is None:
+                out.append(f"{src.descriptor_path}: facilitymap.fields.{ours}: {ours!r} is not a field of map "
+                           f"{spec.get('name')!r} (a package role, or declared under `fields:` in {spec_file})")
+    return out
+
+
+def site_fields(spec: dict) -> list[str]:
+    """The field names sites are reconciled on: the roles (but id, coordinates and kind, which sites have
+    their own way) and then the fields the spec declares."""
+    from .fields import ROLES
+
+    names = [n for n in ROLES if n not in ("record_id", "lat", "lon", "kind")]
+    return names + [n for n in spec.get("fields") or {} if n not in names]

@@ -202,13 +202,12 @@ def site_level_fields(spec: dict) -> list[str]:
     from .fields import ROLES, vocabulary
 
     vocab = vocabulary(spec)
-    roles = [f for f in site_fields(spec) if (f in ROLES or f.startswith("name_"))
+    roles = [f for f in site_fields(spec) if (f in ROLES or f in ("name_en", "name_zh", "name_ug"))
              and getattr(vocab.get(f), "type", None) != "text"]
     used = [layer.get("color_by") for layer in spec.get("layers") or [] if isinstance(layer, dict)]
     for rule in spec.get("rules") or []:
-        if isinstance(rule, dict):
+        if isinstance(rule, dict):  # the fields a rule matches sites on (its `unless` fields are read per record)
             used += [c.get("field") for c in rule.get("when") or [] if isinstance(c, dict)]
-            used += list(rule.get("unless") or []) if isinstance(rule.get("unless"), list) else []
     used.append(spec.get("imagery_reference_field"))
     out = list(roles)
     for f in used:

@@ -686,11 +686,11 @@ def _side(rec: _Rec) -> dict:
 
 
 def _scored(cand: dict | None) -> dict:
-    """The model's probability, plain-words evidence and levels of a linked pair (nothing when unscored)."""
+    """The model's probability and its evidence in plain words (the comparison levels) of a linked pair (nothing
+    when unscored)."""
     if cand is None:
         return {}
-    return {"probability": round(cand["p"], 4), "evidence": linkage.evidence(cand["p"], cand["d"], cand["levels"]),
-            "levels": {c: linkage.LEVELS[c][v] for c, v in cand["levels"].items() if v >= 0}}
+    return {"probability": round(cand["p"], 4), "evidence": linkage.evidence(cand["p"], cand["d"], cand["levels"])}
 
 
 def _point_distance(r: _Rec, site: _Site, member: _Rec) -> float:

@@ -1,6 +1,6 @@
 """Publishers' crosswalks: a column in which one list cites the ids of another list's records.
 
-A descriptor declares them in its `facilitymap` block: `"crosswalks": [{"column": "ASPI 2020 #", "source":
+A descriptor declares them in its `facilitymap` block: `"crosswalks": [{"column": "List B #", "source":
 "<slug>", "separator": ","}]`. The build runs the matcher blind, measures it against every crosswalk whose cited
 source is in the map (`measure`), then uses the cited pairs as evidence (reconcile, method `crosswalk`). A
 crosswalk whose cited source is not in the map is listed as not measured; its ids stay in the records.

@@ -8,7 +8,7 @@ of matches among the candidate pairs, m and u by expectation maximisation over t
 pair of sources (publishers number and spell differently). No sampling, so every run gives the same figures.
 
 Why not splink: splink 5 (DuckDB) was tried first. One pooled model over the shipped lists took 2.5 s for 1,208
-records (the Xinjiang build must stay under 5 s), u from random pairs counted county agreement twice with distance
+records (a map build should take a few seconds), u from random pairs counted county agreement twice with distance
 (nearby non-matches share a county), and one model per source pair multiplies its start-up cost. The model here is
 the same mathematics on numpy arrays and runs in milliseconds per source pair; `reconcile` turns its scores into
 sites (one-to-one per source pair).

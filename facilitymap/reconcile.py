@@ -281,6 +281,8 @@ class _Matcher:
         self.forced = _pairs_of(opts.get("force") or [], "force")
         self.forbidden = _pairs_of(opts.get("forbid") or [], "forbid")
         self.extra_links: dict[frozenset, dict] = {}  # crosswalk links used as evidence (method `crosswalk`)
+        self.ids_of: dict[str, set[str]] = {}  # record ids of each source read so far
+        self.releases: set[str] = set()  # "<new> ~ <earlier>": pairs of lists found to be releases of one list
 
     # bookkeeping
     def count(self, source: str, rule: str) -> None:
@@ -468,38 +470,55 @@ class _Matcher:
         taken: set[str] = set()
         done: set[tuple[str, str]] = set()
         by_key = {r.key: r for r in recs}
-        # 1. overrides (force) and crosswalks, then the same record id a few metres apart (two releases)
+        # 1. forced pairs, then the same record id a few metres apart (two releases: always), then crosswalks
         site_of_member = {_ref_str(m): site for site in free for m in site.members}
-        linked_refs = {}
+        linked_refs: dict[str, list[str]] = {}
         for pair in list(self.forced) + list(self.extra_links):
             a, b = sorted(pair)
             linked_refs.setdefault(a, []).append(b)
             linked_refs.setdefault(b, []).append(a)
-        for r in recs:
-            partners = sorted({site_of_member[x].site_id: site_of_member[x]
-                               for x in linked_refs.get(_ref_str(r), []) if x in site_of_member}.items())
-            for _, site in partners:
-                if r.key in done or site.site_id in taken:
-                    continue
-                link = self._override(r, site)
-                if link is not None:
-                    cand = best.get((r.key, site.site_id))
-                    d = _point_distance(r, site, link["member"])
-                    self.join(site, r, link["method"], d, link["method"],
-                              **_scored(cand), **{k: v for k, v in link.items() if k in ("reason", "cited", "matcher_agrees")})
-                    taken.add(site.site_id)
-                    done.add(r.key)
+
+        def linked_by(method: str) -> None:
+            for r in recs:
+                partners = sorted({site_of_member[x].site_id: site_of_member[x]
+                                   for x in linked_refs.get(_ref_str(r), []) if x in site_of_member}.items())
+                for _, site in partners:
+                    if r.key in done or site.site_id in taken:
+                        continue
+                    link = self._override(r, site)
+                    if link is not None and link["method"] == method:
+                        cand = best.get((r.key, site.site_id))
+                        d = _point_distance(r, site, link["member"])
+                        self.join(site, r, method, d, method, **_scored(cand),
+                                  **{k: v for k, v in link.items() if k in ("reason", "cited", "matcher_agrees")})
+                        taken.add(site.site_id)
+                        done.add(r.key)
+
+        linked_by("forced")
         dup_m = float(opts["duplicate_m"])
         nat = {r.key: natural_key(r.record_id) for r in recs}
         same_id = [(k, c) for k, c in best.items() if c["member"].record_id == k[0][1] and c["d"] <= dup_m]
+        # only between releases of one list: most ids the two lists share sit within duplicate_m of each other
+        # (two unrelated lists may share a number by chance, rarely at the same place)
+        releases = set()
+        own_ids = {r.record_id for r in recs}
+        for other in members:
+            shared = own_ids & self.ids_of.get(other, set())
+            close = {k[0][1] for k, c in same_id if c["member"].source == other}
+            if close and len(close) >= 0.5 * len(shared):
+                releases.add(other)
+        self.releases.update(f"{source} ~ {other}" for other in releases)
+        same_id = [(k, c) for k, c in same_id if c["member"].source in releases]
         for key, cand in sorted(same_id, key=lambda kv: (kv[1]["d"], kv[0][1], nat[kv[0][0]])):
             r = by_key[key[0]]
-            if r.key in done or cand["site"].site_id in taken:
+            # always: even into a site that already holds a record of this list (a second listing there)
+            if r.key in done:
                 continue
             self.join(cand["site"], r, "same-id", cand["d"], "same-id", compared_with=_ref(cand["member"]),
                       **_scored(cand))
             taken.add(cand["site"].site_id)
             done.add(r.key)
+        linked_by("crosswalk")
         # 2. the model, one-to-one: the most probable pair first (ties: nearer, then ids)
         accept = float(opts["accept"])
         order = sorted(((k, c) for k, c in best.items() if c["p"] >= accept),
@@ -862,6 +881,7 @@ def _reconcile_once(records_by_source: dict[str, gpd.GeoDataFrame], order: list[
     all_recs: list[_Rec] = []
     for rank, source in enumerate(order):
         recs = _records(source, rank, records_by_source[source], opts)
+        m.ids_of[source] = {r.record_id for r in recs}
         all_recs += recs
         cultural = [r for r in recs if r.kind == "cultural"]
         points = [r for r in recs if r.kind != "cultural" and _is_point(r.geometry)]
@@ -995,6 +1015,7 @@ def _report(m: _Matcher, opts: dict, order: list[str], sites, records, location_
         "location_disagreements": sorted(location_disagreements, key=lambda x: (x["site_id"], x["source"],
                                                                                 natural_key(x["record_id"]))),
         "method": opts["method"],
+        "releases": sorted(m.releases),
         "models": dict(sorted(m.models.items())),
         "to_review": sorted(m.to_review, key=lambda x: (order.index(x["source"]), natural_key(x["record_id"]))),
         "overrides": _overrides(m, sites),

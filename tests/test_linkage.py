@@ -136,6 +136,17 @@ def test_same_record_id_in_two_releases_a_few_metres_apart_is_always_one_site():
     assert site_of(r, "rel-2", 7) == site_of(r, "rel-1", 7)
     assert site_of(r, "rel-2", 8) == site_of(r, "rel-1", 8)
     assert match_entry(r, "rel-2", 7)["method"] == "same-id"
+    assert r.report["releases"] == ["rel-2 ~ rel-1"]
+
+
+def test_a_number_two_unrelated_lists_share_by_chance_is_not_a_release():
+    # list "other" numbers its facilities 1..6 like "ref", but only its record 3 happens to lie near ref's 3
+    ref = town("ref", 6)
+    other = [(i, f"Sudby camp {i}", at(i * 6000 + 3000, 2000), {}) for i in (1, 2, 4, 5, 6)]
+    other.append((3, "Nordby camp", at(3 * 6000 + 30, 0), {}))
+    r = reconcile({"ref": records("ref", *ref), "other": records("other", *other)}, ["ref", "other"], OPTS)
+    assert r.report["releases"] == []
+    assert match_entry(r, "other", 3)["method"] == "probabilistic"
 
 
 def test_one_to_one_per_source_pair_and_a_second_listing_under_the_same_name_joins():
@@ -201,6 +212,7 @@ def test_crosswalk_is_measured_blind_then_used_as_evidence():
     # nothing; "#N/A" and an unknown id are kept aside.
     cites = {1: "1", 2: "2", 3: "3, 99", 4: "#N/A, 4", 5: "6", 6: ""}
     pub = [(i, f"Nordby - {i}", at(i * 6000 + 20, 0), {"original": {"REF #": cites[i]}}) for i in range(1, 7)]
+    pub = [(100 + i, *rest) for i, *rest in pub]  # its own numbering
     opts = {**OPTS, "crosswalks": {"pub": [{"column": "REF #", "source": "ref", "separator": ","},
                                            {"column": "OTHER", "source": "not-here"}]}}
     r = reconcile({"ref": records("ref", *ref), "pub": records("pub", *pub)}, ["ref", "pub"], opts)
@@ -209,20 +221,20 @@ def test_crosswalk_is_measured_blind_then_used_as_evidence():
     assert m["measured"] and m["publisher_pairs"] == 5 and m["matcher_pairs"] == 6 and m["agreed"] == 4
     assert m["precision"] == pytest.approx(4 / 6, abs=1e-4) and m["recall"] == pytest.approx(4 / 5, abs=1e-4)
     assert m["precision_where_cited"] == pytest.approx(4 / 5, abs=1e-4)
-    assert m["cited_ids_not_found"] == [{"record_id": "3", "cited": "99"}]
+    assert m["cited_ids_not_found"] == [{"record_id": "103", "cited": "99"}]
     kinds = sorted((d["kind"], d["records"][0]["record_id"], d["records"][1]["record_id"])
                    for d in m["disagreements"])
-    assert kinds == [("matcher links, publisher does not", "5", "5"), ("matcher links, publisher does not", "6", "6"),
-                     ("publisher links, matcher does not", "5", "6")]
+    assert kinds == [("matcher links, publisher does not", "105", "5"),
+                     ("matcher links, publisher does not", "106", "6"), ("publisher links, matcher does not", "105", "6")]
     assert all(d["distance_m"] is not None for d in m["disagreements"])
     assert cw["OTHER"]["measured"] is False and "not a source of this map" in cw["OTHER"]["note"]
     # then the publisher's link is used, and says the matcher disagreed
-    assert site_of(r, "pub", 5) == "ref-6"
-    e = match_entry(r, "pub", 5)
+    assert site_of(r, "pub", 105) == "ref-6"
+    e = match_entry(r, "pub", 105)
     assert e["method"] == "crosswalk" and e["matcher_agrees"] is False and e["cited"] == "pub REF #"
-    assert match_entry(r, "pub", 1)["matcher_agrees"] is True
+    assert match_entry(r, "pub", 101)["matcher_agrees"] is True
     assert r.report["crosswalk_links"]["matcher_disagrees"] == [
-        {"site_id": "ref-6", "source": "pub", "record_id": "5", "cited": "pub REF #"}]
+        {"site_id": "ref-6", "source": "pub", "record_id": "105", "cited": "pub REF #"}]
 
 
 # --- disagreements after normalisation -------------------------------------------------------------------------------
@@ -242,3 +254,40 @@ def test_no_disagreement_for_values_equal_after_normalisation_and_raw_values_kep
     assert [v["value"] for v in site["attributes"]["status"]] == ["Satellite – strong", "satellite -  strong",
                                                                   "Satellite – weak"]
     assert site["status"] == "Satellite – strong"
+
+
+# --- the real shipped sources: a newer release added blind ---------------------------------------------------------
+
+def test_a_newer_release_added_blind_matches_its_publishers_cross_reference():
+    """BuzzFeed's 2021 release, with no matching settings, against its own `ASPI 2020 #` column (issue 9's
+    held-out check); its records 0 m from their 2020 release join them."""
+    from pathlib import Path
+
+    from facilitymap import readers, registry
+    from facilitymap.builder import match_options
+    from facilitymap.spec import load_map_spec
+
+    root = Path(__file__).resolve().parents[1]
+    spec = load_map_spec(root / "maps", "xinjiang")
+    slugs = ["aspi-xjdp-markers", "aspi-camp-dataset-v1", "buzzfeed-2020", "buzzfeed-2021"]
+    by_slug = {s.slug: s for s in registry.load_sources(root / "sources")}
+    inputs = {s: readers.read_source(by_slug[s]).records for s in slugs}
+    opts = match_options(spec, [by_slug[s] for s in slugs])
+    assert "buzzfeed-2021" not in opts.get("sources", {})
+    r = reconcile(inputs, slugs, opts)
+    (cw,) = [c for c in r.report["crosswalks"] if c["measured"]]
+    assert cw["publisher_pairs"] == 369
+    assert cw["precision_where_cited"] >= 0.99 and cw["recall_records"] >= 0.97 and cw["recall"] >= 0.97
+    assert {(c["source"], c["column"]) for c in r.report["crosswalks"] if not c["measured"]} == {
+        ("buzzfeed-2021", "ETNAM"), ("buzzfeed-2021", "Shawn Zhang #"), ("aspi-camp-dataset-v1", "# Shawn"),
+        ("aspi-camp-dataset-v1", "# ETNAM")}
+    assert r.report["rules"]["buzzfeed-2021"]["same-id"] >= 100
+    # same record id, a few metres apart: same site, always
+    pos = {}
+    for s, rid, sid, g in zip(r.records["source"], r.records["record_id"], r.records["site_id"], r.records.geometry):
+        pos[(s, rid)] = (sid, g)
+    for (s, rid), (sid, g) in pos.items():
+        if s == "buzzfeed-2021" and ("buzzfeed-2020", rid) in pos:
+            sid0, g0 = pos[("buzzfeed-2020", rid)]
+            if g0.distance(g) < 1e-4:  # about 10 m
+                assert sid == sid0, rid

@@ -26,6 +26,16 @@ SPEC = load_map_spec(ROOT / "maps", "xinjiang")
 TABLE = SPEC["places_table"]
 
 
+def rules_options() -> dict:
+    """The former rule-based matcher with its thresholds (docs/matching-evaluation.md, Parts 1 and 2)."""
+    opts = match_options(SPEC)
+    opts["method"] = "rules"
+    opts["sources"] = {**opts["sources"],
+                       V1: {**opts["sources"][V1], "name_match_m": 1000, "distance": {"strict_m": 50, "place_m": 50}},
+                       BF: {**opts["sources"][BF], "distance": {"strict_m": 300, "place_m": 1000}}}
+    return opts
+
+
 def h(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -33,7 +43,7 @@ def h(text: str) -> str:
 def main() -> None:
     by_slug = {s.slug: s for s in registry.load_sources(ROOT / "sources")}
     inputs = {s: readers.read_source(by_slug[s]).records for s in PRIORITY}
-    r = reconcile(inputs, PRIORITY, match_options(SPEC))
+    r = reconcile(inputs, PRIORITY, rules_options())
     recs = {(row.source, row.record_id): row for row in r.records.itertuples(index=False)}
     outlines = [(row.record_id, row.geometry, row.name, row.attrs) for row in inputs[OSM].itertuples(index=False)]
     sites = {row.site_id: row for row in r.sites.itertuples(index=False)}

@@ -246,9 +246,11 @@ def test_a_map_of_another_domain_declares_its_own_fields(tmp_path):
     # the page's field labels come from the spec (and the package roles), no word of another map
     html = (out / "index.html").read_text()
     data = json.loads(re.search(r'<script type="application/json" id="fm-data">(.*?)</script>', html, re.S)[1])
-    assert data["fields"]["facility_type"] == {"label": "Facility type"}
-    assert data["fields"]["capacity"] == {"label": "Capacity (beds)"}
-    assert data["fields"]["county"] == {"label": "County"} and "tier" not in data["fields"]
+    assert data["fields"]["facility_type"] == {"label": "Facility type", "type": "string"}
+    assert data["fields"]["capacity"] == {"label": "Capacity (beds)", "type": "integer", "min": 0}
+    assert data["fields"]["county"]["label"] == "County" and "tier" not in data["fields"]
+    # without `layers:` the map has one layer of every site, coloured alike
+    assert [(x["id"], x["count"]) for x in data["layers"]] == [("sites", 4)]
 
 
 def test_a_field_the_map_does_not_declare_is_named_at_build_and_validate(tmp_path):

@@ -63,6 +63,7 @@ RECORDER = """
   const done = () => {
     if (b.ready !== undefined) return;
     b.ready = performance.now();
+    performance.mark("fm-bench-ready");  // for the trace: main-thread CPU until ready (trace_page)
     requestAnimationFrame(() => requestAnimationFrame(() => { b.painted = performance.now(); }));
   };
   if (b.mode === "facilitymap") {
@@ -332,11 +333,18 @@ def trace_page(browser, url: str, mode: str, expected: int, dest: Path) -> list[
     import collections
 
     ctx = browser.new_context(viewport=VIEWPORT)
-    ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith("http://127.0.0.1")
-              else r.fulfill(status=204, body=b""))
+    def route(r):  # as measure_page: our server, explore()'s CDN files from npm, an empty answer for the rest
+        if r.request.url.startswith("http://127.0.0.1"):
+            return r.continue_()
+        body, ctype = cdn_body(r.request.url)
+        if not body:
+            return r.fulfill(status=204, body=b"")
+        return r.fulfill(status=200, body=body, headers={"content-type": ctype, "access-control-allow-origin": "*"})
+
+    ctx.route("**/*", route)
     ctx.add_init_script(RECORDER % {"mode": json.dumps(mode), "expected": expected})
     page = ctx.new_page()
-    browser.start_tracing(page=page, categories=["devtools.timeline", "v8", "blink",
+    browser.start_tracing(page=page, categories=["devtools.timeline", "v8", "blink", "blink.user_timing",
                                                  "disabled-by-default-devtools.timeline"])
     page.goto(url, wait_until="commit")
     t0 = time.perf_counter()
@@ -357,7 +365,21 @@ def trace_page(browser, url: str, mode: str, expected: int, dest: Path) -> list[
         if (e["pid"], e["tid"]) in main and e.get("ph") == "X" and "dur" in e:
             total[e["name"]] += e["dur"] / 1000
             count[e["name"]] += 1
-    return [(k, v, count[k]) for k, v in total.most_common(25)]
+    return [(k, v, count[k]) for k, v in total.most_common(25)], cpu_to_ready(events, main)
+
+
+def cpu_to_ready(events: list, main: set) -> float | None:
+    """Main-thread CPU milliseconds (thread time of the renderer's top-level tasks) from the first task until the
+    page was ready: what the page itself costs, much less moved by other jobs on the machine than wall time."""
+    marks = [e["ts"] for e in events if e.get("name") == "fm-bench-ready"]
+    if not marks:
+        return None
+    cpu = {}
+    for e in events:
+        key = (e["pid"], e["tid"])
+        if key in main and e.get("ph") == "X" and e.get("name") == "RunTask" and e["ts"] < marks[0]:
+            cpu[key] = cpu.get(key, 0) + e.get("tdur", e["dur"])
+    return max(cpu.values()) / 1000 if cpu else None
 
 
 # --- the run ------------------------------------------------------------------------------------------------------
@@ -384,6 +406,25 @@ def fmt(v, unit="", digits=2):
     return f"{v:.{digits}f}{unit}"
 
 
+def build_large(args, results: dict) -> list:
+    """The SYNTHETIC map's two pages (explore() unless --skip-explore-large); returns their entries for the runs."""
+    print(f"building the SYNTHETIC map of {args.sites} sites ...", flush=True)
+    syn = synthetic.payload(args.sites, fields=spec_fields())
+    pages = []
+    syn_geojson = OUT / f"synthetic-{args.sites}.geojson"
+    syn_geojson.write_text(json.dumps(syn["sites"], ensure_ascii=False), encoding="utf-8")
+    fm_l = build_facilitymap(syn, OUT / f"synthetic-{args.sites}-facilitymap.html", args.build_runs)
+    results["maps"]["synthetic"] = {"sites": args.sites, "facilitymap": fm_l}
+    pages.append(("synthetic", "facilitymap", fm_l, args.sites, True))
+    if not args.skip_explore_large:
+        ex_l = build_explore(syn_geojson, OUT / f"synthetic-{args.sites}-explore.html", args.build_runs,
+                             args.explore_cap)
+        results["maps"]["synthetic"]["explore"] = ex_l
+        pages.append(("synthetic", "explore", ex_l, ex_l["features"], True))
+
+    return pages
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--serve"]:
@@ -396,8 +437,9 @@ def main(argv=None) -> int:
     ap.add_argument("--explore-cap", type=float, default=90.0,
                     help="seconds: an explore() build or page load slower than this is not repeated")
     ap.add_argument("--trace", action="store_true",
-                    help="also record one Chromium performance trace per facilitymap page into benchmarks/out/")
+                    help="also record one Chromium performance trace per facilitymap page (and explore() on the default map) into benchmarks/out/, with the main-thread CPU until ready")
     ap.add_argument("--skip-explore-large", action="store_true", help="do not run explore() on the large map")
+    ap.add_argument("--skip-large", action="store_true", help="only the default map (no SYNTHETIC map at all)")
     args = ap.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
 
@@ -416,20 +458,9 @@ def main(argv=None) -> int:
                                   "explore": ex}
     pages += [("default", "facilitymap", fm, n_default, True), ("default", "explore", ex, ex["features"], True)]
 
-    print(f"building the SYNTHETIC map of {args.sites} sites ...", flush=True)
-    syn = synthetic.payload(args.sites, fields=spec_fields())
-    syn_geojson = OUT / f"synthetic-{args.sites}.geojson"
-    syn_geojson.write_text(json.dumps(syn["sites"], ensure_ascii=False), encoding="utf-8")
-    fm_l = build_facilitymap(syn, OUT / f"synthetic-{args.sites}-facilitymap.html", args.build_runs)
-    results["maps"]["synthetic"] = {"sites": args.sites, "facilitymap": fm_l}
-    pages.append(("synthetic", "facilitymap", fm_l, args.sites, True))
-    if not args.skip_explore_large:
-        ex_l = build_explore(syn_geojson, OUT / f"synthetic-{args.sites}-explore.html", args.build_runs,
-                             args.explore_cap)
-        results["maps"]["synthetic"]["explore"] = ex_l
-        pages.append(("synthetic", "explore", ex_l, ex_l["features"], True))
-
-    del dm, syn  # the pages are written; keep this process small and quiet while the browser is timed
+    if not args.skip_large:
+        pages += build_large(args, results)
+    del dm  # the pages are written; keep this process small and quiet while the browser is timed
     gc.collect()
     for target in CDN.values():  # fetch the npm packages before any page is timed
         if target:
@@ -443,10 +474,11 @@ def main(argv=None) -> int:
                 print(f"loading {label} / {mode} ({args.runs} runs) ...", flush=True)
                 url = server.url + Path(built["html"]).name
                 built["browser"] = measure_page(browser, url, mode, expected, args.runs, pan, args.explore_cap)
-                if args.trace and mode == "facilitymap":
+                if args.trace and (mode == "facilitymap" or label == "default"):
                     dest = OUT / f"trace-{label}-{mode}.json"
-                    built["trace_top"] = trace_page(browser, url, mode, expected, dest)
-                    print(f"  trace: {dest}; main thread, ms by event:")
+                    built["trace_top"], built["cpu_to_ready_ms"] = trace_page(browser, url, mode, expected, dest)
+                    print(f"  trace: {dest}; main-thread CPU until ready: {built['cpu_to_ready_ms']} ms; "
+                          "main thread, ms by event:")
                     for name, ms, n in built["trace_top"][:14]:
                         print(f"    {ms:8.0f} ms  {n:6d}x  {name}")
             browser.close()
@@ -492,6 +524,12 @@ def print_table(results: dict) -> None:
                 print(f"{label}/{mode}: empty CDN bodies {sorted(set(req.get('cdn_empty', [])))}; "
                       f"unexpected requests {sorted(set(req.get('other', [])))}; page errors {errs[:3]}; "
                       f"failures {fails}")
+    for label, m in results["maps"].items():
+        cpu = {mode: m[mode]["cpu_to_ready_ms"] for mode in ("facilitymap", "explore")
+               if m.get(mode, {}).get("cpu_to_ready_ms") is not None}
+        if cpu:
+            print(f"{label}: main-thread CPU until ready (one traced load): "
+                  + ", ".join(f"{mode} {ms:.0f} ms" for mode, ms in cpu.items()))
     v = results["versions"]
     print(f"\n{v['cpu']}, {v['cores']} cores; Python {v['python']}, folium {v['folium']}, geopandas "
           f"{v['geopandas']}, Playwright {v['playwright']}, {v['chromium']}, git {v['git']}")

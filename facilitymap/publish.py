@@ -30,7 +30,7 @@ from . import export
 CARD_SIZE = (1200, 630)
 CARD = "card.png"
 # Buttons and map controls do nothing in a picture: the card keeps the title, the map, the legend and attribution.
-CARD_HIDE = (".fm-tools", ".leaflet-control-zoom", ".leaflet-control-layers", ".leaflet-control-scale")
+CARD_HIDE = (".fm-tools", ".leaflet-control-zoom", ".leaflet-control-layers", ".leaflet-control-scale", ".fm-consent")
 HEAD_MARK = "<!--fm:publish:head-->"
 NOSCRIPT_MARK = "<!--fm:publish:noscript-->"
 END = re.compile(r"</body>\s*</html>\s*\Z")

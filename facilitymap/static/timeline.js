@@ -76,7 +76,7 @@ const fmTimeline = (() => {
       return {row, marks, outside, lanes: ends.length, h: 13 + ends.length * lane + (row.series || []).length * band + 6};
     });
     const height = layout.reduce((t, r) => t + r.h, 0) + axisH;
-    const fig = el(doc, "figure", {class: "fm-timeline", id});
+    const fig = el(doc, "figure", {class: "fm-tl", id});
     // an image, unless its marks are buttons: then a group (an image may not hold interactive parts)
     const svg = svgEl(doc, "svg", {width, height, viewBox: `0 0 ${width} ${height}`,
                                    role: opts.onMark ? "group" : "img", "aria-labelledby": id + "-cap",

@@ -124,18 +124,19 @@ def time_block(time_spec: dict, site_fc: dict, claims: list, sources: list) -> d
 
 
 def time_tables(time: dict) -> tuple[list[str], dict[str, list]]:
-    """(labels, dates) shared by the page's compact time rows: every label of a series or event row, sorted, and
-    {canonical date: [display text, first day, last day, precision]} of every dated event, so that a site's rows
-    name a date or a label once per page instead of once per mark."""
-    labels, dates_ = set(), {}
+    """(strings, dates) shared by the page's compact time rows: every source, field and label the rows name, sorted,
+    and {canonical date: [display text, first day, last day, precision]} of every dated event, so that a site's rows
+    name each once per page instead of once per mark."""
+    strings, dates_ = set(), {}
     for rows in (time.get("site_rows") or {}).values():
         for row in rows:
-            for sr in row.get("series") or []:
-                labels.add(sr["label"])
+            if row.get("source") is not None:
+                strings.add(row["source"])
+            for mark in (row.get("series") or []) + (row.get("events") or []):
+                strings.update(t for t in (mark["label"], mark["field"]) if isinstance(t, str))
             for e in row.get("events") or []:
-                labels.add(e["label"])
                 dates_[e["date"]] = [e["text"], e["start"], e["end"], e["precision"]]
-    return sorted(labels), {k: dates_[k] for k in sorted(dates_)}
+    return sorted(strings), {k: dates_[k] for k in sorted(dates_)}
 
 
 def page_time(time: dict) -> dict:
@@ -143,12 +144,12 @@ def page_time(time: dict) -> dict:
     left out (they are in the detail blocks, `page_time_rows`), each site's states as two strings, one character
     per year (exists: "1" yes, "0" no, "-" unknown; basis: the rule's index, "-" none), plus the tables of
     `time_tables`."""
-    labels, dates_ = time_tables(time)
+    strings, dates_ = time_tables(time)
     out = {k: v for k, v in time.items() if k not in ("site_rows", "sites")}
     out["sites"] = {sid: ["".join("-" if e is None else "1" if e else "0" for e in st["exists"]),
                           "".join("-" if b is None else _base36(b) for b in st["basis"])]
                     for sid, st in (time.get("sites") or {}).items()}
-    out["labels"], out["dates"] = labels, dates_
+    out["strings"], out["dates"] = strings, dates_
     return out
 
 
@@ -156,21 +157,21 @@ def _base36(n: int) -> str:
     return "0123456789abcdefghijklmnopqrstuvwxyz"[n]
 
 
-def page_time_rows(rows: list[dict], labels: list[str]) -> list:
-    """One site's `timeline.site_rows` as its detail block carries them: a source row as {"source", "series":
-    [[field, label index, record id, values]], "events": [[date, field, label index, record id]]}, the claims row as
-    {"claims": [claim id]}; titles, labels and date texts come back from the sources and `page_time`'s tables."""
-    index = {label: i for i, label in enumerate(labels)}
+def page_time_rows(rows: list[dict], strings: list[str]) -> list:
+    """One site's `timeline.site_rows` as its detail block carries them: a source's row as [source, series, events]
+    with series [[field, label, record id, values]] and events [[date, field, label, record id]] (source, field and
+    label as indexes into `page_time`'s "strings"), the claims row as {"claims": [claim id]}; titles and date texts
+    come back from the sources and the "dates" table. A series rule's per-year fields (a list) are not compacted."""
+    index = {t: i for i, t in enumerate(strings)}
+    key = lambda f: index[f] if isinstance(f, str) else f  # noqa: E731
     out = []
     for row in rows:
         if row.get("source") is None and "claims" in row:
             out.append({"claims": [e["claim"] for e in row["claims"]]})
             continue
-        out.append({"source": row["source"],
-                    "series": [[sr["field"], index[sr["label"]], sr["record_id"], sr["values"]]
-                               for sr in row.get("series") or []],
-                    "events": [[e["date"], e["field"], index[e["label"]], e["record_id"]]
-                               for e in row.get("events") or []]})
+        out.append([index[row["source"]],
+                    [[key(sr["field"]), index[sr["label"]], sr["record_id"], sr["values"]] for sr in row.get("series") or []],
+                    [[e["date"], key(e["field"]), index[e["label"]], e["record_id"]] for e in row.get("events") or []]])
     return out
 
 
@@ -344,7 +345,7 @@ def page_sites(payload: dict) -> tuple[dict, list[dict]]:
     slug_index: dict[str, int] = {}
     rows, details = [], []
     time_rows = (payload.get("time") or {}).get("site_rows") or {}
-    time_labels = time_tables(payload["time"])[0] if time_rows else []
+    time_strings = time_tables(payload["time"])[0] if time_rows else []
     for f in features:
         p = f.get("properties") or {}
         attrs = p.get("attributes") if isinstance(p.get("attributes"), dict) else {}
@@ -388,7 +389,7 @@ def page_sites(payload: dict) -> tuple[dict, list[dict]]:
         if links is not None:
             d["imagery"] = dict(p["imagery"], links=links)
         if str(p.get("site_id")) in time_rows:
-            d["~time"] = page_time_rows(time_rows[str(p.get("site_id"))], time_labels)
+            d["~time"] = page_time_rows(time_rows[str(p.get("site_id"))], time_strings)
         details.append(d)
     core = {"cols": cols, "rows": rows, "slugs": slugs, "chunk": DETAIL_CHUNK, "links": IMAGERY_LINKS}
     return core, details

@@ -44,20 +44,22 @@
     if (!T) return [];
     app.fullSite(s);
     const evById = new Map((T.events || []).map((e) => [e.claim, e]));
+    const str = (k) => (typeof k === "number" ? T.strings[k] : k);  // a per-year field list stays as it is
     return (s.timeline || []).map((r) => {
-      if (r.claims) {
+      if (!Array.isArray(r)) {
         return {
           source: null, title: "Claims", series: [], events: [],
-          claims: r.claims.map((id) => evById.get(id)).filter(Boolean)
+          claims: (r.claims || []).map((id) => evById.get(id)).filter(Boolean)
             .map((e) => Object.assign({}, e, { title: sourceTitle(e.source) }))
         };
       }
+      const source = str(r[0]);
       return {
-        source: r.source, title: sourceTitle(r.source),
-        series: r.series.map((x) => ({ field: x[0], label: T.labels[x[1]], record_id: x[2], values: x[3] })),
-        events: r.events.map((x) => {
+        source: source, title: sourceTitle(source),
+        series: r[1].map((x) => ({ field: str(x[0]), label: str(x[1]), record_id: x[2], values: x[3] })),
+        events: r[2].map((x) => {
           const d = T.dates[x[0]];
-          return { date: x[0], text: d[0], start: d[1], end: d[2], precision: d[3], field: x[1], label: T.labels[x[2]], record_id: x[3] };
+          return { date: x[0], text: d[0], start: d[1], end: d[2], precision: d[3], field: str(x[1]), label: str(x[2]), record_id: x[3] };
         })
       };
     });

@@ -91,7 +91,11 @@ const fmTimeline = (() => {
     let yTop = 2;
     for (const {row, marks, outside, lanes, h} of layout) {
       const g = svg.appendChild(svgEl(doc, "g", {class: "fm-tl-row", "data-source": row.source || ""}));
-      g.appendChild(svgEl(doc, "text", {x: 4, y: yTop + 9, "font-size": 10, fill: COLORS.axis}, row.title));
+      // a long title is cut to the figure's width (about 5.6 px a character); its <title> and the table keep it whole
+      const room = Math.floor((width - 8) / 5.6), full = String(row.title === null ? "" : row.title);
+      const label = g.appendChild(svgEl(doc, "text", {x: 4, y: yTop + 9, "font-size": 10, fill: COLORS.axis},
+                                        full.length > room ? full.slice(0, room - 1) + "\u2026" : full));
+      if (full.length > room) label.appendChild(svgEl(doc, "title", {}, full));
       for (const m of marks.concat(outside)) {
         const e = m.e;
         let title, what;

@@ -60,7 +60,7 @@ def load_map_spec(maps_dir: Path, name: str) -> dict:
     if not isinstance(spec, dict) or not isinstance(spec.get("sources"), list) or not spec["sources"]:
         raise BuildError(f"{path}: a map spec needs a non-empty list `sources`")
     known_keys = {"name", "title", "description", "sources", "basemap", "match", "disagreement_distance_m",
-                  "cite_as", "cloud_threshold"}
+                  "cite_as", "cloud_threshold", "limits", "csv_raw"}
     unknown = sorted(set(spec) - known_keys)
     if unknown:
         raise BuildError(f"{path}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known_keys))})")
@@ -232,16 +232,18 @@ def page_payload(data: dict) -> dict:
     return payload
 
 
-def write_outputs(data: dict, out: Path, basemap: str) -> list[str]:
-    """Write every output file of the map into ``out`` (an empty folder)."""
+def write_outputs(data: dict, out: Path, basemap: str, csv_raw: bool = False) -> list[str]:
+    """Write every output file of the map into ``out`` (an empty folder).
+
+    ``csv_raw``: write the CSVs' text cells as the sources give them, without the formula neutralisation."""
     from .render import render_embed, render_map
 
     spec = data["spec"]
     fc = data["sites_fc"]
     ann = data["annotations"]
     export.write_json(fc, out / "sites.geojson")
-    export.write_csv(export.sites_csv_rows(fc["features"]), out / "sites.csv")
-    export.write_csv(export.records_csv_rows(data["reconciled"].records), out / "records.csv")
+    export.write_csv(export.sites_csv_rows(fc["features"]), out / "sites.csv", raw=csv_raw)
+    export.write_csv(export.records_csv_rows(data["reconciled"].records), out / "records.csv", raw=csv_raw)
     export.write_json(data["sources"], out / "sources.json")
     export.write_json(ann["geojson"], out / "annotations.geojson")
     export.write_json(ann["csl"], out / "citations.json")
@@ -265,16 +267,37 @@ def write_outputs(data: dict, out: Path, basemap: str) -> list[str]:
 
 
 def build(map_name: str = "xinjiang", sources_dir: Path = Path("sources"), maps_dir: Path = Path("maps"),
-          basemap: str | None = None, scheduler: str | None = None) -> BuildResult:
+          basemap: str | None = None, scheduler: str | None = None, csv_raw: bool | None = None,
+          limits: dict | None = None) -> BuildResult:
     """Build ``maps/<map_name>/`` from ``sources/``; on any error the previous outputs stay intact.
 
     `scheduler`: a Dask scheduler address ("tcp://host:8786") for the scene coverage join; None joins in memory.
+    `csv_raw`: CSV text cells as the sources give them (default: the spec's `csv_raw`, else neutralised).
+    `limits`: {name: value} over the spec's `limits:` over the defaults of `facilitymap.limits.Limits`.
     """
+    from . import limits as limmod
+
+    sources_dir, maps_dir = Path(sources_dir), Path(maps_dir)
+    spec = load_map_spec(maps_dir, map_name)
+    spec_path = maps_dir / f"{map_name}.yaml"
+    try:
+        lim = limmod.DEFAULTS.with_overrides(spec.get("limits"), str(spec_path))
+        lim = lim.with_overrides(limits, "--limit")
+    except ValueError as exc:
+        raise BuildError(str(exc)) from None
+    if csv_raw is None:
+        csv_raw = spec.get("csv_raw", False)
+        if not isinstance(csv_raw, bool):
+            raise BuildError(f"{spec_path}: csv_raw must be true or false")
+    with limmod.applied(lim):
+        return _build(map_name, spec, sources_dir, maps_dir, basemap, scheduler, csv_raw)
+
+
+def _build(map_name: str, spec: dict, sources_dir: Path, maps_dir: Path, basemap: str | None,
+           scheduler: str | None, csv_raw: bool) -> BuildResult:
     from .registry import load_sources, source_warnings, validate_sources
 
     t0 = time.perf_counter()
-    sources_dir, maps_dir = Path(sources_dir), Path(maps_dir)
-    spec = load_map_spec(maps_dir, map_name)
     selected = select_sources(load_sources(sources_dir), spec, str(maps_dir / f"{map_name}.yaml"))
     problems = validate_sources(selected)
     if problems:
@@ -288,7 +311,7 @@ def build(map_name: str = "xinjiang", sources_dir: Path = Path("sources"), maps_
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     try:
-        files = write_outputs(data, tmp, basemap or spec.get("basemap", "default"))
+        files = write_outputs(data, tmp, basemap or spec.get("basemap", "default"), csv_raw=csv_raw)
         _swap(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

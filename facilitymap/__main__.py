@@ -1,0 +1,4 @@
+"""``python -m facilitymap``: the command line."""
+from .cli import main
+
+main()

@@ -5,6 +5,7 @@ output and swaps it in at the end, so a failed build leaves the previous outputs
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -307,12 +308,13 @@ def _build(map_name: str, spec: dict, sources_dir: Path, maps_dir: Path, basemap
 
     out = maps_dir / map_name
     tmp = maps_dir / f".{map_name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    try:
+    try:  # from the mkdir on: an error, Ctrl-C or SIGTERM (cli.py raises it) removes the temp folder
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
         files = write_outputs(data, tmp, basemap or spec.get("basemap", "default"), csv_raw=csv_raw)
-        _swap(tmp, out)
+        with _signals_deferred():
+            _swap(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -323,6 +325,24 @@ def _build(map_name: str, spec: dict, sources_dir: Path, maps_dir: Path, basemap
                         "slow links will wait; consider fewer local rasters, smaller web images (max_size) or a "
                         "shorter scene period")
     return BuildResult(map_name, out, report, time.perf_counter() - t0, files, warnings)
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Hold SIGINT/SIGTERM during the two renames of the swap (an interruption between them would leave no map);
+    a signal that arrived meanwhile is delivered when the block ends."""
+    import signal
+
+    sigs = {signal.SIGINT, signal.SIGTERM}
+    try:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    except (AttributeError, OSError, ValueError):  # no pthread_sigmask on this platform
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _swap(new: Path, out: Path) -> None:

@@ -296,8 +296,9 @@ def write_raster_source(gdf_or_paths, out_dir: Path, slug: str, date_pattern: st
     if target.exists():
         raise FileExistsError(f"{target} already exists: choose another --slug or remove it")
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{slug}.", dir=out_dir))
-    try:
+    tmp = None
+    try:  # from the mkdtemp on: an error, Ctrl-C or SIGTERM (cli.py raises it) removes the temp folder
+        tmp = Path(tempfile.mkdtemp(prefix=f".{slug}.", dir=out_dir))
         if isinstance(gdf_or_paths, gpd.GeoDataFrame):
             gdf = gdf_or_paths.copy()
             images = tmp / "images"
@@ -323,7 +324,8 @@ def write_raster_source(gdf_or_paths, out_dir: Path, slug: str, date_pattern: st
             json.dumps(descriptor, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
         os.rename(tmp, target)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
 

@@ -453,8 +453,9 @@ def _licences(collections: list[str]) -> list[dict]:
 
 def _write_source(out_dir: Path, slug: str, table: Any, query: dict, stats: dict) -> Path:
     target = out_dir / slug
-    tmp = Path(tempfile.mkdtemp(prefix=f".{slug}.", suffix=".tmp", dir=out_dir))
-    try:
+    tmp = old = None
+    try:  # from the mkdtemp on: an error, Ctrl-C or SIGTERM (cli.py raises it) removes the temp folder
+        tmp = Path(tempfile.mkdtemp(prefix=f".{slug}.", suffix=".tmp", dir=out_dir))
         import stac_geoparquet.arrow as sga
 
         sga.to_parquet(table, tmp / RESOURCE)
@@ -465,7 +466,6 @@ def _write_source(out_dir: Path, slug: str, table: Any, query: dict, stats: dict
                       (json.dumps(descriptor, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())
         _write_atomic(tmp / "README.md", _readme(descriptor).encode("utf-8"))
         _fsync_dir(tmp)
-        old = None
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{slug}.", suffix=".old", dir=out_dir))
             os.replace(target, old / slug)
@@ -474,7 +474,11 @@ def _write_source(out_dir: Path, slug: str, table: Any, query: dict, stats: dict
         if old is not None:
             shutil.rmtree(old)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and (old / slug).exists() and not target.exists():
+            os.replace(old / slug, target)  # stopped between the two renames: the previous source goes back
+        for folder in (tmp, old):
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
         raise
     return target
 

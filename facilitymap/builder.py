@@ -243,8 +243,10 @@ def write_outputs(data: dict, out: Path, basemap: str, csv_raw: bool = False) ->
     fc = data["sites_fc"]
     ann = data["annotations"]
     export.write_json(fc, out / "sites.geojson")
-    export.write_csv(export.sites_csv_rows(fc["features"]), out / "sites.csv", raw=csv_raw)
-    export.write_csv(export.records_csv_rows(data["reconciled"].records), out / "records.csv", raw=csv_raw)
+    export.write_csv(export.sites_csv_rows(fc["features"]), out / "sites.csv", export.SITES_CSV_FIELDS,
+                     raw=csv_raw)
+    export.write_csv(export.records_csv_rows(data["reconciled"].records), out / "records.csv",
+                     export.RECORDS_CSV_FIELDS, raw=csv_raw)
     export.write_json(data["sources"], out / "sources.json")
     export.write_json(ann["geojson"], out / "annotations.geojson")
     export.write_json(ann["csl"], out / "citations.json")

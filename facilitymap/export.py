@@ -143,9 +143,20 @@ def sites_csv_rows(feats: Iterable[dict]) -> list[dict]:
     return rows
 
 
+# The columns of sites.csv in order (given to the writer, so a map with no site still gets its header).
+SITES_CSV_FIELDS = list(dict.fromkeys(
+    ["site_id", "kind", "name", "name_en", "name_zh", "name_ug", "lon", "lat"]
+    + [c for f in SOURCED_FIELDS for c in (f, f"{f}_source")]
+    + ["sources", "records", "n_records", "has_outline", "near_outlines", "disagreements", "s2_tiles", "claims"]))
+RECORDS_CSV_FIELDS = ["source", "record_id", "row", "site_id", "kind", "name", "lon", "lat", "geometry_type",
+                      "attrs", "original"]
+
+
 def records_csv_rows(records: pd.DataFrame) -> list[dict]:
     """One row per source record with its site, its mapped attributes and the original row (as JSON)."""
     rows = []
+    if len(records) == 0:  # no record at all (e.g. every row rejected): the frame may lack columns
+        return rows
     for r in records.sort_values(["source", "row"]).itertuples(index=False):
         geom = r.geometry
         pt = geom if geom is None or geom.geom_type == "Point" else geom.representative_point()

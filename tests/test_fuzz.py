@@ -270,9 +270,9 @@ def test_fuzz_csv(src):
                 path = "link.csv"
             elif path == "ABSOLUTE":
                 path = str(case.outside / "secret.csv")
-            resource = {**resource, "path": path}
-            if hash_ != "keep":
-                resource["hash"] = hash_
+            secret = (case.outside / "secret.csv").read_bytes()  # the descriptor's author knows the file
+            resource = {**resource, "path": path, "bytes": len(secret),
+                        "hash": "sha256:" + hashlib.sha256(secret).hexdigest() if hash_ == "keep" else hash_}
         if resource:
             desc = json.loads((folder / "datapackage.json").read_text())
             desc["resources"][0].update(resource)

@@ -52,6 +52,11 @@ def load_map_spec(maps_dir: Path, name: str) -> dict:
     if not path.exists():
         known = sorted(p.stem for p in maps_dir.glob("*.yaml"))
         raise BuildError(f"{path}: no such map spec (known maps: {', '.join(known) or 'none'})")
+    from .limits import check_file_size
+
+    too_big = check_file_size(path)  # the defaults: the spec is what could raise them
+    if too_big:
+        raise BuildError(f"{path}: {too_big}")
     try:
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:

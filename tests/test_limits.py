@@ -153,3 +153,12 @@ def test_limits_from_the_spec_and_the_cli(tmp_path):
     write_spec(maps, "m", ["s"], "limits: {rowz: 3}\n")
     with pytest.raises(BuildError, match=r"m\.yaml: unknown limit 'rowz'"):
         build("m", sources_dir=sources, maps_dir=maps, basemap="none")
+
+
+def test_a_map_spec_over_the_file_size_limit_is_refused_unread(tmp_path, monkeypatch):
+    maps = tmp_path / "maps"
+    write_spec(maps, "m", ["s"])
+    monkeypatch.setattr(limits, "DEFAULTS", limits.Limits(file_bytes=10))
+    monkeypatch.setattr(limits, "_current", __import__("contextvars").ContextVar("t", default=limits.DEFAULTS))
+    with pytest.raises(BuildError, match=r"m\.yaml: file size .* file_bytes = 10"):
+        build("m", sources_dir=tmp_path / "sources", maps_dir=maps)

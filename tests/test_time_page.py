@@ -103,7 +103,7 @@ def test_core_block_carries_states_and_the_detail_blocks_the_rows(built):
 
 def test_exports_carry_dates_at_their_precision(built):
     out, _, _ = built
-    with open(out / "records.csv", encoding="utf-8", newline="") as fh:
+    with open(out / "records.csv", encoding="utf-8-sig", newline="") as fh:
         v1 = {r["record_id"]: json.loads(r["attrs"]) for r in csv.DictReader(fh) if r["source"] == V1}
     assert v1["1"]["security_changed_when"] == "2018-Q3"  # "3rdQt2018" in the CSV of ASPI
     assert v1["1"]["latest_imagery"] == "2019-06"  # "19-Jun"
@@ -117,7 +117,7 @@ def test_exports_carry_dates_at_their_precision(built):
     assert when["interval"] == {"start": "2018-07-01", "end": "2018-09-30", "precision": "quarter", "text": "2018-Q3"}
     (bld,) = site["attributes"]["buildings"]
     assert bld["value"] == {"2017": 0, "2018": 15, "2019": 15, "2020": None} and "interval" not in bld
-    with open(out / "sites.csv", encoding="utf-8", newline="") as fh:
+    with open(out / "sites.csv", encoding="utf-8-sig", newline="") as fh:
         months = {r["latest_imagery"] for r in csv.DictReader(fh)} - {""}
     assert months and all(re.fullmatch(r"\d{4}-\d{2}", m) for m in months)
 

@@ -145,7 +145,7 @@
         body.appendChild(slider);
         const all = h("button", { type: "button", className: "fm-btn fm-time-all", id: "fm-time-all", text: "All years" });
         all.addEventListener("click", () => { app.setYear(null); });
-        const note = h("p", { className: "fm-note", id: "fm-time-note", "aria-live": "polite" });
+        const note = h("p", { className: "fm-note", id: "fm-time-note" });  // the slider's <output> is the live region
         body.appendChild(h("p", { className: "fm-time-row" }, [all]));
         body.appendChild(note);
         const chart = h("div", { className: "fm-time-chart" });

@@ -25,7 +25,7 @@ from folium.template import Template
 from . import layers as layers_mod
 from .basemap import BASEMAPS, Basemap, BasemapMode, basemap_mode  # noqa: F401 (BASEMAPS, BasemapMode: API)
 from .basemap import attribution as _attribution
-from .page import DETAIL_CHUNK, page_sites
+from .page import DETAIL_CHUNK, page_sites, page_time
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -95,9 +95,10 @@ def _assets() -> dict[str, str]:
 
 
 def page_script() -> str:
-    """Our page script: the context layer (static/context.js), then the parts in static/js/ concatenated in
-    file-name order (DESIGN.md, "The page script")."""
-    parts = [STATIC / "context.js"] + sorted((STATIC / "js").glob("*.js"))
+    """Our page script: the context layer (static/context.js), the pure timeline functions (static/timeline.js,
+    `fmTimeline`, used by 65-timeline.js), then the parts in static/js/ concatenated in file-name order (DESIGN.md,
+    "The page script")."""
+    parts = [STATIC / "context.js", STATIC / "timeline.js"] + sorted((STATIC / "js").glob("*.js"))
     return "\n".join(p.read_text(encoding="utf-8") for p in parts)
 
 
@@ -259,6 +260,8 @@ def page_data(payload: dict) -> tuple[str, list[str]]:
     as JSON safe inside <script type="application/json">."""
     core, details = page_sites(payload)
     data = dict(payload, sites=core)
+    if "time" in data:
+        data["time"] = page_time(data["time"])
     chunks = [json_for_script(details[i:i + DETAIL_CHUNK]) for i in range(0, len(details), DETAIL_CHUNK)]
     return json_for_script(data), chunks
 

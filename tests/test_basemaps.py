@@ -291,3 +291,22 @@ def test_build_and_publish_carry_the_pmtiles_archive(tmp_path):
     res = CliRunner().invoke(main, ["build", "small", "--sources", str(sources), "--maps", str(maps),
                                     "--basemap", "pmtiles:nowhere.pmtiles"])
     assert res.exit_code == 2 and "nowhere.pmtiles: no such file" in res.output
+
+
+def test_basemap_modes_as_data():
+    """What each mode asks of the page's CSP and hands the page script: plain data (a CSP builder consumes it)."""
+    from facilitymap.basemap import BasemapError, basemap_mode
+
+    assert basemap_mode("none").csp == {"img-src": (), "connect-src": ()}
+    assert basemap_mode("default").csp["img-src"] == ("https://tile.openstreetmap.org", "https://server.arcgisonline.com")
+    consent = basemap_mode("consent")
+    assert consent.consent and consent.csp == basemap_mode("default").csp  # allowed, used only after the click
+    cfg = consent.page_config()
+    assert cfg["mode"] == "consent" and cfg["key"] == "consent"
+    assert [layer["provider"] for layer in cfg["layers"]] == ["OpenStreetMap", "Esri"]
+    assert "tile usage policy" in cfg["layers"][0]["attribution"] and "Esri terms of use" in cfg["layers"][1]["attribution"]
+    assert [layer["key"] for layer in basemap_mode("consent:satellite").page_config()["layers"]] == ["esri", "osm"]
+    assert basemap_mode("pmtiles:x/y.pmtiles").csp == {"img-src": (), "connect-src": ("'self'",)}
+    for bad in ("google", "consent:none", "consent:google", "pmtiles:", "pmtiles:map.mbtiles"):
+        with pytest.raises(BasemapError):
+            basemap_mode(bad)

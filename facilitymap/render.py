@@ -21,6 +21,7 @@ import jinja2
 from branca.element import Element, Figure, MacroElement
 from folium.template import Template
 
+from . import csp
 from . import layers as layers_mod
 from .page import DETAIL_CHUNK, page_sites
 
@@ -150,14 +151,9 @@ def json_for_script(data) -> str:
     )
 
 
-def content_security_policy(basemaps: tuple[Basemap, ...]) -> str:
-    """Inline code only; images from the tile hosts (and data: URIs); nothing else, no connections."""
-    img = " ".join(["data:"] + [b.origin for b in basemaps])
-    return (
-        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-        f"img-src {img}; connect-src 'none'; font-src 'none'; frame-src 'none'; "
-        "base-uri 'none'; form-action 'none'"
-    )
+def csp_sources(basemaps: tuple[Basemap, ...]) -> dict[str, list[str]]:
+    """What the page's Content-Security-Policy allows beyond its own inline code (csp.policy): the tile hosts."""
+    return {"img-src": [b.origin for b in basemaps]}
 
 
 # --- folium elements with our own templates ------------------------------------------------------------
@@ -295,13 +291,10 @@ def render_map(payload: dict, basemap: str = "default", embed_url: str | None = 
     title = meta.get("title") or meta.get("name") or "facilitymap"
     n_sites = len((payload.get("sites") or {}).get("features") or [])
 
-    head = _env.get_template("head.html").render(
-        title=title,
-        description=meta.get("description") or "",
-        csp=content_security_policy(basemaps),
-        **assets,
-    )
-    slots = {"head": head}
+    # The head holds only our code; the title and description (spec text) go into the "meta" slot after the
+    # policy is computed, with every other slot that carries source text.
+    slots = {"head": _env.get_template("head.html").render(meta=_slot("meta"), **assets)}
+    slots["meta"] = _env.get_template("meta.html").render(title=title, description=meta.get("description") or "").strip()
     page = _fixed(_Page(_slot("head"), _slot("tail")), "page")
     for part in (page.header, page.html, page.script):
         _fixed(part, "part")
@@ -351,6 +344,12 @@ def render_map(payload: dict, basemap: str = "default", embed_url: str | None = 
         if html.count(_slot(name)) != 1:
             raise RuntimeError(f"page template lost or repeated the {name} slot")
         html = html.replace(_slot(name), markup, 1)
+        if name == "head":
+            # Every inline script and style is in the page now, and no source text yet: hash them.
+            html = csp.apply(html, csp_sources(basemaps))
+    bad = csp.disallowed(html)
+    if bad:
+        raise RuntimeError(f"source text put inline code into the page (an escaping failure): {bad[:3]}")
     return html
 
 
@@ -361,6 +360,9 @@ def _embed_snippet(map_title: str, page_url: str) -> str:
 
 
 def render_embed(map_title: str, page_url: str) -> str:
-    """embed.html: a copy-paste snippet for a responsive iframe (full width, fixed aspect ratio, a title)."""
+    """embed.html: a copy-paste snippet for a responsive iframe (full width, fixed aspect ratio, a title), and a
+    preview of it; its policy allows only the snippet's style attributes and the page in the frame."""
     snippet = _embed_snippet(map_title, page_url)
-    return _env.get_template("embed.html").render(title=map_title, url=page_url, snippet=snippet)
+    html = _env.get_template("embed.html").render(title=map_title, url=page_url, snippet=snippet)
+    origin = re.match(r"^https?://[^/?#]+", page_url, re.I)
+    return csp.apply(html, {"frame-src": [origin.group(0).lower() if origin else "'self'"]})

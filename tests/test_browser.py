@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import concurrent.futures
+import html as htmllib
+import re
 import os
 from pathlib import Path
 
@@ -453,3 +455,54 @@ def test_canvas_colours_match_the_legend_after_pan_and_filter(rec, payload):
     page.fill("#fm-q", "Hotan")
     page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     check({p["site_id"] for p in dets if p["county"] == "Hotan"})
+
+
+CSP_LISTENER = """window.__csp = [];
+document.addEventListener('securitypolicyviolation',
+    e => window.__csp.push([e.effectiveDirective, e.blockedURI, e.sample]), true);"""
+INJECTED = ('<script>window.__pwned = 9</script><img src="x" onerror="window.__pwned = 10">'
+            '<p id="fm-injected" style="color: rgb(255, 0, 0)">x</p><style>#fm-title { color: rgb(255, 0, 0) }</style>')
+
+
+def test_csp_hashes_the_pages_own_code_only(browser, site, payload):
+    """The policy names the page's inline code by hash: no 'unsafe-inline', the page's own scripts run with no
+    violation (through panels, search and the legend), and markup inserted after the build (as an escaping failure
+    would) does not run or style anything while the map keeps working."""
+    root, base = site
+    html = (root / "default" / "index.html").read_text(encoding="utf-8")
+    meta = htmllib.unescape(re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', html).group(1))
+    assert "unsafe-inline" not in meta and "'sha256-" in meta.split("script-src")[1].split(";")[0]
+    assert html.index("Content-Security-Policy") < html.index("<script")
+    injected = root / "injected"
+    injected.mkdir(exist_ok=True)
+    at = html.index('<ul class="fm-sitelist">')
+    (injected / "index.html").write_text(html[:at] + INJECTED + html[at:].replace("</body>", INJECTED + "</body>"),
+                                         encoding="utf-8")
+    for folder in ("default", "injected"):
+        r = Recorder(browser, base)
+        r.context.add_init_script(CSP_LISTENER)
+        try:
+            page = r.open(f"{folder}/index.html#site=aspi-1000")
+            assert page.get_attribute("#fm-panel", "data-site") == "aspi-1000"
+            assert page.evaluate("document.documentElement.dataset.siteCount") == str(n_features(payload))
+            assert canvas_pixels(page) > 500
+            page.click("#fm-btn-search")
+            page.fill("#fm-q", "Hotan")
+            page.click("#fm-btn-sources")
+            page.click("#fm-btn-about")
+            page.click("#fm-list summary")
+            assert page.evaluate("window.__pwned") is None
+            assert r.page_errors == []
+            swatch = page.evaluate("getComputedStyle(document.querySelector('.fm-legend .fm-swatch')).backgroundColor")
+            assert swatch not in ("rgba(0, 0, 0, 0)", "transparent"), "legend swatches are coloured (CSSOM)"
+            violations = page.evaluate("window.__csp")
+            if folder == "default":
+                assert violations == [] and r.console_errors == []
+            else:
+                assert {v[0] for v in violations} >= {"script-src-elem", "script-src-attr", "style-src-attr",
+                                                      "style-src-elem"}
+                assert all(v[1] in ("inline", base + "injected/x") for v in violations), violations
+                assert page.evaluate("getComputedStyle(document.getElementById('fm-injected')).color") != "rgb(255, 0, 0)"
+                assert page.evaluate("getComputedStyle(document.getElementById('fm-title')).color") != "rgb(255, 0, 0)"
+        finally:
+            r.close()

@@ -146,8 +146,10 @@
   };
 
   function swatch(colour, text, cls) {
-    const style = cls ? "border-color:" + colour : "background:" + colour;
-    return h("li", null, [h("span", { className: "fm-swatch" + (cls ? " " + cls : ""), style: style, "aria-hidden": "true" }), text]);
+    /* Set through the CSSOM: the page's Content-Security-Policy allows no style attribute. */
+    const sw = h("span", { className: "fm-swatch" + (cls ? " " + cls : ""), "aria-hidden": "true" });
+    if (cls) sw.style.borderColor = colour; else sw.style.background = colour;
+    return h("li", null, [sw, text]);
   }
 
   /* A layer's legend section: its title, its entries (value, colour, count), its note and sources. */

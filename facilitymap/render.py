@@ -20,6 +20,7 @@ import folium
 import jinja2
 from branca.element import Element, Figure, MacroElement
 from folium.template import Template
+from markupsafe import Markup
 
 from . import csp
 from . import layers as layers_mod
@@ -225,6 +226,15 @@ def _label(fields: dict, field: str) -> str:
     return (fields.get(field) or {}).get("label") or field
 
 
+def _bdi(value) -> Markup:
+    """Source text among other text, escaped and isolated (bidi controls in it cannot reorder the line)."""
+    return Markup("<bdi>{}</bdi>").format(value)
+
+
+def _joined(values, sep: str) -> Markup:
+    return Markup(sep).join(_bdi(v) for v in values)
+
+
 def _site_rows(payload: dict) -> list[dict]:
     """Plain rows for the server-side list of all sites (no-JS and screen-reader view), grouped by layer."""
     sources = {s.get("slug"): s for s in payload.get("sources", [])}
@@ -236,15 +246,18 @@ def _site_rows(payload: dict) -> list[dict]:
         listed = []
         for rec in p.get("records") or []:
             src = sources.get(rec.get("source")) or {}
-            listed.append(f"{src.get('title') or rec.get('source')} ({rec.get('record_id')})")
+            listed.append(Markup("{} ({})").format(_bdi(src.get("title") or rec.get("source")),
+                                                   _bdi(rec.get("record_id"))))
         point, cls, _ = layers_mod.assign(resolved, feature) if resolved else (None, None, None)
         detail = []
         if point is not None:
             layer = resolved[point]
-            detail.append(layer["title"])
+            detail.append(_bdi(layer["title"]))
             if cls is not None and layer["legend"][cls][0] is not None:
                 value = layer["legend"][cls][0]
-                detail.append(layer["labels"].get(value) or f"{_label(fields, layer['color_by'])}: {value}")
+                label = layer["labels"].get(value)
+                detail.append(_bdi(label) if label else Markup("{}: {}").format(
+                    _bdi(_label(fields, layer["color_by"])), _bdi(value)))
         order = {k: i for i, k in enumerate(fields)}
         names = [(k[5:], p[k]) for k in sorted(p, key=lambda k: (order.get(k, len(order)), k))
                  if k.startswith("name_") and k != "name_en" and isinstance(p[k], str) and p[k]
@@ -254,16 +267,17 @@ def _site_rows(payload: dict) -> list[dict]:
                 "site_id": str(p.get("site_id", "")),
                 "name": p.get("name") or p.get("name_en") or str(p.get("site_id", "")),
                 "names": [(lang.replace("_", "-"), text) for lang, text in names],
-                "kind": p.get("kind") or "",
-                "place": ", ".join(x for x in (p.get("county"), p.get("prefecture") or p.get("region")) if x),
-                "detail": " · ".join(detail),
-                "listed": "; ".join(listed),
+                "kind": _bdi(p["kind"]) if p.get("kind") else "",
+                "place": _joined([x for x in (p.get("county"), p.get("prefecture") or p.get("region")) if x], ", "),
+                "detail": Markup(" · ").join(detail),
+                "listed": Markup("; ").join(listed),
                 "order": point if point is not None else len(resolved),
             }
         )
         r = rows[-1]
         place = f"{p.get('lat')}, {p.get('lon')}"
-        r["rest"] = " · ".join(x for x in (r["kind"], r["place"], r["detail"], "listed in " + r["listed"] if r["listed"] else "", place) if x)
+        r["rest"] = Markup(" · ").join(x for x in (r["kind"], r["place"], r["detail"],
+                                                    Markup("listed in ") + r["listed"] if r["listed"] else "", place) if x)
     rows.sort(key=lambda r: (r["order"], r["name"].casefold(), r["site_id"]))
     return rows
 

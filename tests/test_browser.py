@@ -506,3 +506,92 @@ def test_csp_hashes_the_pages_own_code_only(browser, site, payload):
                 assert page.evaluate("getComputedStyle(document.getElementById('fm-title')).color") != "rgb(255, 0, 0)"
         finally:
             r.close()
+
+
+LTR_OF = """([sel, text]) => {
+    // Is `text` (inside the element `sel`) drawn left to right? Compare the x of its first and last characters.
+    const root = document.querySelector(sel);
+    const walk = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+        const i = n.data.indexOf(text);
+        if (i < 0) continue;
+        const x = (k) => { const r = document.createRange(); r.setStart(n, k); r.setEnd(n, k + 1);
+                           return r.getBoundingClientRect().left; };
+        return x(i) < x(i + text.length - 1);
+    }
+    return null;
+}"""
+
+
+def test_bidi_controls_in_source_text_stay_inside_their_value(browser, site, payload):
+    """A county ending in an unterminated U+202E (right-to-left override) reorders only itself: the coordinates
+    after it in the list still read "40.9, 80.9", and the prefecture after it in the panel subtitle still reads
+    left to right; values in the panel are <bdi>s or isolated."""
+    import copy
+
+    root, base = site
+    bidi = copy.deepcopy(payload)
+    f = next(f for f in bidi["sites"]["features"] if f["properties"]["site_id"] == "aspi-1005")
+    f["properties"].update(county="Konasheher\u202e", prefecture="Kashgar Prefecture", lat=40.9, lon=80.9)
+    f["geometry"] = {"type": "Point", "coordinates": [80.9, 40.9]}
+    (root / "bidi").mkdir(exist_ok=True)
+    (root / "bidi" / "index.html").write_text(render.render_map(bidi, basemap="none"), encoding="utf-8")
+    r = Recorder(browser, base)
+    try:
+        page = r.open("bidi/index.html#site=aspi-1005")
+        page.click("#fm-list summary")
+        assert page.evaluate(LTR_OF, ["#fm-list a[href='#site=aspi-1005'] ~ bdi:last-of-type", "Kashgar"]) in (True, None)
+        li = "#fm-list li:has(a[href='#site=aspi-1005'])"
+        assert page.evaluate(LTR_OF, [li, "40.9, 80.9"]) is True
+        assert page.evaluate(LTR_OF, [li, "Kashgar Prefecture"]) is True
+        assert page.evaluate(LTR_OF, ["#fm-panel-body .fm-sub", "Kashgar Prefecture"]) is True
+        # every element of the subtitle and the list entry that holds the county is isolated
+        iso = page.evaluate("""sel => [...document.querySelectorAll(sel)].filter(e => e.textContent.includes('\\u202e'))
+            .map(e => getComputedStyle(e).unicodeBidi)""", "#fm-panel-body .fm-sub *, #fm-list li bdi")
+        assert iso and set(iso) == {"isolate"}
+        page.click("#fm-btn-search")
+        page.fill("#fm-q", "Konasheher")
+        assert page.evaluate(LTR_OF, ["#fm-results", "Konasheher County Facility"]) is True
+        assert r.page_errors == []
+    finally:
+        r.close()
+
+
+HOSTILE_HASHES = ["site=__proto__", "site=constructor", "site=toString", "site=hasOwnProperty", "site=valueOf",
+                  "claim=__proto__", "claim=constructor", "claim=toString", "t=__proto__", "t=constructor",
+                  "site=%E2%80%AE__proto__", "site=", "claim=", "site=%"]
+
+
+def test_prototype_names_in_deep_links(rec):
+    """Ids the URL names are looked up in Maps: a prototype name is no site and no finding, with a status line
+    saying so, no panel and no exception, at start and on a hash change."""
+    page = rec.open("none/index.html")
+    for h in HOSTILE_HASHES:
+        for how in ("start", "change"):
+            if how == "start":
+                page.goto("about:blank")
+                page.goto(rec.base_url + "none/index.html#" + h)
+                page.wait_for_function(READY)
+            else:
+                page.evaluate("location.hash = 'about'")
+                page.evaluate("""h => new Promise(done => {  // the page's own hashchange listener runs first
+                    addEventListener('hashchange', () => setTimeout(done), {once: true});
+                    FacilityMap.closePanel();
+                    location.hash = h; })""", h)
+            assert page.is_hidden("#fm-panel"), (h, how)
+            status = page.text_content("#fm-status")
+            kind, _, ident = h.partition("=")
+            if kind == "site" and ident not in ("",):
+                assert status.startswith("No site with the id"), (h, how, status)
+            elif kind == "claim" and ident:
+                assert status.startswith("No finding with the id"), (h, how, status)
+    assert rec.page_errors == [] and rec.console_errors == []
+
+
+def test_links_are_http_only_with_no_whitespace(rec):
+    page = rec.open("none/index.html")
+    got = page.evaluate("""urls => urls.map(u => FacilityMap.safeUrl(u))""",
+                        ["HTTPS://example.org/a", "Http://example.org/", "https://example.org/a\n", "https://ex.org/ a",
+                         " https://example.org/", "https://example.org/\t", "javascript:alert(1)", "JAVASCRIPT:x",
+                         "data:text/html,x", "https:///x", "https://", "ftp://example.org/", "//example.org/x"])
+    assert got == ["https://example.org/a", "http://example.org/"] + [None] * 11

@@ -26,7 +26,7 @@
     const slugs = SD.slugs || [];
     app.siteData = { links: SD.links, chunk: SD.chunk || 1, chunks: new Map() };
     app.sites = (SD.rows || []).map((row, i) => {
-      const p = {};
+      const p = Object.create(null);  // keyed by field names from the data: no inherited "constructor" etc.
       core.forEach((c) => { p[c] = row[col.get(c)]; });
       const src = (row[col.get("_src")] || []).map((k) => slugs[k]);
       const g = row[col.get("_geom")];
@@ -61,7 +61,7 @@
 
   /* A value [value, record index] stands for {value, source, record_id} of that record. */
   function expandAttributes(attrs, recs) {
-    const out = {};
+    const out = Object.create(null);
     Object.keys(attrs).forEach((k) => {
       out[k] = Array.isArray(attrs[k]) ? attrs[k].map((a) => {
         if (!Array.isArray(a)) return a;

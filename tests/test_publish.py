@@ -100,6 +100,27 @@ def test_head_tags_escape_hostile_map_text():
         pub.publish_page(page, "https://example.org/a/index.html", [], [])  # markers are used up: not twice
 
 
+def test_published_policy_hashes_what_publish_adds():
+    """publish recomputes the page's policy: print.js and print.css by hash, 'self' for the <noscript> picture,
+    the build's tile hosts kept, still no 'unsafe-inline'; a built page holding inline code its policy does not
+    allow (edited after the build) is refused."""
+    from facilitymap import csp
+    from facilitymap.render import STATIC
+
+    payload = make_payload()
+    built = render_map(payload)
+    page = pub.publish_page(built, "https://example.org/a/index.html", payload["sources"], [])
+    policy = csp.parse(csp.read(page))
+    assert csp.sha256((STATIC / "print.js").read_text(encoding="utf-8")) in policy["script-src"]
+    assert csp.sha256((STATIC / "print.css").read_text(encoding="utf-8")) in policy["style-src"]
+    assert set(csp.parse(csp.read(built))["script-src"]) < set(policy["script-src"])
+    assert policy["img-src"] == ["data:", "'self'", "https://tile.openstreetmap.org", "https://server.arcgisonline.com"]
+    assert "unsafe-inline" not in csp.read(page) and csp.disallowed(page) == []
+    tampered = built.replace("</body>", "<script>window.__pwned = 1</script></body>")
+    with pytest.raises(pub.PublishError, match="does not allow"):
+        pub.publish_page(tampered, "https://example.org/a/index.html", payload["sources"], [])
+
+
 @pytest.mark.parametrize("url", ["javascript:alert(1)//", "maps/x/", "ftp://example.org/", "https://e.org/?q=1"])
 def test_base_url_must_be_an_http_folder(url):
     with pytest.raises(pub.PublishError):
@@ -243,4 +264,12 @@ def test_embed_snippet_works_from_another_origin(tmp_path):
             assert box["width"] > 900 and abs(box["height"] - box["width"] * 3 / 4) < 2
             assert requests and all(u.startswith("http://127.0.0.1:") for u in requests), requests
             assert any(u.startswith(map_base) for u in requests) and any(u.startswith(cms_base) for u in requests)
+            # embed.html itself, under its own policy: the preview frame shows the map, nothing is refused
+            page = ctx.new_page()
+            page.add_init_script("window.__csp = []; document.addEventListener('securitypolicyviolation', "
+                                 "e => window.__csp.push(e.effectiveDirective + ' ' + e.blockedURI), true);")
+            page.goto(map_base + "embed.html")
+            page.frame_locator("iframe").locator("html[data-map-ready='true']").wait_for(timeout=20000)
+            assert page.evaluate("getComputedStyle(document.querySelector('iframe')).position") == "absolute"
+            assert page.evaluate("window.__csp") == []
             ctx.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html as html_lib
 import json
 import re
 from dataclasses import dataclass
@@ -91,6 +92,13 @@ def overlay_groups(payload: dict) -> list[tuple[str, str, bool]]:
     """The layer control's overlays in order: the payload's layers (key = layer id), then EXTRA_GROUPS."""
     out = [(layer["id"], layer["title"], layer["visible"]) for layer in payload.get("layers") or []]
     return out + [g for g in EXTRA_GROUPS if g[0] not in {k for k, _, _ in out}]
+
+
+def control_label(text: str) -> str:
+    """A layer's title as folium and Leaflet's layer control need it: Leaflet sets the label with innerHTML, so
+    the title is HTML-escaped; branca renders folium's output again as jinja, so braces become character
+    references too (a spec title ``{{ 7*7 }}`` must not become ``49``). The control shows the exact text."""
+    return html_lib.escape(str(text), quote=True).replace("{", "&#123;").replace("}", "&#125;")
 
 
 def _vendor_bytes(package: str, name: str) -> bytes:
@@ -329,7 +337,7 @@ def render_map(payload: dict, basemap: str = "default", embed_url: str | None = 
         folium.TileLayer(
             tiles=b.url,
             attr=b.attribution,
-            name=b.name,
+            name=control_label(b.name),
             max_zoom=b.max_zoom,
             max_native_zoom=b.max_native_zoom,
             overlay=False,
@@ -339,7 +347,7 @@ def render_map(payload: dict, basemap: str = "default", embed_url: str | None = 
         _fixed(list(fmap._children.values())[-1], b.key)
     groups = {}
     for key, label, shown in overlay_groups(payload):
-        groups[key] = _fixed(folium.FeatureGroup(name=label, show=shown), key)
+        groups[key] = _fixed(folium.FeatureGroup(name=control_label(label), show=shown), key)
         fmap.add_child(groups[key], name=key)
     control = _fixed(folium.LayerControl(collapsed=True, position="topright"), "layers")
     fmap.add_child(control, name="layers")

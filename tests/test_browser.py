@@ -595,3 +595,23 @@ def test_links_are_http_only_with_no_whitespace(rec):
                          " https://example.org/", "https://example.org/\t", "javascript:alert(1)", "JAVASCRIPT:x",
                          "data:text/html,x", "https:///x", "https://", "ftp://example.org/", "//example.org/x"])
     assert got == ["https://example.org/a", "http://example.org/"] + [None] * 11
+
+
+def test_layer_control_shows_a_hostile_layer_title_as_text(browser, site, payload):
+    import copy
+
+    root, base = site
+    hostile = copy.deepcopy(payload)
+    title = "T{{ 7*7 }}T " + HOSTILE["img"] + " & </script>"
+    hostile["layers"][0]["title"] = title
+    (root / "layer").mkdir(exist_ok=True)
+    (root / "layer" / "index.html").write_text(render.render_map(hostile, basemap="none"), encoding="utf-8")
+    r = Recorder(browser, base)
+    try:
+        page = r.open("layer/index.html")
+        labels = page.eval_on_selector_all(".leaflet-control-layers-overlays label", "ls => ls.map(l => l.textContent.trim())")
+        assert labels[0] == title
+        assert page.locator(".leaflet-control-layers img").count() == 0
+        assert page.evaluate("window.__pwned") is None and r.page_errors == []
+    finally:
+        r.close()

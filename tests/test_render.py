@@ -313,3 +313,15 @@ def test_list_isolates_every_source_value():
     out = render.render_map(payload)
     line = next(x for x in out.splitlines() if 'href="#site=aspi-1005"' in x)
     assert "<bdi>Kona\u202e</bdi>, <bdi>" in line and line.endswith(" · 40.9, 80.9</li>")
+
+
+def test_layer_titles_reach_the_layer_control_as_text():
+    """A spec's layer title goes to Leaflet's layer control, which sets labels with innerHTML, through folium,
+    whose output branca renders again as jinja: it arrives escaped for both."""
+    payload = make_payload()
+    payload["layers"][0]["title"] = "T{{ 7*7 }}T " + HOSTILE["img"] + " & </script>"
+    out = render.render_map(payload)
+    assert "T49T" not in out
+    folium_script = out.rsplit("</script>", 2)[-2].rsplit("<script>", 1)[1]
+    assert "T\\u0026#123;\\u0026#123; 7*7 \\u0026#125;\\u0026#125;T \\u0026lt;img src=x" in folium_script
+    assert "onerror=\\u0026#34;" in folium_script or "onerror=\\u0026quot;" in folium_script

@@ -540,7 +540,6 @@ def test_bidi_controls_in_source_text_stay_inside_their_value(browser, site, pay
     try:
         page = r.open("bidi/index.html#site=aspi-1005")
         page.click("#fm-list summary")
-        assert page.evaluate(LTR_OF, ["#fm-list a[href='#site=aspi-1005'] ~ bdi:last-of-type", "Kashgar"]) in (True, None)
         li = "#fm-list li:has(a[href='#site=aspi-1005'])"
         assert page.evaluate(LTR_OF, [li, "40.9, 80.9"]) is True
         assert page.evaluate(LTR_OF, [li, "Kashgar Prefecture"]) is True

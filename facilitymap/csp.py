@@ -99,19 +99,22 @@ def _unique(items: Iterable[str]) -> list[str]:
 def policy(html: str, sources: Mapping[str, Iterable[str]] | None = None) -> str:
     """The policy for the final text of a page: BASE, plus `sources` ({directive: [source, ...]}, e.g. the tile
     hosts for img-src, `'self'` for connect-src), plus the sha256 of every inline script and style of html.
-    A directive left with nothing allows nothing (`'none'`)."""
+    A directive left with nothing allows nothing (`'none'`); a directive BASE does not name (`worker-src`,
+    `media-src`, ...) is added after BASE's."""
     code = inline_code(html)
     extra = {k: list(v) for k, v in (sources or {}).items()}
-    unknown = sorted(set(extra) - set(BASE))
-    if unknown:
-        raise ValueError(f"unknown CSP directive(s) {', '.join(unknown)}; known: {', '.join(BASE)}")
+    bad = sorted(k for k in extra if not re.fullmatch(r"[a-z]+(-[a-z]+)*", k) or not all(
+        re.fullmatch(r"[^\s;,]+", v) for v in extra[k]))
+    if bad:
+        raise ValueError(f"not a CSP directive with sources: {', '.join(bad)}")
     hashes = {
         "script-src": [sha256(s) for s in code.scripts],
         "style-src": [sha256(s) for s in code.styles]
         + (["'unsafe-hashes'"] + [sha256(s) for s in code.style_attrs] if code.style_attrs else []),
     }
     parts = []
-    for directive, base in BASE.items():
+    for directive in [*BASE, *sorted(set(extra) - set(BASE))]:
+        base = BASE.get(directive, ())
         values = _unique([*base, *extra.get(directive, []), *hashes.get(directive, [])])
         values = [v for v in values if v != "'none'"] or ["'none'"]
         parts.append(directive + " " + " ".join(values))

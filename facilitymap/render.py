@@ -371,7 +371,9 @@ def render_map(payload: dict, basemap: str = "default", embed_url: str | None = 
             html = csp.apply(html, csp_sources(basemaps))
     bad = csp.disallowed(html)
     if bad:
-        raise RuntimeError(f"source text put inline code into the page (an escaping failure): {bad[:3]}")
+        raise RuntimeError(f"inline code the page's policy does not allow: {bad[:3]}; either source text became code "
+                           "(an escaping failure) or a template put code in a slot that carries source text (meta, "
+                           "top, bottom, tail): our scripts and styles belong in head.html")
     return html
 
 

@@ -289,7 +289,7 @@ def test_an_escaping_failure_stops_the_build(monkeypatch):
                                keep_trailing_newline=True)
     monkeypatch.setattr(render, "_env", loose)
     monkeypatch.setattr(render, "_bdi", lambda v: str(v))
-    with pytest.raises(RuntimeError, match="escaping failure"):
+    with pytest.raises(RuntimeError, match="an escaping failure"):
         render.render_map(make_payload())
 
 

@@ -65,17 +65,10 @@ def assemble(spec: dict, sources: list, scheduler: str | None = None) -> dict[st
                         for s in sources if s.slug in site_slugs)
         raise BuildError(f"map {spec.get('name')!r} has no sites: " + (why or "none of its sources is a sites or "
                                                                          "outlines layer"))
-    rec = reconcile({slug: reads[slug].records for slug in site_slugs}, site_slugs, match_options(spec))
-    sites = rec.sites
+    rec = reconcile({slug: reads[slug].records for slug in site_slugs}, site_slugs, match_options(spec, sources))
+    sites = rec.sites  # unnamed sites are named (and marked `name_generated`) by reconcile
     fc = export.feature_collection(sites)
     props_by_id = {f["properties"]["site_id"]: f["properties"] for f in fc["features"]}
-    for props in props_by_id.values():
-        if not props.get("name"):
-            # Some datasets leave a location unnamed (e.g. 61 rows and 46 outlines of the default map). The site
-            # still needs a label; it is ours, not a source's, so it says so and `name_generated` marks it.
-            first = props["records"][0]
-            props["name"] = f"Unnamed site ({first['source']} {first['record_id']})"
-            props["name_generated"] = True
 
     # Imagery: MGRS tiles from the grid, the reference month (the field `imagery_reference_field` of the spec names),
     # harvested scenes and local rasters where a scenes source is in the spec (joined in memory, or on a Dask
@@ -122,7 +115,8 @@ def assemble(spec: dict, sources: list, scheduler: str | None = None) -> dict[st
     claim_sources = [s for s in sources if s.layer == "claims"]
     claims_out = ann.build_annotations(claim_sources, sites, rec.records, source_summaries,
                                        distance_m=spec.get("disagreement_distance_m", 500),
-                                       rules=spec.get("rules") or ())
+                                       rules=spec.get("rules") or (), canonical=place_canonical(spec),
+                                       place_label=place_label(spec))
     for sid, ids in claims_out["claims_for_site"].items():
         if sid in props_by_id:
             props_by_id[sid]["claims"] = ids
@@ -191,14 +185,50 @@ def reference_month(props: dict, field: str | None) -> tuple[str | None, str | N
     return month, source
 
 
-def match_options(spec: dict) -> dict:
-    """The options reconcile gets: the spec's ``match`` block and the names of the fields sites carry."""
-    from . import reconcile
-
+def match_options(spec: dict, sources: list | None = None) -> dict:
+    """The options reconcile gets: the spec's ``match`` block, the fields sites carry, the spec's place table and
+    the sources' declared crosswalks."""
     opts = dict(spec.get("match") or {})
-    if "site_fields" in getattr(reconcile, "DEFAULTS", {}):  # until reconcile reads it (helper "matching")
-        opts["site_fields"] = site_fields(spec)
+    opts["site_fields"] = site_level_fields(spec)
+    if spec.get("places_table") is not None:
+        opts["places"] = spec["places_table"]
+    declared = {s.slug: s.fm["crosswalks"] for s in (sources or []) if s.fm.get("crosswalks")}
+    if declared:
+        opts["crosswalks"] = declared
     return opts
+
+
+def site_level_fields(spec: dict) -> list[str]:
+    """The fields a site carries as columns of its own: the roles (names, county, region; not free text) and the
+    declared fields the map uses for whole sites (layers' `color_by`, rules, the imagery reference month). Every
+    other value stays in the site's `attributes`, with its source."""
+    from .fields import ROLES, vocabulary
+
+    vocab = vocabulary(spec)
+    roles = [f for f in site_fields(spec) if (f in ROLES or f in ("name_en", "name_zh", "name_ug"))
+             and getattr(vocab.get(f), "type", None) != "text"]
+    used = [layer.get("color_by") for layer in spec.get("layers") or [] if isinstance(layer, dict)]
+    for rule in spec.get("rules") or []:
+        if isinstance(rule, dict):  # the fields a rule matches sites on (its `unless` fields are read per record)
+            used += [c.get("field") for c in rule.get("when") or [] if isinstance(c, dict)]
+    used.append(spec.get("imagery_reference_field"))
+    out = list(roles)
+    for f in used:
+        if isinstance(f, str) and f in (spec.get("fields") or {}) and f not in out:
+            out.append(f)
+    return out
+
+
+def place_label(spec: dict):
+    """A reader's name for a place ("Konasheher (Shufu) County") from the spec's place table, or None."""
+    table = spec.get("places_table")
+    return table.label if table is not None else None
+
+
+def place_canonical(spec: dict):
+    """The spec's place-name lookup for annotations (None: names compared as written, normalised)."""
+    table = spec.get("places_table")
+    return table.canonical if table is not None else None
 
 
 def field_labels(spec: dict) -> dict:
@@ -344,12 +374,12 @@ def validate_all(sources_dir: Path, maps_dir: Path, map_name: str | None = None)
         vocab = vocabulary(spec)
         try:
             reads = {s.slug: read_source(s, vocab).records for s in site_srcs}
-            rec = reconcile(reads, [s.slug for s in site_srcs], match_options(spec))
+            rec = reconcile(reads, [s.slug for s in site_srcs], match_options(spec, site_srcs))
         except SourceError as exc:
             problems.append(str(exc))
             continue
         problems += ann.check_annotation_sources([s for s in selected if s.layer == "claims"], rec.sites,
-                                                 rec.records)
+                                                 rec.records, canonical=place_canonical(spec))
     return problems
 
 

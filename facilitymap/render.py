@@ -13,6 +13,7 @@ import hashlib
 import html as html_lib
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -234,9 +235,19 @@ def _label(fields: dict, field: str) -> str:
     return (fields.get(field) or {}).get("label") or field
 
 
+# Bidi classes that can reorder text around them: right-to-left letters and digits, and the explicit controls.
+_BIDI_ACTIVE = {"R", "AL", "AN", "LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"}
+
+
+def _has_rtl(text: str) -> bool:
+    """Whether text has right-to-left letters or digits or bidi controls (then the list isolates it)."""
+    return any(unicodedata.bidirectional(c) in _BIDI_ACTIVE for c in str(text))
+
+
 def _bdi(value) -> Markup:
-    """Source text among other text, escaped and isolated (bidi controls in it cannot reorder the line)."""
-    return Markup("<bdi>{}</bdi>").format(value)
+    """Source text among other text, escaped; in a <bdi> when it could reorder the line around it (a value of
+    left-to-right letters, digits and punctuation only cannot, and stays bare: the list is large)."""
+    return Markup("<bdi>{}</bdi>" if _has_rtl(value) else "{}").format(value)
 
 
 def _joined(values, sep: str) -> Markup:
@@ -258,14 +269,15 @@ def _site_rows(payload: dict) -> list[dict]:
                                                    _bdi(rec.get("record_id"))))
         point, cls, _ = layers_mod.assign(resolved, feature) if resolved else (None, None, None)
         detail = []
-        if point is not None:
+        if point is not None:  # the site's class in its layer (the legend's words), else the layer's title
             layer = resolved[point]
-            detail.append(_bdi(layer["title"]))
             if cls is not None and layer["legend"][cls][0] is not None:
                 value = layer["legend"][cls][0]
                 label = layer["labels"].get(value)
                 detail.append(_bdi(label) if label else Markup("{}: {}").format(
                     _bdi(_label(fields, layer["color_by"])), _bdi(value)))
+            else:
+                detail.append(_bdi(layer["title"]))
         order = {k: i for i, k in enumerate(fields)}
         names = [(k[5:], p[k]) for k in sorted(p, key=lambda k: (order.get(k, len(order)), k))
                  if k.startswith("name_") and k != "name_en" and isinstance(p[k], str) and p[k]
@@ -274,7 +286,7 @@ def _site_rows(payload: dict) -> list[dict]:
             {
                 "site_id": str(p.get("site_id", "")),
                 "name": p.get("name") or p.get("name_en") or str(p.get("site_id", "")),
-                "names": [(lang.replace("_", "-"), text) for lang, text in names],
+                "names": [(lang.replace("_", "-"), text, _has_rtl(text)) for lang, text in names],
                 "kind": _bdi(p["kind"]) if p.get("kind") else "",
                 "place": _joined([x for x in (p.get("county"), p.get("prefecture") or p.get("region")) if x], ", "),
                 "detail": Markup(" · ").join(detail),

@@ -305,14 +305,16 @@ def test_embed_page_has_a_policy():
 
 
 def test_list_isolates_every_source_value():
-    """In the list without JavaScript each source value is its own <bdi>: an unterminated U+202E in a county
-    cannot reorder the coordinates after it."""
+    """In the list without JavaScript each source value that holds right-to-left text or bidi controls is its own
+    <bdi>: an unterminated U+202E in a county cannot reorder the coordinates after it."""
     payload = make_payload()
     f = next(f for f in payload["sites"]["features"] if f["properties"]["site_id"] == "aspi-1005")
     f["properties"].update(county="Kona\u202e", lat=40.9, lon=80.9)
     out = render.render_map(payload)
     line = next(x for x in out.splitlines() if 'href="#site=aspi-1005"' in x)
-    assert "<bdi>Kona\u202e</bdi>, <bdi>" in line and line.endswith(" · 40.9, 80.9</li>")
+    assert "<bdi>Kona\u202e</bdi>, " in line and line.endswith(" · 40.9, 80.9</li>")
+    # values that cannot reorder anything (left-to-right letters, digits, punctuation) stay bare: the list is large
+    assert "<bdi>detention</bdi>" not in line and " · detention · " in line
 
 
 def test_layer_titles_reach_the_layer_control_as_text():

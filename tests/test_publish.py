@@ -192,6 +192,8 @@ def test_print_layout_and_noscript_picture(published):
         requests = []
         ctx.on("request", lambda r: requests.append(r.url))
         ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith(base) else r.abort())
+        ctx.add_init_script("window.__csp = []; document.addEventListener('securitypolicyviolation', "
+                            "e => window.__csp.push(e.effectiveDirective + ' ' + e.blockedURI), true);")
         page = ctx.new_page()
         page.goto(base + "index.html")
         page.wait_for_function("document.documentElement.dataset.mapReady === 'true'", timeout=15000)
@@ -207,6 +209,7 @@ def test_print_layout_and_noscript_picture(published):
         assert shown == {"tools": False, "zoom": False, "map": True, "legend": True, "refs": True, "list": False,
                          "open": True}
         assert page.pdf(format="A4")[:5] == b"%PDF-"
+        assert page.evaluate("window.__csp") == []  # print.js and print.css run under the recomputed policy
         assert all(u.startswith((base,) + TILE_HOSTS) for u in requests), requests  # the default basemap's tiles
         ctx.close()
 

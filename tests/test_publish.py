@@ -122,6 +122,14 @@ def test_published_policy_hashes_what_publish_adds():
         pub.publish_page(tampered, "https://example.org/a/index.html", payload["sources"], [])
 
 
+def test_sources_section_isolates_source_text():
+    payload = make_payload()
+    sources = [dict(payload["sources"][0], publisher="Pub\u202e", citation="Cite \u202bx")]
+    page = pub.publish_page(render_map(payload), "https://example.org/a/index.html", sources, [])
+    refs = page.split('<section class="fm-refs"', 1)[1]
+    assert ", <bdi>Pub\u202e</bdi>. Licence: <bdi>" in refs and "Cite as: <bdi>Cite \u202bx</bdi>" in refs
+
+
 @pytest.mark.parametrize("url", ["javascript:alert(1)//", "maps/x/", "ftp://example.org/", "https://e.org/?q=1"])
 def test_base_url_must_be_an_http_folder(url):
     with pytest.raises(pub.PublishError):

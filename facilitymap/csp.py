@@ -160,6 +160,22 @@ def apply(html: str, sources: Mapping[str, Iterable[str]] | None = None) -> str:
     return html[:m.start(1)] + str(escape(policy(html, sources))) + html[m.end(1):]
 
 
+# Anything that could start inline code in markup; text without it needs no parsing.
+_HINT = re.compile(r"<\s*(script|style)\b|[\s\"'/]style\s*=|[\s\"'/]on[a-z]+\s*=", re.IGNORECASE)
+# A JSON data block with no "<" inside (render.json_for_script escapes every one): inert, skipped by the scan.
+_DATA_BLOCK = re.compile(r'<script type="application/json"( id="[A-Za-z0-9_-]+")?>[^<]*</script>')
+
+
+def code_in(fragment: str) -> list[str]:
+    """Inline code in a fragment of markup (scripts that run, styles, style and on* attributes); a quick scan
+    first, so a large fragment of plain escaped text is not parsed."""
+    if not _HINT.search(_DATA_BLOCK.sub("", fragment)):
+        return []
+    code = inline_code(fragment)
+    return ([f"<script> {sha256(s)}" for s in code.scripts] + [f"<style> {sha256(s)}" for s in code.styles]
+            + [f'style="{s}"' for s in code.style_attrs] + code.handlers)
+
+
 def disallowed(html: str) -> list[str]:
     """Inline code in html that the page's own policy does not allow (empty for a page as we wrote it)."""
     allowed = parse(read(html))

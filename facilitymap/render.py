@@ -374,6 +374,7 @@ def render_map(payload: dict, basemap: str = "default", embed_url: str | None = 
     )
     page.add_child(_fixed(_Markup("bottom"), "bottom"), name="bottom")
     html = page.render()
+    bad = []
     for name, markup in slots.items():
         if html.count(_slot(name)) != 1:
             raise RuntimeError(f"page template lost or repeated the {name} slot")
@@ -381,7 +382,8 @@ def render_map(payload: dict, basemap: str = "default", embed_url: str | None = 
         if name == "head":
             # Every inline script and style is in the page now, and no source text yet: hash them.
             html = csp.apply(html, csp_sources(basemaps))
-    bad = csp.disallowed(html)
+        else:
+            bad += csp.code_in(markup)  # the slots that carry source text must hold no code
     if bad:
         raise RuntimeError(f"inline code the page's policy does not allow: {bad[:3]}; either source text became code "
                            "(an escaping failure) or a template put code in a slot that carries source text (meta, "

@@ -45,3 +45,11 @@ def test_apply_and_disallowed():
 
 def test_newlines_are_hashed_as_the_browser_sees_them():
     assert csp.parse(csp.policy("<script>a\r\nb\rc</script>"))["script-src"] == [csp.sha256("a\nb\nc")]
+
+
+def test_code_in_a_fragment():
+    assert csp.code_in('<li><a href="#site=x">&lt;script&gt;</a> onerror &#61; style</li>') == []
+    assert csp.code_in('<script type="application/json" id="fm-data">{"a": "\\u003c"}</script>') == []
+    assert csp.code_in('<p>x</p><script>1</script>') == [f"<script> {csp.sha256('1')}"]
+    assert csp.code_in('<p style="color:red">x</p><img src=x onerror=y>') == ['style="color:red"', "<img onerror>"]
+    assert csp.code_in('<script type="application/json">{"a": "</b>"}</script>') == []  # parsed: still data

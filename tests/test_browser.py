@@ -290,7 +290,9 @@ def test_phone_viewport_and_320px_iframe(browser, site, payload):
     try:
         r.page.goto(r.base_url + "host.html")
         frame = r.page.frame_locator("#f")
-        r.page.frames[1].wait_for_function(READY)
+        # a locator, not wait_for_function: Playwright may evaluate a string predicate with eval() in the frame,
+        # which the page's Content-Security-Policy refuses (no 'unsafe-eval', as before this policy too)
+        frame.locator("html[data-map-ready='true']").wait_for(timeout=15000)
         inner = r.page.frames[1]
         assert inner.evaluate("document.documentElement.scrollWidth") <= 320
         for b in ("#fm-btn-search", "#fm-btn-about", "#fm-btn-sources"):
@@ -613,5 +615,34 @@ def test_layer_control_shows_a_hostile_layer_title_as_text(browser, site, payloa
         assert labels[0] == title
         assert page.locator(".leaflet-control-layers img").count() == 0
         assert page.evaluate("window.__pwned") is None and r.page_errors == []
+    finally:
+        r.close()
+
+
+def test_prototype_names_as_field_names(browser, site, payload):
+    """Field names come from the data: a property or attribute named __proto__, constructor or toString is an
+    ordinary value of the site (its properties have no prototype), shown in the panel, with no exception."""
+    import copy
+
+    root, base = site
+    proto = copy.deepcopy(payload)
+    f = next(f for f in proto["sites"]["features"] if f["properties"]["site_id"] == "aspi-1005")
+    for k in ("__proto__", "constructor", "toString"):
+        f["properties"][k] = f"{k}-value"
+        f["properties"]["attributes"][k] = [{"value": f"{k}-attr", "source": "aspi-xjdp-markers", "record_id": "1005"}]
+    (root / "proto").mkdir(exist_ok=True)
+    (root / "proto" / "index.html").write_text(render.render_map(proto, basemap="none"), encoding="utf-8")
+    r = Recorder(browser, base)
+    try:
+        page = r.open("proto/index.html#site=aspi-1005")
+        assert page.get_attribute("#fm-panel", "data-site") == "aspi-1005"
+        got = page.evaluate("""() => { const p = FacilityMap.siteFeature('aspi-1005').properties;
+            return [Object.getPrototypeOf(p), p.__proto__, p.constructor, p.toString, p.attributes.constructor]; }""")
+        assert got == [None, "__proto__-value", "constructor-value", "toString-value",
+                       [{"value": "constructor-attr", "source": "aspi-xjdp-markers", "record_id": "1005"}]]
+        page.click("text=All attributes")
+        body = page.text_content("#fm-panel-body")
+        assert all(f"{k}-attr" in body for k in ("__proto__", "constructor", "toString"))
+        assert r.page_errors == []
     finally:
         r.close()

@@ -239,7 +239,7 @@
   function isOutlineSource(slug) { return (app.sourceBySlug.get(slug) || {}).layer === "outlines"; }
 
   function buildSite(s, body) {
-    const p = app.fullSite(s), cites = app.Citations(), attrs = p.attributes || {};
+    const p = app.fullSite(s), cites = app.Citations(), attrs = p.attributes || Object.create(null);
     const label = app.label, sourceShort = app.sourceShort;
     body.appendChild(h("p", { className: "fm-sub" }, app.siteSubtitleNodes(s)));
 

@@ -5,6 +5,7 @@ output and swaps it in at the end, so a failed build leaves the previous outputs
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -250,16 +251,20 @@ def page_payload(data: dict) -> dict:
         raise BuildError(f"maps/{data['spec']['name']}.yaml: {exc}") from None
 
 
-def write_outputs(data: dict, out: Path, basemap: str) -> list[str]:
-    """Write every output file of the map into ``out`` (an empty folder)."""
+def write_outputs(data: dict, out: Path, basemap: str, csv_raw: bool = False) -> list[str]:
+    """Write every output file of the map into ``out`` (an empty folder).
+
+    ``csv_raw``: write the CSVs' text cells as the sources give them, without the formula neutralisation."""
     from .render import render_embed, render_map
 
     spec = data["spec"]
     fc = data["sites_fc"]
     ann = data["annotations"]
     export.write_json(fc, out / "sites.geojson")
-    export.write_csv(export.sites_csv_rows(fc["features"]), out / "sites.csv")
-    export.write_csv(export.records_csv_rows(data["reconciled"].records), out / "records.csv")
+    export.write_csv(export.sites_csv_rows(fc["features"]), out / "sites.csv", export.SITES_CSV_FIELDS,
+                     raw=csv_raw)
+    export.write_csv(export.records_csv_rows(data["reconciled"].records), out / "records.csv",
+                     export.RECORDS_CSV_FIELDS, raw=csv_raw)
     export.write_json(data["sources"], out / "sources.json")
     export.write_json(ann["geojson"], out / "annotations.geojson")
     export.write_json(ann["csl"], out / "citations.json")
@@ -283,17 +288,38 @@ def write_outputs(data: dict, out: Path, basemap: str) -> list[str]:
 
 
 def build(map_name: str, sources_dir: Path = Path("sources"), maps_dir: Path = Path("maps"),
-          basemap: str | None = None, scheduler: str | None = None) -> BuildResult:
+          basemap: str | None = None, scheduler: str | None = None, csv_raw: bool | None = None,
+          limits: dict | None = None) -> BuildResult:
     """Build ``maps/<map_name>/`` from ``sources/``; on any error the previous outputs stay intact.
 
     `scheduler`: a Dask scheduler address ("tcp://host:8786") for the scene coverage join; None joins in memory.
+    `csv_raw`: CSV text cells as the sources give them (default: the spec's `csv_raw`, else neutralised).
+    `limits`: {name: value} over the spec's `limits:` over the defaults of `facilitymap.limits.Limits`.
     """
-    from .registry import load_sources, source_warnings, validate_sources
+    from . import limits as limmod
 
-    t0 = time.perf_counter()
     sources_dir, maps_dir = Path(sources_dir), Path(maps_dir)
     try:
         spec = load_map_spec(maps_dir, map_name)
+    except SpecError as exc:
+        raise BuildError(str(exc)) from None
+    path = spec_path(maps_dir, map_name)
+    # a wrong limit is a LimitError (a FacilitymapError) naming the spec or --limit
+    lim = limmod.DEFAULTS.with_overrides(spec.get("limits"), str(path)).with_overrides(limits, "--limit")
+    if csv_raw is None:
+        csv_raw = spec.get("csv_raw", False)
+        if not isinstance(csv_raw, bool):
+            raise BuildError(f"{path}: csv_raw must be true or false")
+    with limmod.applied(lim):
+        return _build(map_name, spec, sources_dir, maps_dir, basemap, scheduler, csv_raw)
+
+
+def _build(map_name: str, spec: dict, sources_dir: Path, maps_dir: Path, basemap: str | None,
+           scheduler: str | None, csv_raw: bool) -> BuildResult:
+    from .registry import load_sources, source_warnings, validate_sources
+
+    t0 = time.perf_counter()
+    try:
         # only the map's own folders are read: a broken folder the map does not use is `validate`'s to report
         selected = select_sources(load_sources(sources_dir, spec["sources"]), spec, str(spec_path(maps_dir, map_name)))
     except SpecError as exc:
@@ -306,12 +332,13 @@ def build(map_name: str, sources_dir: Path = Path("sources"), maps_dir: Path = P
 
     out = maps_dir / map_name
     tmp = maps_dir / f".{map_name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    try:
-        files = write_outputs(data, tmp, basemap or spec.get("basemap", "default"))
-        _swap(tmp, out)
+    try:  # from the mkdir on: an error, Ctrl-C or SIGTERM (cli.py raises it) removes the temp folder
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        files = write_outputs(data, tmp, basemap or spec.get("basemap", "default"), csv_raw=csv_raw)
+        with _signals_deferred():
+            _swap(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -322,6 +349,24 @@ def build(map_name: str, sources_dir: Path = Path("sources"), maps_dir: Path = P
                         "slow links will wait; consider fewer local rasters, smaller web images (max_size) or a "
                         "shorter scene period")
     return BuildResult(map_name, out, report, time.perf_counter() - t0, files, warnings)
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Hold SIGINT/SIGTERM during the two renames of the swap (an interruption between them would leave no map);
+    a signal that arrived meanwhile is delivered when the block ends."""
+    import signal
+
+    sigs = {signal.SIGINT, signal.SIGTERM}
+    try:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    except (AttributeError, OSError, ValueError):  # no pthread_sigmask on this platform
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _swap(new: Path, out: Path) -> None:

@@ -260,7 +260,8 @@ def write_outputs(data: dict, out: Path, basemap: str, csv_raw: bool = False) ->
     spec = data["spec"]
     fc = data["sites_fc"]
     ann = data["annotations"]
-    export.write_json(fc, out / "sites.geojson")
+    export.write_json(export.with_intervals(fc, {n: f.type for n, f in vocabulary(spec).items()}),
+                      out / "sites.geojson")  # date values with their intervals (DESIGN.md "Dates")
     export.write_csv(export.sites_csv_rows(fc["features"]), out / "sites.csv", export.SITES_CSV_FIELDS,
                      raw=csv_raw)
     export.write_csv(export.records_csv_rows(data["reconciled"].records), out / "records.csv",

@@ -20,10 +20,6 @@ from shapely.geometry import mapping
 
 COORD_DECIMALS = 7
 
-# Reconciled site fields that sites.csv carries with the slug of the source that gave each.
-SOURCED_FIELDS = ("name", "tier", "status", "latest_imagery", "county", "prefecture")
-
-
 def jsonable(value: Any) -> Any:
     """Turn numpy/pandas/shapely values into plain JSON values (NaN and NaT become None)."""
     if value is None:
@@ -109,8 +105,12 @@ def value_source(props: dict, field: str) -> str | None:
     return None
 
 
-def sites_csv_rows(feats: Iterable[dict]) -> list[dict]:
-    """One flat row per site: reconciled values with their sources, member records, tiles, claims."""
+def sites_csv_rows(feats: Iterable[dict], sourced: Iterable[str]) -> list[dict]:
+    """One flat row per site: reconciled values with their sources, member records, tiles, claims.
+
+    `sourced`: the fields whose value goes out beside the slug of the source that gives it (``<field>_source``):
+    the site fields of the map (`pipeline.MapData.site_value_fields`)."""
+    sourced = list(sourced)
     rows = []
     for f in feats:
         p = f["properties"]
@@ -124,7 +124,7 @@ def sites_csv_rows(feats: Iterable[dict]) -> list[dict]:
             "lon": p.get("lon"),
             "lat": p.get("lat"),
         }
-        for field in SOURCED_FIELDS:
+        for field in sourced:
             row[field] = p.get(field)
             row[f"{field}_source"] = value_source(p, field)
         records = p.get("records") or []

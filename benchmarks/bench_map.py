@@ -120,6 +120,7 @@ def default_map() -> dict:
     maps = OUT / "maps"
     maps.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "maps" / "xinjiang.yaml", maps / "xinjiang.yaml")
+    shutil.copy(ROOT / "maps" / "xinjiang-places.csv", maps / "xinjiang-places.csv")  # the spec's place table
     t0 = time.perf_counter()
     builder.build("xinjiang", sources_dir=ROOT / "sources", maps_dir=maps, basemap="none")
     full_build = time.perf_counter() - t0

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from . import outputs
 from .errors import BuildError
-from .pipeline import MapData, assemble
+from .pipeline import MapData, assemble, match_options, place_canonical, place_label  # noqa: F401 (re-exported)
 from .spec import SpecError, load_map_spec, select_sources, source_field_problems, spec_path
 
 __all__ = ["BuildResult", "BuildError", "MapData", "assemble", "build", "page_payload", "load_map_spec",
-           "select_sources"]
+           "select_sources", "match_options", "place_canonical", "place_label"]
 
 PAGE_WARN_MB = 25  # a page larger than this is built, with a warning (inlined rasters and scenes grow it)
 

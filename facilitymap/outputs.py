@@ -13,16 +13,13 @@ from .errors import BuildError
 
 
 def site_collection(data) -> dict:
-    """sites.geojson: one feature per site, its reconciled columns plus its imagery entry and claims.
-
-    `name_generated` and `claims` are written only when set (a name of ours; claims about the site)."""
+    """sites.geojson: one feature per site, its reconciled columns plus its imagery entry and its claims (only
+    when claims target it)."""
     fc = export.feature_collection(data.sites)
     claims_for_site = data.annotations.get("claims_for_site") or {}
     for f in fc["features"]:
         props = f["properties"]
         sid = props["site_id"]
-        if not props.get("name_generated"):
-            props.pop("name_generated", None)
         props["imagery"] = data.imagery.get(sid)
         if claims_for_site.get(sid):
             props["claims"] = claims_for_site[sid]

@@ -87,40 +87,54 @@ def reconcile_reads(spec: dict, sources: list, reads: dict):
                         for s in sources if s.slug in site_slugs)
         raise BuildError(f"map {spec.get('name')!r} has no sites: " + (why or "none of its sources is a sites or "
                                                                          "outlines layer"))
-    rec = reconcile({slug: reads[slug].records for slug in site_slugs}, site_slugs, match_options(spec))
-    name_unnamed(rec.sites)
-    return rec
+    # reconcile names the sites no source names, marked `name_generated`
+    return reconcile({slug: reads[slug].records for slug in site_slugs}, site_slugs, match_options(spec, sources))
 
 
-def name_unnamed(sites: gpd.GeoDataFrame) -> None:
-    """Give every site that no source names a label of ours, marked `name_generated` (e.g. 61 rows and 46 outlines
-    of the default map are unnamed).
-
-    This belongs to reconcile (helper "matching" moves it there): once reconcile's sites carry `name_generated`,
-    this does nothing.
-    """
-    if "name_generated" in sites.columns:
-        return
-    generated = []
-    names = list(sites["name"])
-    for i, (name, records) in enumerate(zip(names, sites["records"])):
-        missing = name is None or (isinstance(name, float) and pd.isna(name)) or name == ""
-        if missing:
-            first = records[0]
-            names[i] = f"Unnamed site ({first['source']} {first['record_id']})"
-        generated.append(missing)
-    sites["name"] = pd.Series(names, index=sites.index, dtype=object)
-    sites["name_generated"] = pd.Series(generated, index=sites.index, dtype=bool)
-
-
-def match_options(spec: dict) -> dict:
-    """The options reconcile gets: the spec's ``match`` block and the names of the fields sites carry."""
-    from . import reconcile
-
+def match_options(spec: dict, sources: list | None = None) -> dict:
+    """The options reconcile gets: the spec's ``match`` block, the fields sites carry, the spec's place table and
+    the sources' declared crosswalks."""
     opts = dict(spec.get("match") or {})
-    if "site_fields" in getattr(reconcile, "DEFAULTS", {}):  # until reconcile reads it (helper "matching")
-        opts["site_fields"] = site_fields(spec)
+    opts["site_fields"] = site_level_fields(spec)
+    if spec.get("places_table") is not None:
+        opts["places"] = spec["places_table"]
+    declared = {s.slug: s.fm["crosswalks"] for s in (sources or []) if s.fm.get("crosswalks")}
+    if declared:
+        opts["crosswalks"] = declared
     return opts
+
+
+def site_level_fields(spec: dict) -> list[str]:
+    """The fields a site carries as columns of its own: the roles (names, county, region; not free text) and the
+    declared fields the map uses for whole sites (layers' `color_by`, rules, the imagery reference month). Every
+    other value stays in the site's `attributes`, with its source."""
+    from .fields import ROLES
+
+    vocab = vocabulary(spec)
+    roles = [f for f in site_fields(spec) if (f in ROLES or f in ("name_en", "name_zh", "name_ug"))
+             and getattr(vocab.get(f), "type", None) != "text"]
+    used = [layer.get("color_by") for layer in spec.get("layers") or [] if isinstance(layer, dict)]
+    for rule in spec.get("rules") or []:
+        if isinstance(rule, dict):  # the fields a rule matches sites on (its `unless` fields are read per record)
+            used += [c.get("field") for c in rule.get("when") or [] if isinstance(c, dict)]
+    used.append(spec.get("imagery_reference_field"))
+    out = list(roles)
+    for f in used:
+        if isinstance(f, str) and f in (spec.get("fields") or {}) and f not in out:
+            out.append(f)
+    return out
+
+
+def place_label(spec: dict):
+    """A reader's name for a place ("Konasheher (Shufu) County") from the spec's place table, or None."""
+    table = spec.get("places_table")
+    return table.label if table is not None else None
+
+
+def place_canonical(spec: dict):
+    """The spec's place-name lookup for annotations (None: names compared as written, normalised)."""
+    table = spec.get("places_table")
+    return table.canonical if table is not None else None
 
 
 def enrich_imagery(data: MapData, sources: list, scheduler: str | None = None) -> None:
@@ -200,4 +214,5 @@ def annotate(data: MapData, sources: list) -> None:
     claim_sources = [s for s in sources if s.layer == "claims"]
     data.annotations = ann.build_annotations(claim_sources, data.sites, data.reconciled.records, data.sources,
                                              distance_m=spec.get("disagreement_distance_m", 500),
-                                             rules=spec.get("rules") or ())
+                                             rules=spec.get("rules") or (), canonical=place_canonical(spec),
+                                             place_label=place_label(spec))

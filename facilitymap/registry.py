@@ -36,7 +36,7 @@ PLACEHOLDER = "TODO:"
 FM_KEYS = frozenset({
     "layer", "reader", "resource", "publisher", "citation", "retrieved", "retrieved_note", "upstream",
     "upstream_note", "snapshot", "kind", "filter", "fields", "required", "row_ids", "extent", "position_check",
-    "missing_values", "endpoint", "query", "harvest", "record_url"})
+    "missing_values", "endpoint", "query", "harvest", "record_url", "crosswalks"})
 REQUIRED_RESOURCE_KEYS = ("name", "path", "format", "bytes", "hash")
 TEXT_FORMATS = ("csv", "tsv", "geojson", "json", "osm", "xml")
 DESCRIPTOR_MAX_BYTES = 10_000_000  # a datapackage.json is a few KB; a larger one is refused before it is read

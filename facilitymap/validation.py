@@ -44,7 +44,7 @@ def validate_all(sources_dir: Path, maps_dir: Path, map_name: str | None = None)
             problems.append(str(exc))
             continue
         site_srcs = [s for s in selected if s.layer in SITE_LAYERS]
-        from .pipeline import read_sources, reconcile_reads
+        from .pipeline import place_canonical, read_sources, reconcile_reads
 
         try:
             reads = read_sources(spec, site_srcs)
@@ -53,7 +53,7 @@ def validate_all(sources_dir: Path, maps_dir: Path, map_name: str | None = None)
             problems.append(str(exc))
             continue
         problems += ann.check_annotation_sources([s for s in selected if s.layer == "claims"], rec.sites,
-                                                 rec.records)
+                                                 rec.records, canonical=place_canonical(spec))
     return problems
 
 

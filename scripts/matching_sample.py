@@ -16,11 +16,24 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from facilitymap import counties, readers, registry  # noqa: E402
+from facilitymap import places, readers, registry  # noqa: E402
+from facilitymap.builder import load_map_spec, match_options  # noqa: E402
 from facilitymap.reconcile import haversine_m, point_outline_m, reconcile  # noqa: E402
 
 M, V1, BF, OSM = "aspi-xjdp-markers", "aspi-camp-dataset-v1", "buzzfeed-2020", "osm-reeducation-camps"
 PRIORITY = [M, V1, BF, OSM]
+SPEC = load_map_spec(ROOT / "maps", "xinjiang")
+TABLE = SPEC["places_table"]
+
+
+def rules_options() -> dict:
+    """The former rule-based matcher with its thresholds (docs/matching-evaluation.md, Parts 1 and 2)."""
+    opts = match_options(SPEC)
+    opts["method"] = "rules"
+    opts["sources"] = {**opts["sources"],
+                       V1: {**opts["sources"][V1], "name_match_m": 1000, "distance": {"strict_m": 50, "place_m": 50}},
+                       BF: {**opts["sources"][BF], "distance": {"strict_m": 300, "place_m": 1000}}}
+    return opts
 
 
 def h(text: str) -> str:
@@ -30,7 +43,7 @@ def h(text: str) -> str:
 def main() -> None:
     by_slug = {s.slug: s for s in registry.load_sources(ROOT / "sources")}
     inputs = {s: readers.read_source(by_slug[s]).records for s in PRIORITY}
-    r = reconcile(inputs, PRIORITY)
+    r = reconcile(inputs, PRIORITY, rules_options())
     recs = {(row.source, row.record_id): row for row in r.records.itertuples(index=False)}
     outlines = [(row.record_id, row.geometry, row.name, row.attrs) for row in inputs[OSM].itertuples(index=False)]
     sites = {row.site_id: row for row in r.sites.itertuples(index=False)}
@@ -43,13 +56,13 @@ def main() -> None:
         return [oid for oid, g, _, _ in outlines if point_outline_m(p, g) <= tol and point_outline_m(q, g) <= tol]
 
     def bf_county(rec):
-        return counties.from_label(rec.name)
+        return places.head_of_label(rec.name)
 
     def county_note(bf_rec, site):
         bc = bf_county(bf_rec)
         if not bc or not site.county:
             return "county n/a"
-        same = counties.canonical(bc, "pinyin") == counties.canonical(site.county)
+        same = TABLE.canonical(bc, "pinyin") == TABLE.canonical(site.county)
         return f"{bc}{'=' if same else '≠'}{site.county}"
 
     from shapely.geometry import Point
@@ -146,7 +159,7 @@ def main() -> None:
 
 def osm_county(o, s) -> str:
     """Whether the OSM name (hanzi) names the ASPI site's county, through the alias table."""
-    e = counties.entry(counties.canonical(s.county) or "")
+    e = TABLE.entry(TABLE.canonical(s.county) or "")
     names = " ".join(str(v) for v in [o.name, o.name_zh, o.name_en] if isinstance(v, str))
     if not e or not names.strip():
         return "n/a"

@@ -17,12 +17,15 @@ from facilitymap.annotations.generate import generate_disagreement_claims, rule_
 from facilitymap.errors import SourceError
 
 ROOT = Path(__file__).resolve().parents[1]
+# Area claims go through the Xinjiang map's place table (maps/xinjiang.yaml `places:`).
+from facilitymap.spec import load_map_spec  # noqa: E402
+
+XJ_PLACES = load_map_spec(ROOT / "maps", "xinjiang")["places_table"]
+XJ_KW = {"canonical": XJ_PLACES.canonical, "place_label": XJ_PLACES.label}
 
 
 def _xinjiang_rules():
     """The generated-annotation rules of the shipped map spec (the package itself has none)."""
-    from facilitymap.spec import load_map_spec
-
     return load_map_spec(ROOT / "maps", "xinjiang")["rules"]
 SHIPPED = ROOT / "sources" / "annotations-xinjiang-police-files"
 
@@ -119,7 +122,7 @@ def _write(tmp_path: Path, text: str, name: str = "claims.yaml") -> Path:
 
 def _problems(tmp_path: Path, text: str, name: str = "claims.yaml") -> list[str]:
     cs = ann.load_claims_file(_write(tmp_path, text, name), "notes")
-    return [str(e) for e in ann.claim_problems(cs, _sites(), _records())]
+    return [str(e) for e in ann.claim_problems(cs, _sites(), _records(), canonical=XJ_PLACES.canonical)]
 
 
 def _one_problem(tmp_path: Path, text: str, claim_id: str, line: int, *needles: str) -> str:
@@ -286,7 +289,7 @@ def test_validate_claims_raises_the_first_problem_and_counts_the_rest(tmp_path):
     cs = ann.load_claims_file(_write(tmp_path, _replace("status: reported", "status: x").replace(
         "[aspi-1]", "[nope]")), "notes")
     with pytest.raises(SourceError) as exc:
-        ann.validate_claims(cs, _sites(), _records())
+        ann.validate_claims(cs, _sites(), _records(), canonical=XJ_PLACES.canonical)
     assert exc.value.path == str(tmp_path / "claims.yaml")
     assert "claim 'good-claim'" in str(exc.value) and "(and 1 more problem" in str(exc.value)
 
@@ -306,12 +309,12 @@ def test_geojson_claims_file(tmp_path):
     path = tmp_path / "claims.geojson"
     path.write_text(json.dumps(fc, indent=1), encoding="utf-8")
     cs = ann.load_claims_file(path, "notes")
-    probs = [str(e) for e in ann.claim_problems(cs, _sites(), _records())]
+    probs = [str(e) for e in ann.claim_problems(cs, _sites(), _records(), canonical=XJ_PLACES.canonical)]
     assert len(probs) == 1 and "claim 'typo'" in probs[0] and "unknown key 'locatr'" in probs[0]
     line = int(probs[0].split(":")[1])
     assert '"locatr"' in path.read_text().splitlines()[line - 1]
     cs.claims = cs.claims[:1]
-    (drawn,) = ann.resolve_claims(cs, _sites(), _records())
+    (drawn,) = ann.resolve_claims(cs, _sites(), _records(), **XJ_KW)
     assert drawn["target_kind"] == "geometry" and drawn["site_ids"] == ["aspi-1", "bf-300"]
 
 
@@ -338,7 +341,7 @@ claims:
 @pytest.fixture
 def resolved(tmp_path):
     cs = ann.load_claims_file(_write(tmp_path, RESOLVE), "notes")
-    return {c["id"]: c for c in ann.resolve_claims(cs, _sites(), _records())}
+    return {c["id"]: c for c in ann.resolve_claims(cs, _sites(), _records(), **XJ_KW)}
 
 
 def test_site_and_record_targets(resolved):
@@ -374,7 +377,7 @@ def test_county_alias_konasheher_is_shufu(resolved):
 
 @pytest.mark.parametrize("name", ["Shufu", "Konasheher", "Konasheher County", "shufu county", "\u758f\u9644\u53bf"])
 def test_county_names_in_any_script_find_the_same_sites(name):
-    assert ann.SiteIndex(_sites(), _records()).county_sites(name) == ["aspi-1", "bf-300"]
+    assert ann.SiteIndex(_sites(), _records(), XJ_PLACES.canonical).county_sites(name) == ["aspi-1", "bf-300"]
 
 
 def test_map_level_claim_and_inline_citation(resolved):
@@ -406,7 +409,7 @@ def test_claim_ids_unique_across_sources(tmp_path):
     a = ann.load_claims_file(_write(tmp_path, GOOD, "a.yaml"), "one")
     b = ann.load_claims_file(_write(tmp_path, GOOD, "b.yaml"), "two")
     with pytest.raises(SourceError) as exc:
-        ann.resolve_claims([a, b], _sites(), _records())
+        ann.resolve_claims([a, b], _sites(), _records(), **XJ_KW)
     assert str(exc.value).startswith(f"{tmp_path / 'b.yaml'}:15: claim 'good-claim': id is also used in")
 
 
@@ -504,8 +507,8 @@ def test_build_annotations_is_plain_reproducible_data(tmp_path):
                                         "hash": "sha256:" + hashlib.sha256(data).hexdigest()}],
         "facilitymap": {"layer": "claims", "reader": "claims", "resource": "claims"}}))
     rules = _xinjiang_rules()
-    out1 = ann.build_annotations([folder], _sites(), _records(), SOURCES, rules=rules)
-    out2 = ann.build_annotations([folder], _sites(), _records(), SOURCES, rules=rules)
+    out1 = ann.build_annotations([folder], _sites(), _records(), SOURCES, rules=rules, **XJ_KW)
+    out2 = ann.build_annotations([folder], _sites(), _records(), SOURCES, rules=rules, **XJ_KW)
     dump = json.dumps(out1, sort_keys=True, ensure_ascii=False)
     assert dump == json.dumps(out2, sort_keys=True, ensure_ascii=False)
     assert out1["source_stats"] == {"notes": {"rows": 6, "records": 6, "rejected": []}}
@@ -517,7 +520,7 @@ def test_build_annotations_is_plain_reproducible_data(tmp_path):
     # a changed file no longer matches its descriptor's hash: the build stops naming the file
     (folder / "claims.yaml").write_bytes(data.replace(b"text: t", b"text: T", 1))
     with pytest.raises(SourceError) as exc:
-        ann.build_annotations([folder], _sites(), _records(), SOURCES)
+        ann.build_annotations([folder], _sites(), _records(), SOURCES, **XJ_KW)
     assert "claims.yaml" in str(exc.value) and "sha256" in str(exc.value)
 
 
@@ -654,24 +657,26 @@ def test_shipped_descriptor_passes_the_registry():
 
 def test_shipped_claims_resolve_against_the_real_sites():
     """End to end on the shipped sources: Tekes and Konasheher (Shufu) resolve to real sites."""
-    import yaml
 
     from facilitymap.fields import vocabulary
     from facilitymap.readers import read_source
     from facilitymap.reconcile import reconcile
     from facilitymap.registry import load_sources
 
-    spec = yaml.safe_load((ROOT / "maps" / "xinjiang.yaml").read_text(encoding="utf-8"))
+    from facilitymap.builder import load_map_spec, match_options, place_canonical, place_label
+
+    spec = load_map_spec(ROOT / "maps", "xinjiang")
     by_slug = {s.slug: s for s in load_sources(ROOT / "sources")}
     site_slugs = [s for s in spec["sources"] if by_slug[s].layer in ("sites", "outlines")]
     vocab = vocabulary(spec)
     rec = reconcile({s: read_source(by_slug[s], vocab).records for s in site_slugs}, site_slugs,
-                    spec.get("match") or {})
+                    match_options(spec))
     claim_srcs = [by_slug[s] for s in spec["sources"] if by_slug[s].layer == "claims"]
     assert [s.slug for s in claim_srcs] == [SHIPPED.name]
-    assert ann.check_annotation_sources(claim_srcs, rec.sites, rec.records) == []
+    assert ann.check_annotation_sources(claim_srcs, rec.sites, rec.records, canonical=place_canonical(spec)) == []
     out = ann.build_annotations(claim_srcs, rec.sites, rec.records, list(by_slug.values()),
-                                distance_m=spec.get("disagreement_distance_m", 500))
+                                distance_m=spec.get("disagreement_distance_m", 500),
+                                canonical=place_canonical(spec), place_label=place_label(spec))
     by_id = {c["id"]: c for c in out["claims"]}
     counties = dict(zip(rec.sites["site_id"], rec.sites["county"]))
     tekes = by_id["tekes-tiger-chair-drill"]["site_ids"]

@@ -332,6 +332,7 @@ def shipped(tmp_path_factory):
     repo = Path(__file__).resolve().parent.parent
     maps = tmp_path_factory.mktemp("shipped")
     shutil.copy(repo / "maps" / "xinjiang.yaml", maps / "xinjiang.yaml")
+    shutil.copy(repo / "maps" / "xinjiang-places.csv", maps / "xinjiang-places.csv")
     result = build("xinjiang", repo / "sources", maps, basemap="none")
     with serve(result.out_dir) as base:
         yield maps / "xinjiang", base

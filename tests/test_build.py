@@ -23,6 +23,7 @@ def built(tmp_path_factory) -> Path:
     """The default map built once from the shipped sources into a temporary maps/ folder."""
     maps = tmp_path_factory.mktemp("maps")
     shutil.copy(ROOT / "maps" / "xinjiang.yaml", maps / "xinjiang.yaml")
+    shutil.copy(ROOT / "maps" / "xinjiang-places.csv", maps / "xinjiang-places.csv")  # the spec's place table
     build("xinjiang", sources_dir=ROOT / "sources", maps_dir=maps)
     return maps / "xinjiang"
 
@@ -77,6 +78,34 @@ def test_sites_geojson_contract(built):
         assert len(list(csv.DictReader(fh))) == len(fc["features"])
 
 
+def test_matching_evidence_in_sites_and_report(built):
+    """Every scored link says how likely and why; no disagreement is one of typography or spelling alone."""
+    from facilitymap.builder import load_map_spec
+    from facilitymap.linkage import fold
+
+    sites = json.loads((built / "sites.geojson").read_text(encoding="utf-8"))["features"]
+    table = load_map_spec(ROOT / "maps", "xinjiang")["places_table"]
+    scored = [m for f in sites for m in f["properties"]["match"] if m["method"] == "probabilistic"]
+    assert len(scored) > 600
+    for m in scored:
+        assert 0.5 <= m["probability"] <= 1 and m["evidence"].startswith("same place: ") and "apart" in m["evidence"]
+    for f in sites:
+        for d in f["properties"]["disagreements"]:
+            if d["field"] == "location":
+                continue
+            values = [v["value"] for v in d["values"]]
+            if d["field"] in ("county", "prefecture"):
+                keys = {table.canonical(fold(v)) for v in values}
+            else:
+                keys = {fold(v) if isinstance(v, str) else json.dumps(v) for v in values}
+            assert len(keys) > 1, (f["properties"]["site_id"], d)
+    report = json.loads((built / "build-report.json").read_text(encoding="utf-8"))["matching"]
+    assert report["method"] == "probabilistic"
+    for x in report["to_review"]:
+        assert [r["source"] for r in x["records"]][0] == x["source"] and len(x["records"]) == 2
+    assert report["overrides"] == []  # the Xinjiang map forces and forbids nothing
+
+
 def test_sources_json_names_licence_and_hash(built):
     sources = json.loads((built / "sources.json").read_text())
     slugs = {s["slug"] for s in sources}
@@ -90,6 +119,7 @@ def test_sources_json_names_licence_and_hash(built):
 
 def test_rebuild_is_byte_identical(built, tmp_path):
     shutil.copy(ROOT / "maps" / "xinjiang.yaml", tmp_path / "xinjiang.yaml")
+    shutil.copy(ROOT / "maps" / "xinjiang-places.csv", tmp_path / "xinjiang-places.csv")
     build("xinjiang", sources_dir=ROOT / "sources", maps_dir=tmp_path)
     for name in OUTPUTS:
         assert (tmp_path / "xinjiang" / name).read_bytes() == (built / name).read_bytes(), name

@@ -7,7 +7,9 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import Point, Polygon
 
-from facilitymap.reconcile import reconcile
+from facilitymap import reconcile as reconcile_module
+from facilitymap.builder import load_map_spec, match_options
+
 
 M = "aspi-xjdp-markers"
 V1 = "aspi-camp-dataset-v1"
@@ -15,6 +17,29 @@ BF = "buzzfeed-2020"
 OSM = "osm-reeducation-camps"
 PRIORITY = [M, V1, BF, OSM]
 LAT0, LON0 = 39.0, 76.0
+MAPS_DIR = Path(__file__).resolve().parents[1] / "maps"
+# The Xinjiang map's settings (maps/xinjiang.yaml `match:` and `places:`) with the rule-based method and the
+# thresholds it had before the probabilistic matcher (docs/matching-evaluation.md): the cases below test the rules.
+# The probabilistic matcher is tested in test_linkage.py.
+XJ = match_options(load_map_spec(MAPS_DIR, "xinjiang"))
+XJ["method"] = "rules"
+XJ["sources"] = {**XJ["sources"],
+                 V1: {**XJ["sources"][V1], "name_match_m": 1000, "distance": {"strict_m": 50, "place_m": 50}},
+                 BF: {**XJ["sources"][BF], "distance": {"strict_m": 300, "place_m": 1000}}}
+
+
+def reconcile(inputs, priority, options=None):
+    """reconcile with the Xinjiang map's options, `options` overlaid (per-source settings merged)."""
+    opts = dict(XJ)
+    for key, value in (options or {}).items():
+        if key == "sources":
+            opts["sources"] = {**XJ["sources"], **{
+                slug: {**XJ["sources"].get(slug, {}), **conf} for slug, conf in value.items()}}
+        else:
+            opts[key] = value
+    return reconcile_module.reconcile(inputs, priority, opts)
+
+
 COLUMNS = ["source", "record_id", "row", "kind", "name", "name_en", "name_zh", "name_ug", "county", "prefecture",
            "attrs", "original", "geometry"]
 
@@ -294,11 +319,13 @@ def test_record_ids_with_same_digits_in_different_sources_do_not_collide():
 def test_thresholds_come_from_options_and_typos_are_errors():
     inputs = {M: records(M, (1, "X Facility #1", at(0, 0), {})), BF: records(BF, (9, "Kashi - 1", at(250, 0), {}))}
     assert members(reconcile(inputs, PRIORITY), "aspi-1") == [(M, "1"), (BF, "9")]
-    strict = reconcile(inputs, PRIORITY, {"distance": {BF: {"strict_m": 200, "county_m": 200}}})
+    strict = reconcile(inputs, PRIORITY, {"sources": {BF: {"distance": {"strict_m": 200, "place_m": 200}}}})
     assert members(strict, "aspi-1") == [(M, "1")]
-    assert strict.report["thresholds"]["distance"][BF] == {"strict_m": 200, "county_m": 200}
+    assert strict.report["source_settings"][BF]["distance"] == {"strict_m": 200, "place_m": 200}
     with pytest.raises(ValueError, match="outline_metres"):
         reconcile(inputs, PRIORITY, {"outline_metres": 50})
+    with pytest.raises(ValueError, match="site_prefix"):
+        reconcile(inputs, PRIORITY, {"sources": {BF: {"site_prefix": "x-"}}})
 
 
 # --- the real shipped sources ---------------------------------------------------------------------------------------

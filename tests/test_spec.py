@@ -20,10 +20,12 @@ def _spec(tmp_path, text, name="m"):
 
 def test_keys_owned_elsewhere_are_passed_through(tmp_path):
     _spec(tmp_path, "sources: [a]\nlayers: [{id: x, color_by: kind}]\nmatch: {duplicate_m: 5}\n"
-                    "places: {counties: c.csv}\ntime: {field: opened}\n")
+                    "places: {table: c.csv}\ntime: {field: opened}\n")
+    (tmp_path / "c.csv").write_text("key,local,basis\nnorth,Nordby,test\n", encoding="utf-8")
     spec = load_map_spec(tmp_path, "m")
     assert spec["layers"] == [{"id": "x", "color_by": "kind"}] and spec["match"] == {"duplicate_m": 5}
-    assert spec["places"] == {"counties": "c.csv"} and spec["time"] == {"field": "opened"}
+    assert spec["places"] == {"table": "c.csv"} and spec["time"] == {"field": "opened"}
+    assert spec["places_table"].canonical("NORDBY") == "north"  # the table, loaded from beside the spec
     assert (spec["name"], spec["title"], spec["fields"], spec["rules"]) == ("m", "m", {}, [])
 
 

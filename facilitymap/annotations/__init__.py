@@ -76,7 +76,8 @@ def check_annotation_sources(sources: Iterable[Any], sites, records=None, *, can
 
 
 def build_annotations(claim_sources: Iterable[Any], sites, records, sources: Iterable[Any], *,
-                      distance_m: float = 500, rules: Iterable[dict] = (), canonical=None) -> dict:
+                      distance_m: float = 500, rules: Iterable[dict] = (), canonical=None,
+                      place_label=None) -> dict:
     """Everything the build needs from annotations, as plain data.
 
     Returns {"claims": resolved + generated claims (by id), "claims_for_site": {site_id: [ids]},
@@ -86,7 +87,7 @@ def build_annotations(claim_sources: Iterable[Any], sites, records, sources: Ite
     """
     sources, rules = list(sources), list(rules or ())
     claim_sets = [load_claims(s) for s in claim_sources]
-    resolved = resolve_claims(claim_sets, sites, records, canonical=canonical)
+    resolved = resolve_claims(claim_sets, sites, records, canonical=canonical, place_label=place_label)
     generated = generate_disagreement_claims(sites, records, sources, distance_m=distance_m, rules=rules)
     taken = {c["id"] for c in resolved}
     clash = [c["id"] for c in generated if c["id"] in taken]

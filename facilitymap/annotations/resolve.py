@@ -1,7 +1,8 @@
 """Resolve claim targets against the sites: which sites a claim is about, and where to draw it.
 
 Targets: `sites` (site ids or "<source-slug>:<record_id>"), `area` ({county: name}, matched to the sites' county
-through `facilitymap.counties.canonical`, so "Shufu" finds ASPI's "Konasheher"), `geometry`, or "map".
+through the map's place-name table (`facilitymap.places`, given as `canonical`), so "Shufu" finds "Konasheher"),
+`geometry`, or "map".
 An area claim is never drawn as if it were about one facility: without its own geometry it is drawn at the sites
 of the area and marked `level: "area"`.
 """
@@ -18,9 +19,10 @@ from .csl import claim_works, reference_text, work_fields, work_id
 
 
 def _default_canonical() -> Callable[[str], Any]:
-    from facilitymap.counties import canonical
+    """Without a place table: names compared normalised (case, accents, punctuation)."""
+    from facilitymap.places import normalise
 
-    return canonical
+    return normalise
 
 
 def _county_key(canonical: Callable, name: Any) -> str | None:
@@ -197,25 +199,13 @@ def numbered_citations(cs: ClaimSet, claim: dict) -> list[dict]:
     return out
 
 
-def area_name(county: str, canonical: Callable | None = None) -> str:
-    """A reader's name for a county: 'Konasheher (Shufu) County' from the alias table, else the name as written."""
-    try:
-        from facilitymap.counties import entry
-    except ImportError:  # the alias table is optional for this label
-        return county
-    row = entry(_county_key(canonical or _default_canonical(), county) or "")
-    if not row:
-        return county
-    main = row.get("aspi") or county
-    other = row.get("pinyin")
-    label = f"{main} ({other})" if other and other.casefold() != main.casefold() else main
-    level = (row.get("level") or "").casefold()
-    suffix = " County" if level == "county" else " City" if level.endswith("city") else ""
-    return label + suffix
+def area_name(county: str, label: Callable | None = None) -> str:
+    """A reader's name for a county: 'Konasheher (Shufu) County' from the place table's `label`, else as written."""
+    return label(county) if label is not None else county
 
 
 def resolve_claims(claim_sets: ClaimSet | list[ClaimSet], sites, records=None, *,
-                   canonical: Callable | None = None) -> list[dict]:
+                   canonical: Callable | None = None, place_label: Callable | None = None) -> list[dict]:
     """Validated, resolved claims (sorted by id), ready for the page and annotations.geojson.
 
     Each: id, text, date/period, category, status, generated (False), source (slug), target_kind and level
@@ -232,11 +222,11 @@ def resolve_claims(claim_sets: ClaimSet | list[ClaimSet], sites, records=None, *
     out = []
     for cs in claim_sets:
         for claim in cs.claims:
-            out.append(_resolve_one(cs, claim, index))
+            out.append(_resolve_one(cs, claim, index, place_label))
     return sorted(out, key=lambda c: c["id"])
 
 
-def _resolve_one(cs: ClaimSet, claim: dict, index: SiteIndex) -> dict:
+def _resolve_one(cs: ClaimSet, claim: dict, index: SiteIndex, place_label: Callable | None = None) -> dict:
     target = claim["target"]
     res: dict[str, Any] = {
         "id": claim["id"],
@@ -262,7 +252,7 @@ def _resolve_one(cs: ClaimSet, claim: dict, index: SiteIndex) -> dict:
         kind = "area"
         res["area"] = area["county"]
         site_ids = index.county_sites(area["county"])
-        norm = {"type": "area", "county": area["county"], "name": area_name(area["county"], index.canonical)}
+        norm = {"type": "area", "county": area["county"], "name": area_name(area["county"], place_label)}
         if "geometry" in area:
             geom, drawn = area["geometry"], "area"
         else:

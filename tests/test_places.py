@@ -1,10 +1,36 @@
-"""County aliases: ASPI's Uyghur names, BuzzFeed's pinyin and hanzi meet on one key."""
+"""Place-name aliases: the Xinjiang map's table, where ASPI's Uyghur names, BuzzFeed's pinyin and hanzi meet on
+one key, and a table made in the test (the module knows no place)."""
 
 import csv
+from pathlib import Path
 
 import pytest
 
-from facilitymap import counties
+from facilitymap import places
+from facilitymap.builder import load_map_spec
+
+MAPS = Path(__file__).resolve().parent.parent / "maps"
+
+
+class _Xinjiang:
+    """The Xinjiang map's place table, with the old module's call shapes (scheme by name)."""
+
+    def __init__(self):
+        self.table = load_map_spec(MAPS, "xinjiang")["places_table"]
+
+    def canonical(self, name, scheme=None):
+        return self.table.canonical(name, scheme)
+
+    def lookup(self, name, scheme=None):
+        return self.table.lookup(name, scheme)
+
+    def entry(self, key):
+        return self.table.entry(key)
+
+    from_label = staticmethod(places.head_of_label)
+
+
+counties = _Xinjiang()
 
 
 @pytest.mark.parametrize("names", [
@@ -51,7 +77,7 @@ def test_county_from_a_buzzfeed_label(label, county):
 
 
 def test_alias_table_is_well_formed():
-    with counties.ALIASES_CSV.open(encoding="utf-8", newline="") as fh:
+    with open(counties.table.path, encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert rows and set(rows[0]) == {"key", "aspi", "pinyin", "hanzi", "other", "prefecture", "level", "basis"}
     keys = [r["key"] for r in rows]
@@ -61,3 +87,25 @@ def test_alias_table_is_well_formed():
     aspi = [r["aspi"] for r in rows if r["aspi"]]
     assert len(aspi) == len(set(aspi))
     assert counties.entry("konasheher")["hanzi"] == "疏附县"
+
+
+def test_a_table_made_here_with_two_schemes_and_suffixes(tmp_path):
+    path = tmp_path / "places.csv"
+    path.write_text("key,local,latin,basis\nnorth,Nordby;Nordbyn,North Town,test\nsouth,Sudby,Nordby,test\n",
+                    encoding="utf-8")
+    t = places.PlaceTable.load(path, {"local": ["local", "latin"], "latin": ["latin", "local"]},
+                               suffixes=[" town", " kommune"])
+    assert t.canonical("NORDBYN") == t.canonical("Nordby") == t.canonical("North Town") == "north"
+    assert t.canonical("Nordby", "latin") == "south"          # the scheme settles a shared spelling
+    assert t.canonical("Sudby Kommune") == "south"            # suffix tried away
+    assert t.canonical("Elsewhere") == "elsewhere" and t.lookup("Elsewhere") is None
+    assert t.canonical("Nordby (Sudby)") == "north"           # outside the brackets first
+
+
+def test_label_from_the_label_columns():
+    assert counties.table.label("Shufu") == "Konasheher (Shufu) County"
+    assert counties.table.label("Atlantis") == "Atlantis"
+
+
+def test_no_place_table_compares_normalised_names():
+    assert places.plain_canonical("Ürümqi ") == places.plain_canonical("urumqi")

@@ -78,8 +78,9 @@ SOURCE_DEFAULTS: dict[str, Any] = {
     "compare_names": False,    # its names are compared for disagreements
 }
 
-# Fields reconciled when the builder gives none (`options["site_fields"]`).
-SITE_FIELDS = ("name", "name_en", "name_zh", "name_ug", "county", "prefecture", "tier", "status", "latest_imagery")
+# Fields reconciled when the builder gives none (`options["site_fields"]`): the package's name and place roles;
+# a map's own fields come from its spec (pipeline.site_level_fields).
+SITE_FIELDS = ("name", "name_en", "name_zh", "name_ug", "county", "prefecture")
 NAME_FIELDS = ("name", "name_en", "name_zh", "name_ug")
 RECORD_TEXT_FIELDS = ("name", "name_en", "name_zh", "name_ug", "county", "prefecture")
 LEAD_COLUMNS = ("site_id", "name", "name_en", "name_zh", "name_ug", "kind", "county", "prefecture", "lon", "lat")

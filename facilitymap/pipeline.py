@@ -126,7 +126,8 @@ def site_level_fields(spec: dict) -> list[str]:
 
 
 def place_label(spec: dict):
-    """A reader's name for a place ("Konasheher (Shufu) County") from the spec's place table, or None."""
+    """A reader's name for a place (the place table's label columns and level: "Northgate (Nordtor) District"),
+    or None without a place table."""
     table = spec.get("places_table")
     return table.label if table is not None else None
 

@@ -291,3 +291,17 @@ def test_the_page_is_styled_and_labelled_by_its_spec(water):
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / "water-points-cli.png"))
         rec.close()
+
+
+def test_publish_gives_a_folder_that_names_only_this_map(water):
+    maps = water["out"].parent
+    res = cli("publish", "water", "--maps", maps, "--base-url", "https://news.example.org/maps/water/")
+    assert res.exit_code == 0, res.output
+    pub = maps / "water-published"
+    html = (pub / "index.html").read_text(encoding="utf-8")
+    assert '<link rel="canonical" href="https://news.example.org/maps/water/index.html">' in html
+    assert "Pompes à eau de l'Examplestan" in html  # the sources section, from the descriptors
+    package = json.loads((pub / "datapackage.json").read_text(encoding="utf-8"))
+    assert {s["title"] for s in package["sources"]} >= {t["title"] for t in FILLED.values()}
+    for text in (html.lower(), json.dumps(package, ensure_ascii=False).lower()):
+        assert [w for w in XINJIANG_WORDS if re.search(r"(?<![a-z])" + re.escape(w) + r"(?![a-z])", text)] == []

@@ -168,8 +168,8 @@ def enrich_imagery(data: MapData, sources: list, scheduler: str | None = None) -
             sites, scene_sources, spec.get("cloud_threshold", 20), reference_months, scheduler=scheduler,
             extra_ids=set(data.rasters))
         site_rasters = imagery.rasters_by_site(data.scenes_detail, data.rasters)
-    lonlat = zip(sites["site_id"], (export.jsonable(v) for v in sites["lon"]), (export.jsonable(v) for v in sites["lat"]))
-    for sid, lon, lat in lonlat:
+    lons, lats = (export.jsonable(v) for v in sites["lon"]), (export.jsonable(v) for v in sites["lat"])
+    for sid, lon, lat in zip(sites["site_id"], lons, lats):
         entry = {
             "s2_tiles": site_tiles.get(sid, []),
             "reference_month": refs[sid][0],

@@ -7,6 +7,7 @@ is a separate verb).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -49,17 +50,38 @@ def page_payload(data: MapData) -> dict:
 
 
 def build(map_name: str, sources_dir: Path = Path("sources"), maps_dir: Path = Path("maps"),
-          basemap: str | None = None, scheduler: str | None = None) -> BuildResult:
+          basemap: str | None = None, scheduler: str | None = None, csv_raw: bool | None = None,
+          limits: dict | None = None) -> BuildResult:
     """Build ``maps/<map_name>/`` from ``sources/``; on any error the previous outputs stay intact.
 
     `scheduler`: a Dask scheduler address ("tcp://host:8786") for the scene coverage join; None joins in memory.
+    `csv_raw`: CSV text cells as the sources give them (default: the spec's `csv_raw`, else neutralised).
+    `limits`: {name: value} over the spec's `limits:` over the defaults of `facilitymap.limits.Limits`.
     """
-    from .registry import load_sources, source_warnings, validate_sources
+    from . import limits as limmod
 
-    t0 = time.perf_counter()
     sources_dir, maps_dir = Path(sources_dir), Path(maps_dir)
     try:
         spec = load_map_spec(maps_dir, map_name)
+    except SpecError as exc:
+        raise BuildError(str(exc)) from None
+    path = spec_path(maps_dir, map_name)
+    # a wrong limit is a LimitError (a FacilitymapError) naming the spec or --limit
+    lim = limmod.DEFAULTS.with_overrides(spec.get("limits"), str(path)).with_overrides(limits, "--limit")
+    if csv_raw is None:
+        csv_raw = spec.get("csv_raw", False)
+        if not isinstance(csv_raw, bool):
+            raise BuildError(f"{path}: csv_raw must be true or false")
+    with limmod.applied(lim):
+        return _build(map_name, spec, sources_dir, maps_dir, basemap, scheduler, csv_raw)
+
+
+def _build(map_name: str, spec: dict, sources_dir: Path, maps_dir: Path, basemap: str | None,
+           scheduler: str | None, csv_raw: bool) -> BuildResult:
+    from .registry import load_sources, source_warnings, validate_sources
+
+    t0 = time.perf_counter()
+    try:
         # only the map's own folders are read: a broken folder the map does not use is `validate`'s to report
         selected = select_sources(load_sources(sources_dir, spec["sources"]), spec, str(spec_path(maps_dir, map_name)))
     except SpecError as exc:
@@ -72,13 +94,14 @@ def build(map_name: str, sources_dir: Path = Path("sources"), maps_dir: Path = P
 
     out = maps_dir / map_name
     tmp = maps_dir / f".{map_name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    try:
-        report = outputs.write_outputs(data, tmp, basemap or spec.get("basemap", "default"))
+    try:  # from the mkdir on: an error, Ctrl-C or SIGTERM (cli.py raises it) removes the temp folder
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        report = outputs.write_outputs(data, tmp, basemap or spec.get("basemap", "default"), csv_raw=csv_raw)
         files = sorted(p.name for p in tmp.iterdir())
-        _swap(tmp, out)
+        with _signals_deferred():
+            _swap(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -88,6 +111,24 @@ def build(map_name: str, sources_dir: Path = Path("sources"), maps_dir: Path = P
                         "slow links will wait; consider fewer local rasters, smaller web images (max_size) or a "
                         "shorter scene period")
     return BuildResult(map_name, out, report, time.perf_counter() - t0, files, warnings)
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Hold SIGINT/SIGTERM during the two renames of the swap (an interruption between them would leave no map);
+    a signal that arrived meanwhile is delivered when the block ends."""
+    import signal
+
+    sigs = {signal.SIGINT, signal.SIGTERM}
+    try:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    except (AttributeError, OSError, ValueError):  # no pthread_sigmask on this platform
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _swap(new: Path, out: Path) -> None:

@@ -74,8 +74,10 @@ def page_payload(data, sites_fc: dict | None = None) -> dict:
         raise BuildError(f"maps/{data.spec['name']}.yaml: {exc}") from None
 
 
-def write_outputs(data, out: Path, basemap: str) -> dict:
-    """Write every output file of the map into ``out`` (an empty folder); return the build report."""
+def write_outputs(data, out: Path, basemap: str, csv_raw: bool = False) -> dict:
+    """Write every output file of the map into ``out`` (an empty folder); return the build report.
+
+    ``csv_raw``: write the CSVs' text cells as the sources give them, without the formula neutralisation."""
     from .footprints import imagery
     from .render import render_embed, render_map
 
@@ -83,8 +85,11 @@ def write_outputs(data, out: Path, basemap: str) -> dict:
     fc = site_collection(data)
     ann = data.annotations
     export.write_json(fc, out / "sites.geojson")
-    export.write_csv(export.sites_csv_rows(fc["features"], data.site_value_fields()), out / "sites.csv")
-    export.write_csv(export.records_csv_rows(data.reconciled.records), out / "records.csv")
+    sourced = data.site_value_fields()
+    export.write_csv(export.sites_csv_rows(fc["features"], sourced), out / "sites.csv",
+                     export.sites_csv_fields(sourced), raw=csv_raw)
+    export.write_csv(export.records_csv_rows(data.reconciled.records), out / "records.csv",
+                     export.RECORDS_CSV_FIELDS, raw=csv_raw)
     export.write_json(data.sources, out / "sources.json")
     export.write_json(ann["geojson"], out / "annotations.geojson")
     export.write_json(ann["csl"], out / "citations.json")

@@ -10,6 +10,7 @@ Rules (each rejected row gets its row number and a reason; repairs get a note; n
 - inside ±90 / ±180 but outside the declared ``extent``: when the swapped point is inside it, rejected as swapped
   (e.g. lat 80.2, lon 41.1 for a source whose extent is lon 73-97, lat 34-50); otherwise kept, with a note;
 - empty name → rejected when ``name`` is in the descriptor's ``required`` list;
+- a polygon with more vertices than the ``polygon_vertices`` limit (``limits.py``) → rejected;
 - a polygon that is not valid (e.g. self-intersecting) → repaired with shapely ``make_valid``, with a note;
   a polygon with nothing left → rejected;
 - a value that does not fit its field's type (e.g. "?" as a tier) → left out of ``attrs`` with a note; the
@@ -30,6 +31,7 @@ from shapely.geometry import MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from . import dates
+from . import limits
 from .errors import SourceError
 from .fields import MISSING_VALUES, NAME_FIELDS, Field, FieldValueError, _to_float, canonical, convert, is_missing
 from .fields import lookup as field_for
@@ -344,7 +346,14 @@ def check_point(lon: float, lat: float, extent=None) -> tuple[Point, list[str]]:
 
 
 def check_polygon(geom, extent=None) -> tuple[BaseGeometry, list[str]]:
-    """A valid (Multi)Polygon, repaired with make_valid when needed (with a note), or _Reject."""
+    """A valid (Multi)Polygon, repaired with make_valid when needed (with a note), or _Reject.
+
+    A polygon with more vertices than the ``polygon_vertices`` limit is rejected before any check: repairing a
+    self-intersecting one of 200,000 vertices exhausts memory."""
+    n = int(shapely.get_num_coordinates(geom))
+    too_many = limits.exceeded("polygon_vertices", n)
+    if too_many:
+        raise _Reject(f"polygon has too many vertices: {too_many}")
     minx, miny, maxx, maxy = geom.bounds
     if not (_in_range(minx, miny) and _in_range(maxx, maxy)):
         raise _Reject(f"polygon coordinates outside ±90/±180 (bounds {minx}, {miny}, {maxx}, {maxy})")

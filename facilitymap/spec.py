@@ -16,7 +16,8 @@ from .schema import check_spec
 
 #: Every top-level key of a map spec; DESIGN.md "Map spec" documents each one.
 KNOWN_KEYS = ("name", "title", "description", "cite_as", "about", "sources", "basemap", "fields", "layers",
-              "match", "places", "rules", "time", "disagreement_distance_m", "cloud_threshold", "imagery_reference_field")
+              "match", "places", "rules", "time", "disagreement_distance_m", "cloud_threshold", "imagery_reference_field",
+              "limits", "csv_raw")
 
 
 def spec_path(maps_dir: Path, name: str) -> Path:
@@ -37,6 +38,11 @@ def load_map_spec(maps_dir: Path, name: str) -> dict:
     if not path.exists():
         known = sorted(p.stem for p in Path(maps_dir).glob("*.yaml"))
         raise SpecError(f"{path}: no such map spec (known maps: {', '.join(known) or 'none'})")
+    from .limits import check_file_size
+
+    too_big = check_file_size(path)  # the default cap: the spec itself is what could raise it
+    if too_big:
+        raise SpecError(f"{path}: {too_big}")
     try:  # duplicate keys, alias bombs and deep nesting are refused with the line (safeyaml)
         spec = safeyaml.load(path.read_text(encoding="utf-8"), path)
     except SourceError as exc:

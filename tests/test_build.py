@@ -49,7 +49,7 @@ def test_every_record_lands_in_exactly_one_site(built):
     sites = json.loads((built / "sites.geojson").read_text())["features"]
     listed = {(r["source"], r["record_id"]): f["properties"]["site_id"]
               for f in sites for r in f["properties"]["records"]}
-    with open(built / "records.csv", newline="", encoding="utf-8") as fh:
+    with open(built / "records.csv", newline="", encoding="utf-8-sig") as fh:
         rows = list(csv.DictReader(fh))
     report = json.loads((built / "build-report.json").read_text())
     site_sources = {r["source"] for r in rows}
@@ -74,7 +74,7 @@ def test_sites_geojson_contract(built):
         for field, values in p["attributes"].items():
             for v in values:
                 assert v["source"] in {r["source"] for r in p["records"]}, (p["site_id"], field)
-    with open(built / "sites.csv", newline="", encoding="utf-8") as fh:
+    with open(built / "sites.csv", newline="", encoding="utf-8-sig") as fh:
         assert len(list(csv.DictReader(fh))) == len(fc["features"])
 
 

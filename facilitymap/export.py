@@ -185,7 +185,7 @@ def write_csv(rows: list[dict], path: Path, fieldnames: list[str] | None = None,
     alone a carriage return inside a value went out unquoted and split the row for every reader.
 
     The byte-order mark makes Excel read the file as UTF-8 (without it Excel uses the system code page and garbles
-    every Chinese or Uyghur name); Python's ``utf-8-sig``, pandas and LibreOffice skip it. Text cells that a
+    every name in a non-Latin script); Python's ``utf-8-sig``, pandas and LibreOffice skip it. Text cells that a
     spreadsheet would run as a formula are neutralised (``neutralise``) unless ``raw`` is true (for pipelines
     that want the values exactly as the sources give them: ``facilitymap build --csv-raw``).
     """

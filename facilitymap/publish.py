@@ -163,7 +163,7 @@ def publish_page(html: str, url: str, sources: list[dict], citations: list[dict]
 # --- the data package ---------------------------------------------------------------------------------------------
 
 def _table_schema(path: Path) -> dict:
-    with path.open(encoding="utf-8", newline="") as fh:
+    with path.open(encoding="utf-8-sig", newline="") as fh:  # the CSVs start with a byte-order mark (export)
         header = next(csv.reader(fh))
     types = CSV_TYPES.get(path.name, {})
     fields = []
@@ -199,7 +199,7 @@ def datapackage(folder: Path, meta: dict, url: str, sources: list[dict]) -> dict
                "encoding": "utf-8", "bytes": len(data), "hash": "sha256:" + hashlib.sha256(data).hexdigest()}
         if name.endswith(".csv"):
             res.update(profile="tabular-data-resource", type="table", format="csv", mediatype="text/csv",
-                       schema=_table_schema(path))
+                       encoding="utf-8-sig", schema=_table_schema(path))
         elif name.endswith(".geojson"):
             res.update(format="geojson", mediatype="application/geo+json")
         else:

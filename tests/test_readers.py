@@ -233,7 +233,10 @@ def test_geoparquet_roundtrip(make_source, tmp_path):
 
 
 def test_month_normalisation():
-    from facilitymap.fields import FieldValueError, to_month
+    from facilitymap.fields import Field, FieldValueError, convert
+
+    def to_month(value, fmt=None):
+        return convert(Field("seen", "Seen", "yearmonth"), value, fmt)
 
     assert to_month("Sun, 01 Mar 2020 00:00:00 +0000") == "2020-03"
     assert to_month("Tue, 01 Jun 2021 00:00:00 +0000") == "2021-06"

@@ -106,6 +106,37 @@ def value_source(props: dict, field: str) -> str | None:
     return None
 
 
+def with_intervals(fc: dict, types: dict[str, str]) -> dict:
+    """sites.geojson's copy of the sites: every value of a date-typed field (``types``: field -> type; see
+    dates.TYPES) in ``attributes`` also carries ``interval``, its first and last day and precision
+    (``dates.for_geojson``: {"start", "end", "precision", "text"}); series stay objects and get none. The values
+    themselves stay canonical text (``2018-Q3``), as in the CSVs. Features without such values are shared as they are."""
+    from . import dates
+
+    dated = {f for f, t in types.items() if t in dates.TYPES and t != "series"}
+    feats = []
+    for f in fc.get("features") or []:
+        attrs = (f.get("properties") or {}).get("attributes") or {}
+        hit = {k: v for k, v in attrs.items() if k in dated and isinstance(v, list)}
+        if not hit:
+            feats.append(f)
+            continue
+        new = dict(attrs)
+        for k, values in hit.items():
+            out = []
+            for a in values:
+                iv = None
+                if isinstance(a, dict) and a.get("value") is not None:
+                    try:
+                        iv = dates.for_geojson(types[k], a["value"])
+                    except dates.DateError:
+                        iv = None
+                out.append(dict(a, interval=iv) if iv is not None else a)
+            new[k] = out
+        feats.append(dict(f, properties=dict(f["properties"], attributes=new)))
+    return dict(fc, features=feats)
+
+
 def sites_csv_rows(feats: Iterable[dict], sourced: Iterable[str]) -> list[dict]:
     """One flat row per site: reconciled values with their sources, member records, tiles, claims.
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import export
 from .errors import BuildError
+from .fields import vocabulary
 
 
 def site_collection(data) -> dict:
@@ -84,7 +85,8 @@ def write_outputs(data, out: Path, basemap: str, csv_raw: bool = False) -> dict:
     spec = data.spec
     fc = site_collection(data)
     ann = data.annotations
-    export.write_json(fc, out / "sites.geojson")
+    types = {n: f.type for n, f in vocabulary(spec).items()}
+    export.write_json(export.with_intervals(fc, types), out / "sites.geojson")  # dates with their intervals
     sourced = data.site_value_fields()
     export.write_csv(export.sites_csv_rows(fc["features"], sourced), out / "sites.csv",
                      export.sites_csv_fields(sourced), raw=csv_raw)

@@ -163,7 +163,7 @@ def publish_page(html: str, url: str, sources: list[dict], citations: list[dict]
 # --- the data package ---------------------------------------------------------------------------------------------
 
 def _table_schema(path: Path) -> dict:
-    with path.open(encoding="utf-8-sig", newline="") as fh:  # the CSVs start with a byte-order mark (export)
+    with path.open(encoding="utf-8-sig", newline="") as fh:  # export.py writes a byte-order mark for Excel
         header = next(csv.reader(fh))
     types = CSV_TYPES.get(path.name, {})
     fields = []
@@ -196,10 +196,10 @@ def datapackage(folder: Path, meta: dict, url: str, sources: list[dict]) -> dict
         path = folder / name
         data = path.read_bytes()
         res = {"name": name.replace(".", "-").lower(), "path": name, "description": CSV_DESCRIPTIONS[name],
-               "encoding": "utf-8", "bytes": len(data), "hash": "sha256:" + hashlib.sha256(data).hexdigest()}
+               "encoding": "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8", "bytes": len(data), "hash": "sha256:" + hashlib.sha256(data).hexdigest()}
         if name.endswith(".csv"):
             res.update(profile="tabular-data-resource", type="table", format="csv", mediatype="text/csv",
-                       encoding="utf-8-sig", schema=_table_schema(path))
+                       schema=_table_schema(path))
         elif name.endswith(".geojson"):
             res.update(format="geojson", mediatype="application/geo+json")
         else:

@@ -23,7 +23,7 @@ from branca.element import Element, Figure, MacroElement
 from folium.template import Template
 
 from . import layers as layers_mod
-from .page import DETAIL_CHUNK, page_sites
+from .page import DETAIL_CHUNK, page_sites, page_time
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -135,7 +135,8 @@ def _assets() -> dict[str, str]:
 
 def page_script() -> str:
     """Our page script: the parts in static/js/ concatenated in file-name order (DESIGN.md, "The page script")."""
-    return "\n".join(p.read_text(encoding="utf-8") for p in sorted((STATIC / "js").glob("*.js")))
+    parts = [STATIC / "timeline.js"] + sorted((STATIC / "js").glob("*.js"))  # fmTimeline: used by 65-timeline.js
+    return "\n".join(p.read_text(encoding="utf-8") for p in parts)
 
 
 def json_for_script(data) -> str:
@@ -284,6 +285,8 @@ def page_data(payload: dict) -> tuple[str, list[str]]:
     as JSON safe inside <script type="application/json">."""
     core, details = page_sites(payload)
     data = dict(payload, sites=core)
+    if "time" in data:
+        data["time"] = page_time(data["time"])
     chunks = [json_for_script(details[i:i + DETAIL_CHUNK]) for i in range(0, len(details), DETAIL_CHUNK)]
     return json_for_script(data), chunks
 

@@ -62,7 +62,9 @@ def test_camp_dataset_v1(reads):
     assert first["name"] == "Tiemenguan Facility #1" and first["row"] == 2  # the header is line 1
     a = first["attrs"]
     assert a["tier"] == 3 and a["watchtowers"] is True and a["interior_fencing"] is True
-    assert a["buildings_2017"] == 0 and a["buildings_2018"] == 15 and "buildings_2020" not in a  # empty cell
+    assert a["buildings"] == {"2017": 0, "2018": 15, "2019": 15, "2020": None}  # four columns, one series; 2020 empty
+    assert a["construction"] == {"2019": False, "2020": False}
+    assert a["security_changed_when"] == "2018-Q3"  # "3rdQt2018", at its precision
     assert a["latest_imagery"] == "2019-06"  # "19-Jun"
     assert a["etnam_code"] == "C_KO02" and "shawn_no" not in a  # "#N/A" is missing
     assert first.geometry.equals(Point(85.89292251, 41.79631457))

@@ -114,8 +114,8 @@ def test_panel_timeline_rows_marks_and_table(browser, site):
     r = open_page(browser, base)
     p = r.page
     # source A (series and events) and the claims; source B dates nothing of this site, so it has no row
-    assert p.locator(".fm-timeline g.fm-tl-row").count() == len(rows) == 2
-    titles = p.eval_on_selector_all(".fm-timeline [data-source] > title, .fm-timeline .fm-tl-claim > title",
+    assert p.locator(".fm-tl g.fm-tl-row").count() == len(rows) == 2
+    titles = p.eval_on_selector_all(".fm-tl [data-source] > title, .fm-tl .fm-tl-claim > title",
                                     "els => els.map(e => e.textContent)")
     # every mark names its source: series bars and events name source A's title, claims their claims source
     assert sum(1 for t in titles if t.endswith(f"({HOSTILE})")) == 4 + 2 + 2  # 4 + 2 bars, 2 events
@@ -146,7 +146,7 @@ def test_panel_timeline_rows_marks_and_table(browser, site):
     p.keyboard.press("Enter")
     assert p.evaluate("window.marks") == [["claim", None, "drill"], ["event", "src-a", "changed"]]
     SHOTS.mkdir(parents=True, exist_ok=True)
-    p.locator(".fm-timeline").screenshot(path=str(SHOTS / "timeline-panel.png"))
+    p.locator(".fm-tl").screenshot(path=str(SHOTS / "timeline-panel.png"))
     assert r.page_errors == [] and r.console_errors == [] and r.off_site_requests() == []
     r.close()
 
@@ -242,6 +242,6 @@ def test_panel_of_a_real_site_with_the_tekes_drill(browser, tmp_path):
                 "Tekes)"] in [[row[0], row[1], row[2]] for row in table]
         assert any(row[2].startswith("facilities with buildings, per ASPI v1: ") for row in table)
         SHOTS.mkdir(parents=True, exist_ok=True)
-        p.locator(".fm-timeline").screenshot(path=str(SHOTS / "timeline-panel-xinjiang.png"))
+        p.locator(".fm-tl").screenshot(path=str(SHOTS / "timeline-panel-xinjiang.png"))
         assert r.page_errors == [] and r.off_site_requests() == []
         r.close()

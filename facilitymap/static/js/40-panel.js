@@ -83,7 +83,8 @@
   }
 
   function setHash(hash) {
-    const base = location.href.split("#")[0];
+    const base = location.href.split("#")[0], extra = app.hashExtra ? app.hashExtra() : "";  // e.g. "t=2018"
+    hash = [hash, extra].filter(Boolean).join("&");
     try {
       history.replaceState(null, "", hash ? base + "#" + hash : base);
     } catch (e) { /* sandboxed frames may refuse; the page still works */ }
@@ -457,7 +458,7 @@
   };
 
   app.applyHash = function (focus) {
-    const hash = location.hash.replace(/^#/, "");
+    const hash = location.hash.replace(/^#/, "").split("&").filter((p) => !/^t=/.test(p)).join("&");  // t: 65-timeline
     const m = /^site=(.+)$/.exec(hash);
     if (m) {
       let id;

@@ -81,7 +81,9 @@
     return String(v);
   };
 
-  app.norm = (s) => app.show(s).normalize("NFKC").toLocaleLowerCase();
+  /* Text as search compares it: compatibility forms folded, lower case, Latin accents dropped ("Étienne" is found
+     by "etienne"; only the combining marks U+0300-036F go, so other scripts' marks stay). */
+  app.norm = (s) => app.show(s).normalize("NFKC").toLocaleLowerCase().normalize("NFD").replace(/[\u0300-\u036f]/g, "").normalize("NFC");
 
   app.has = (v) => v !== null && v !== undefined && v !== "";
 

@@ -46,7 +46,9 @@
   /* The label of a field, from payload.fields. */
   app.label = function (field) {
     const f = Object.prototype.hasOwnProperty.call(app.fields, field) ? app.fields[field] : null;
-    return (f && f.label) || field;
+    if (f && f.label) return f.label;
+    const lang = /^name_([a-z]{2,3}(?:_[a-z0-9]{2,8})*)$/.exec(field);  // the role name_<tag> (fields.role)
+    return lang ? "Name (" + lang[1].replace(/_/g, "-") + ")" : field;
   };
 
   /* A short name for a source: the abbreviation in its publisher's name ("... (ABC)"), or the publisher. */

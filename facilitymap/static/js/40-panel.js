@@ -164,7 +164,7 @@
     if (!s) return h("span", { text: slug });
     const lic = (s.licence) || (s.licenses && s.licenses[0]);
     return h("span", null, [
-      app.bdi(s.citation || s.title || slug), ". ",
+      app.bdi(String(s.citation || s.title || slug).replace(/\.\s*$/, "")), ". ",  // one full stop, also after "2026."
       s.publisher ? app.bdi(s.publisher) : "", s.publisher ? ". " : "",
       "Licence: ", licenceNode(lic), ". ",
       s.retrieved ? "Retrieved " : "", s.retrieved ? app.bdi(s.retrieved) : "", s.retrieved ? ". " : "",
@@ -245,9 +245,10 @@
     body.appendChild(h("p", { className: "fm-sub" }, app.siteSubtitleNodes(s)));
 
     const names = h("dl", { className: "fm-dl" });
+    const english = has(app.fields.name_en);  // a map that declares English names shows the main name as one
     nameFields(p).forEach((k) => {
       const lang = k.slice(5).replace(/_/g, "-");
-      nameRow(names, label(k), k === "name_en" ? p.name_en || p.name : p[k], lang);
+      nameRow(names, label(k), k === "name_en" && english ? p.name_en || p.name : p[k], lang);
     });
     if (names.firstChild) {
       body.appendChild(h("h3", { text: "Names" }));

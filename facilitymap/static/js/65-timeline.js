@@ -5,7 +5,7 @@
  *   small chart of counts per year and source, and the dated findings of the map at their dates. "All years"
  *   (the start, unless the address names a year) shows every site. In a year, the sites the spec's rules place in
  *   time are shown when they existed then; a site no rule dates that year is kept, drawn hollow and counted as
- *   "date unknown", never dropped; sites the rules do not cover (e.g. cultural sites) are shown as always;
+ *   "date unknown", never dropped; sites the rules do not cover (e.g. of a kind no rule names) are shown as always;
  * - a site panel's timeline: one row per source with its dated events and series bars, then the claims about the
  *   site or its area at their dates; each mark names its source and opens its citation (a finding opens its panel).
  */

@@ -117,7 +117,7 @@ def build(map_name: str | None, sources_dir: Path, maps_dir: Path, basemap: str 
               help="Also check the sources' fields against this map's vocabulary, and its annotations.")
 def validate(sources_dir: Path, maps_dir: Path, map_name: str | None) -> None:
     """Check descriptors, hashes, licences, field mappings and annotations."""
-    from .builder import validate_all, validate_notes, validate_warnings
+    from .validation import validate_all, validate_notes, validate_warnings
 
     for w in validate_warnings(sources_dir) + validate_notes(map_name):  # printed, never a failure
         click.echo(w)
@@ -184,7 +184,7 @@ def add(file: Path, slug: str | None, sources_dir: Path, map_name: str | None, m
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def sources(sources_dir: Path, as_json: bool) -> None:
     """List the sources with their record counts and licences."""
-    from .builder import sources_table
+    from .validation import sources_table
 
     rows = sources_table(sources_dir)
     if as_json:

@@ -21,10 +21,6 @@ from shapely.geometry import mapping
 
 COORD_DECIMALS = 7
 
-# Reconciled site fields that sites.csv carries with the slug of the source that gave each.
-SOURCED_FIELDS = ("name", "tier", "status", "latest_imagery", "county", "prefecture")
-
-
 def jsonable(value: Any) -> Any:
     """Turn numpy/pandas/shapely values into plain JSON values (NaN and NaT become None)."""
     if value is None:
@@ -141,8 +137,12 @@ def with_intervals(fc: dict, types: dict[str, str]) -> dict:
     return dict(fc, features=feats)
 
 
-def sites_csv_rows(feats: Iterable[dict]) -> list[dict]:
-    """One flat row per site: reconciled values with their sources, member records, tiles, claims."""
+def sites_csv_rows(feats: Iterable[dict], sourced: Iterable[str]) -> list[dict]:
+    """One flat row per site: reconciled values with their sources, member records, tiles, claims.
+
+    `sourced`: the fields whose value goes out beside the slug of the source that gives it (``<field>_source``):
+    the site fields of the map (`pipeline.MapData.site_value_fields`)."""
+    sourced = list(sourced)
     rows = []
     for f in feats:
         p = f["properties"]
@@ -156,7 +156,7 @@ def sites_csv_rows(feats: Iterable[dict]) -> list[dict]:
             "lon": p.get("lon"),
             "lat": p.get("lat"),
         }
-        for field in SOURCED_FIELDS:
+        for field in sourced:
             row[field] = p.get(field)
             row[f"{field}_source"] = value_source(p, field)
         records = p.get("records") or []
@@ -174,11 +174,13 @@ def sites_csv_rows(feats: Iterable[dict]) -> list[dict]:
     return rows
 
 
-# The columns of sites.csv in order (given to the writer, so a map with no site still gets its header).
-SITES_CSV_FIELDS = list(dict.fromkeys(
-    ["site_id", "kind", "name", "name_en", "name_zh", "name_ug", "lon", "lat"]
-    + [c for f in SOURCED_FIELDS for c in (f, f"{f}_source")]
-    + ["sources", "records", "n_records", "has_outline", "near_outlines", "disagreements", "s2_tiles", "claims"]))
+def sites_csv_fields(sourced: Iterable[str]) -> list[str]:
+    """The columns of sites.csv in order, for the map's sourced fields (given to the writer, so a map with no site
+    still gets its header)."""
+    return list(dict.fromkeys(
+        ["site_id", "kind", "name", "name_en", "name_zh", "name_ug", "lon", "lat"]
+        + [c for f in sourced for c in (f, f"{f}_source")]
+        + ["sources", "records", "n_records", "has_outline", "near_outlines", "disagreements", "s2_tiles", "claims"]))
 RECORDS_CSV_FIELDS = ["source", "record_id", "row", "site_id", "kind", "name", "lon", "lat", "geometry_type",
                       "attrs", "original"]
 
@@ -214,7 +216,7 @@ def write_csv(rows: list[dict], path: Path, fieldnames: list[str] | None = None,
     alone a carriage return inside a value went out unquoted and split the row for every reader.
 
     The byte-order mark makes Excel read the file as UTF-8 (without it Excel uses the system code page and garbles
-    every Chinese or Uyghur name); Python's ``utf-8-sig``, pandas and LibreOffice skip it. Text cells that a
+    every name in a non-Latin script); Python's ``utf-8-sig``, pandas and LibreOffice skip it. Text cells that a
     spreadsheet would run as a formula are neutralised (``neutralise``) unless ``raw`` is true (for pipelines
     that want the values exactly as the sources give them: ``facilitymap build --csv-raw``).
     """

@@ -36,6 +36,21 @@ from .errors import SourceError
 from .fields import MISSING_VALUES, NAME_FIELDS, Field, FieldValueError, _to_float, canonical, convert, is_missing
 from .fields import lookup as field_for
 
+# Bidi control characters (embeddings and overrides, isolates, marks, the Arabic letter mark): a value holding one
+# can reorder the text shown around it. The page isolates every value (<bdi>); the report names each one found.
+BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+
+
+def bidi_note(field_name: str, value) -> str | None:
+    """A note naming the bidi control characters in a value (a string or a list of strings), or None."""
+    found = sorted({c for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)
+                    for c in BIDI_CONTROLS.findall(v)})
+    if not found:
+        return None
+    return (f"{field_name}: contains bidi control character(s) {', '.join(f'U+{ord(c):04X}' for c in found)}; "
+            "the page shows the value isolated, the exports keep it as it is")
+
+
 RECORD_COLUMNS = ["source", "record_id", "row", "kind", "name", "name_en", "name_zh", "name_ug", "county",
                   "prefecture", "attrs", "original", "geometry"]
 
@@ -168,7 +183,7 @@ def build_records(slug: str, fm: dict, table: Table, vocabulary: dict[str, Field
         else:
             kind = kind_spec
         # attributes
-        attrs, row_notes = {}, []
+        attrs, row_notes = {}, [n for n in [bidi_note("record_id", rid)] if n]
         for ours, spec in fields_spec.items():
             if ours == "record_id":
                 continue
@@ -191,6 +206,9 @@ def build_records(slug: str, fm: dict, table: Table, vocabulary: dict[str, Field
                 continue
             if cv is not None and cv != []:
                 attrs[ours] = cv
+                note = bidi_note(ours, cv)
+                if note:
+                    row_notes.append(note)
         # geometry
         try:
             geom, geom_notes = _geometry(raw, attrs, fields_spec, extent)

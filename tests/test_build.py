@@ -215,6 +215,17 @@ def test_a_large_page_is_built_with_a_warning(tmp_path, monkeypatch):
     assert (maps / "small" / "index.html").exists()
 
 
+def test_the_build_returns_the_report_it_wrote(tmp_path):
+    """outputs.write_outputs returns the report it writes; the build result carries it (not read back)."""
+    shutil.copytree(ROOT / "sources" / "buzzfeed-2020", tmp_path / "sources" / "buzzfeed-2020")
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    (maps / "small.yaml").write_text(SMALL_SPEC)
+    result = build("small", sources_dir=tmp_path / "sources", maps_dir=maps, basemap="none")
+    assert result.report == json.loads((maps / "small" / "build-report.json").read_text(encoding="utf-8"))
+    assert result.files == OUTPUTS and result.report["sources"]["buzzfeed-2020"]["rows"] == 443
+
+
 # --- a map of another domain, with its own fields --------------------------------------------------------------
 
 PRISONS_CSV = ("code,name,lat,long,type,beds\n"

@@ -256,3 +256,21 @@ def test_explicit_date_format_in_the_mapping(make_source):
                                                   "latest_imagery": {"from": "seen", "format": "%d/%m/%Y"}})
     vocab = vocab_of(latest_imagery={"label": "Seen", "type": "yearmonth"})
     assert read_source(src, vocab).records.iloc[0]["attrs"]["latest_imagery"] == "2019-11"
+
+
+def test_bidi_controls_are_named_in_the_notes(make_source):
+    """A value holding bidi control characters is kept as it is and named in the notes (row, record, field)."""
+    text = ("id,name,lat,lon,county\n"
+            "a1,Plain,40.9,80.9,Tekes\n"
+            "a2,Camp \u202eevil,40.9,80.9,Tekes\u2067x\u200f\n"
+            "a3\u061c,Ok,41.0,81.0,Aksu\n")
+    src = make_source(text, reader="csv", fields={"record_id": "id", "name": "name", "lat": "lat", "lon": "lon",
+                                                  "county": "county"})
+    rr = read_source(src)
+    assert rr.records.set_index("record_id").loc["a2", "name"] == "Camp \u202eevil"
+    got = [(n["row"], n["record_id"], n["note"].split(";")[0]) for n in rr.notes]
+    assert got == [
+        (3, "a2", "name: contains bidi control character(s) U+202E"),
+        (3, "a2", "county: contains bidi control character(s) U+200F, U+2067"),
+        (4, "a3\u061c", "record_id: contains bidi control character(s) U+061C"),
+    ]

@@ -32,13 +32,13 @@ def page_blocks(html: str) -> tuple[dict, list[list]]:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """The Xinjiang map assembled once; its outputs written (no basemap) and its payload kept for comparisons."""
-    from facilitymap import builder
+    from facilitymap import builder, outputs
     from facilitymap.registry import load_sources
 
     spec = builder.load_map_spec(REPO / "maps", "xinjiang")
     data = builder.assemble(spec, builder.select_sources(load_sources(REPO / "sources"), spec, "xinjiang"))
     out = tmp_path_factory.mktemp("xinjiang")
-    builder.write_outputs(data, out, "none")
+    outputs.write_outputs(data, out, "none")
     payload = json.loads(json.dumps(builder.page_payload(data)))
     return out, payload, data
 
@@ -79,7 +79,7 @@ def test_counts_per_year_in_the_built_page_equal_an_independent_count_of_the_csv
     assert t["years"] == [2017, 2018, 2019, 2020]
     assert t["rules"][0] == {"source": V1, "kind": "series", "field": "buildings",
                              "label": "facilities with buildings, per ASPI v1"}
-    detention = sum(1 for f in built[2]["sites_fc"]["features"] if f["properties"]["kind"] == "detention")
+    detention = int((built[2].sites["kind"] == "detention").sum())
     assert len(t["sites"]) == detention  # every detention site placed in time or marked unknown; none dropped
     for y in t["years"]:
         assert sum(t["totals"][str(y)].values()) == detention
@@ -210,8 +210,8 @@ def test_panel_timeline_of_a_tekes_site(browser, served, built):
     _, payload, data = built
     rows = payload["time"]["site_rows"]
     drill = next(c for c in payload["claims"] if c["id"] == DRILL)
-    with_v1 = {f["properties"]["site_id"] for f in data["sites_fc"]["features"]
-               if any(r["source"] == V1 for r in f["properties"]["records"])}
+    with_v1 = {sid for sid, recs in zip(data.sites["site_id"], data.sites["records"])
+               if any(r["source"] == V1 for r in recs)}
     n_marks = lambda i: sum(len(r.get("events") or []) + len(r.get("series") or []) for r in rows[i])  # noqa: E731
     sid = max(sorted(s for s in drill["site_ids"] if s in with_v1), key=n_marks)  # the richest, for the picture
     r = open_map(browser, served, f"#site={sid}", height=1100)

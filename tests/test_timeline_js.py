@@ -222,14 +222,14 @@ def test_panel_of_a_real_site_with_the_tekes_drill(browser, tmp_path):
 
     spec = builder.load_map_spec(REPO / "maps", "xinjiang")
     data = builder.assemble(spec, builder.select_sources(load_sources(REPO / "sources"), spec, "xinjiang"))
-    rec, claims = data["reconciled"].records, data["annotations"]["claims"]
+    rec, claims = data.reconciled.records, data.annotations["claims"]
     drill = next(c for c in claims if c["id"] == "tekes-tiger-chair-drill")
     with_v1 = set(rec[rec.source == "aspi-camp-dataset-v1"].site_id)
     sid = sorted(s for s in drill["site_ids"] if s in with_v1)[0]
-    titles = {s["slug"]: s["title"] for s in data["sources"]}
+    titles = {s["slug"]: s["title"] for s in data.sources}
     rows = timeline.site_rows(XINJIANG_TIME, rec[rec.site_id == sid], [c for c in claims if sid in c["site_ids"]],
                               titles)
-    time = timeline.time_payload(XINJIANG_TIME, data["reconciled"].sites, rec, claims)
+    time = timeline.time_payload(XINJIANG_TIME, data.reconciled.sites, rec, claims)
     (tmp_path / "index.html").write_text(page_html({"time": time, "rows": rows, "name": sid}), encoding="utf-8")
     with serve(tmp_path) as base:
         r = open_page(browser, base)

@@ -5,7 +5,7 @@
  *   small chart of counts per year and source, and the dated findings of the map at their dates. "All years"
  *   (the start, unless the address names a year) shows every site. In a year, the sites the spec's rules place in
  *   time are shown when they existed then; a site no rule dates that year is kept, drawn hollow and counted as
- *   "date unknown", never dropped; sites the rules do not cover (e.g. cultural sites) are shown as always;
+ *   "date unknown", never dropped; sites the rules do not cover (e.g. of a kind no rule names) are shown as always;
  * - a site panel's timeline: one row per source with its dated events and series bars, then the claims about the
  *   site or its area at their dates; each mark names its source and opens its citation (a finding opens its panel).
  */
@@ -224,18 +224,18 @@
     body.appendChild(h("h3", { text: "Timeline" }));
     if (st) {
       const rule = (i) => (T.rules[i] || {}).label || "";
-      let text;
+      let text, rules = [];
       if (st.unknown) text = "Date unknown: no source dates this site in " + T.years[0] + "\u2013" + T.years[T.years.length - 1] + "; it stays on the map in every year, drawn hollow.";
       else {
         const basis = [];
         st.basis.forEach((b) => { if (b !== null && basis.indexOf(b) < 0) basis.push(b); });
         text = (st.first === null ? "No source places this site in " + T.years[0] + "\u2013" + T.years[T.years.length - 1]
-          : "Existing " + (st.first === st.last ? "in " + st.first : st.first + "\u2013" + st.last))
-          + " by " + basis.map(rule).join("; ") + ".";
+          : "Existing " + (st.first === st.last ? "in " + st.first : st.first + "\u2013" + st.last)) + " by ";
+        rules = app.joined(basis.map(rule), "; ").concat(["."]);  // the spec's rule labels, each isolated
         const unknownYears = T.years.filter((y, i) => st.exists[i] === null);
-        if (unknownYears.length) text += " Unknown in " + unknownYears.join(", ") + ".";
+        if (unknownYears.length) rules.push(" Unknown in " + unknownYears.join(", ") + ".");
       }
-      body.appendChild(h("p", { className: "fm-note fm-time-site", text: text }));
+      body.appendChild(h("p", { className: "fm-note fm-time-site" }, [text].concat(rules)));
     }
     if (!rows.length) return;
     const marks = new Map();
@@ -258,7 +258,7 @@
     const src = h("p", { className: "fm-note" }, ["Sources of the timeline: "]);
     Array.from(marks.keys()).forEach((slug, i) => {
       if (i) src.appendChild(document.createTextNode(", "));
-      src.appendChild(h("span", { text: app.sourceShort(slug) }));
+      src.appendChild(app.bdi(app.sourceShort(slug)));
       src.appendChild(cites.mark(marks.get(slug)));
     });
     if (marks.size) body.appendChild(src);

@@ -5,7 +5,7 @@
 
   app.init = function (map, cfg) {
     app.map = map;
-    app.groups = cfg.groups;
+    app.groups = Object.assign(Object.create(null), cfg.groups);  // looked up by layer ids from the spec
     app.control = cfg.control;
     app.basemap = cfg.basemap;
     app.loadPayload(cfg.data || {});

@@ -50,7 +50,8 @@ def snapshot(map_dir: Path, out: Path, site_id: str | None = None, width: int = 
                 context.route("**/*", route)
                 page = context.new_page()
                 page.goto(base + "index.html" + (f"#site={site_id}" if site_id else ""))
-                page.wait_for_function("document.documentElement.dataset.mapReady === 'true'", timeout=timeout_ms)
+                # a selector, not a string predicate: polling one may eval() in the page, which its policy refuses
+                page.locator("html[data-map-ready=true]").wait_for(state="attached", timeout=timeout_ms)
                 if site_id and page.get_attribute("#fm-panel", "data-site") != site_id:
                     raise ValueError(f"no site {site_id!r} on this map")
                 if hide:

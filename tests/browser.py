@@ -87,7 +87,7 @@ class Recorder:
     def open(self, path: str = "index.html", wait_ready: bool = True):
         self.page.goto(self.base_url + path)
         if wait_ready:
-            self.page.wait_for_function("document.documentElement.dataset.mapReady === 'true'", timeout=15000)
+            wait_map_ready(self.page)
         return self.page
 
     def non_tile_requests(self) -> list[str]:
@@ -100,3 +100,10 @@ class Recorder:
 
     def close(self):
         self.context.close()
+
+
+def wait_map_ready(page, timeout: float = 15000) -> None:
+    """Wait for `data-map-ready` with a selector: a string predicate (wait_for_function) may be evaluated with
+    eval() in the page while it polls, which the page's policy refuses (a deep link is ready only after the
+    document is parsed, so such a wait does poll)."""
+    page.locator("html[data-map-ready=true]").wait_for(state="attached", timeout=timeout)

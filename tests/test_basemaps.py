@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from browser import Recorder, chromium, serve
+from browser import Recorder, chromium, serve, wait_map_ready
 from facilitymap import render
 from payload_factory import make_payload
 
@@ -114,7 +114,7 @@ def test_consent_no_tile_request_before_the_click_then_tiles(tmp_path, payload, 
         # not remembered: a second visit asks again and sends nothing
         n = len(rec.requests)
         page.reload()
-        page.wait_for_function("document.documentElement.dataset.mapReady === 'true'")
+        wait_map_ready(page)
         page.wait_for_load_state("networkidle")
         assert rec.requests[n:] == [base + "index.html"]
         assert page.locator("#fm-consent-btn").count() == 1
@@ -129,7 +129,7 @@ def test_consent_no_tile_request_before_the_click_then_tiles(tmp_path, payload, 
         page.click("#fm-consent-forget")
         n = len(rec.requests)
         page.reload()
-        page.wait_for_function("document.documentElement.dataset.mapReady === 'true'")
+        wait_map_ready(page)
         page.wait_for_load_state("networkidle")
         assert rec.requests[n:] == [base + "index.html"]
         rec.close()

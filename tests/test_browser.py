@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from browser import Recorder, chromium, serve
+from browser import Recorder, chromium, serve, wait_map_ready
 from facilitymap import render
 from facilitymap.snapshot import snapshot
 from payload_factory import HOSTILE, HOSTILE_NAME, make_payload
@@ -137,7 +137,7 @@ def test_site_panel_sources_citations_and_claims(rec, payload):
     assert page.locator("#fm-panel-body a[href='https://www.thexinjiangpolicefiles.org/']").count() == 1
     assert "No licence stated" in body and "Retrieved 2024-01-15" in body
     page.goto(rec.base_url + "default/index.html#site=aspi-1000")
-    page.wait_for_function(READY)
+    wait_map_ready(page)
     body = page.text_content("#fm-panel-body")
     assert "Where the datasets disagree" in body and "points 266 m apart" in body
     assert "Compound outline" in body and "view on openstreetmap.org" in body  # the source's record_url
@@ -280,7 +280,7 @@ def test_phone_viewport_and_320px_iframe(browser, site, payload):
         page.screenshot(path=str(SHOTS / "phone.png"))
         page.goto(r.base_url + "default/index.html#site=aspi-1001")
         page.reload()
-        page.wait_for_function(READY)
+        wait_map_ready(page)
         panel = page.locator("#fm-panel").bounding_box()
         assert panel["width"] <= 375 and panel["y"] > 150, "the panel is a bottom sheet leaving the map visible"
         page.screenshot(path=str(SHOTS / "phone-site.png"))
@@ -573,7 +573,7 @@ def test_prototype_names_in_deep_links(rec):
             if how == "start":
                 page.goto("about:blank")
                 page.goto(rec.base_url + "none/index.html#" + h)
-                page.wait_for_function(READY)
+                wait_map_ready(page)
             else:
                 page.evaluate("location.hash = 'about'")
                 page.evaluate("""h => new Promise(done => {  // the page's own hashchange listener runs first

@@ -245,7 +245,8 @@ def page_payload(data: dict) -> dict:
         return page.build_payload(
             data["spec"], sources=data["sources"], sites=data["sites_fc"], claims=data["annotations"]["claims"],
             citations=data["annotations"]["csl"], tiles=data["tiles_fc"], scene_detail=data["scenes_detail"],
-            scene_geoms=data["scene_geoms"], rasters=data["rasters"], record_urls=data.get("record_urls"))
+            scene_geoms=data["scene_geoms"], rasters=data["rasters"], record_urls=data.get("record_urls"),
+            review=export.jsonable(data["reconciled"].report.get("to_review") or []))
     except LayerError as exc:
         raise BuildError(f"maps/{data['spec']['name']}.yaml: {exc}") from None
 

@@ -22,7 +22,7 @@ from branca.element import Element, Figure, MacroElement
 from folium.template import Template
 
 from . import layers as layers_mod
-from .page import DETAIL_CHUNK, page_sites
+from .page import DETAIL_CHUNK, DETAIL_ONLY, page_sites
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -276,7 +276,8 @@ def page_data(payload: dict) -> tuple[str, list[str]]:
     """(the fm-data block, the fm-detail-<n> blocks): the payload with its sites as `page.page_sites` gives them,
     as JSON safe inside <script type="application/json">."""
     core, details = page_sites(payload)
-    data = dict(payload, sites=core)
+    data = {k: core if k == "sites" else v for k, v in payload.items() if k not in DETAIL_ONLY}
+    data.setdefault("sites", core)
     chunks = [json_for_script(details[i:i + DETAIL_CHUNK]) for i in range(0, len(details), DETAIL_CHUNK)]
     return json_for_script(data), chunks
 

@@ -189,7 +189,7 @@ def test_links_to_review_show_in_the_panels_of_both_sites(browser, linked):
     try:
         page = r.open("index.html")
         text = line(open_site(page, base, taken["site_id"]), taken["source"], taken["record_id"])
-        assert "To review:" in text and taken["evidence"] in text
+        assert "To review:" in text and "under the review threshold" in text and taken["evidence"] in text
         # a near miss: in the panel of the site it was compared with, with both records, and a way to the other
         sec = open_site(page, base, miss["site_id"])
         pair = sec.locator("li.fm-review-pair").first

@@ -57,7 +57,10 @@
     } else if (method === "crosswalk") {
       add("The publisher's list links this record to ");
       add(recordRef(m.compared_with, cites));
-      if (has(m.cited)) { add(" (column "); add(h("bdi", { text: show(m.cited) })); add(")"); }
+      if (has(m.cited)) {
+        const cited = show(m.cited), own = show(m.source) + " ";
+        add(" (its column \u201c"); add(h("bdi", { text: cited.indexOf(own) === 0 ? cited.slice(own.length) : cited })); add("\u201d)");
+      }
       if (m.matcher_agrees === true) add("; the matcher agrees" + (score ? " (" + score + ")" : "") + ".");
       else if (m.matcher_agrees === false) {
         add("; the matcher did not find this link" + (score ? " (" + score + ")" : "") + ".");
@@ -67,7 +70,7 @@
     } else if (method === "forced") {
       add("Linked by the map's authors");
       if (m.compared_with) { add(" to "); add(recordRef(m.compared_with, cites)); }
-      add(", whatever the matcher says: ");
+      add((dist ? ", " + dist : "") + ", whatever the matcher says: ");
       add(h("q", null, [h("bdi", { text: has(m.reason) ? show(m.reason) : "no reason given" })]));
       add(score ? " (the matcher's score: " + score + ")." : ".");
     } else if (method === "containment") {
@@ -135,7 +138,7 @@
       if (x) {
         li.appendChild(document.createTextNode(" "));
         li.appendChild(h("strong", { className: "fm-review", text: "To review:" }));
-        li.appendChild(document.createTextNode(" taken with a probability under the review threshold (" + scoreText(x) + ")."));
+        li.appendChild(document.createTextNode(" linked with a probability under the review threshold, for a person to check."));
       }
       if (!seen.has(show(r.source))) seen.set(show(r.source), []);
       seen.get(show(r.source)).push(show(r.record_id));
@@ -154,7 +157,7 @@
           if (k) li.appendChild(document.createTextNode(" and "));
           li.appendChild(side(r || {}, cites));
         });
-        li.appendChild(document.createTextNode(" may be one place: " + scoreText(x) + "."));
+        li.appendChild(document.createTextNode(": " + scoreText(x) + "."));
         const other = x.site_id === s.id ? x.record_site : x.site_id;
         const b = other && other !== s.id ? siteButton(other) : null;
         if (b) {

@@ -247,3 +247,56 @@ def test_a_shipped_site_with_a_buzzfeed_record_shows_its_probability(browser, sh
         assert [(v["id"], v["impact"]) for v in result["violations"] if v["impact"] in ("serious", "critical")] == []
     finally:
         r.close()
+
+
+# --- source text in match entries and review entries stays text ----------------------------------------------------
+
+def test_hostile_match_and_review_text_is_literal_and_inert(browser, tmp_path):
+    """Ids, reasons, crosswalk columns, evidence and the names of records to review are source or spec text: the
+    panel shows them literally and runs none of them."""
+    from facilitymap import page as page_mod, render
+    from payload_factory import HOSTILE, make_payload
+
+    base_payload = make_payload()
+    feats = base_payload["sites"]["features"]
+    hostile = next(f for f in feats if f["properties"]["site_id"] == "aspi-666")["properties"]
+    other = next(f for f in feats if f["properties"]["site_id"] == "bf-300")["properties"]
+    hid = HOSTILE["script"]
+    hostile["records"] = hostile["records"] + [
+        {"source": "buzzfeed-2020", "record_id": HOSTILE["img"]},
+        {"source": "aspi-camp-dataset-v1", "record_id": HOSTILE["rtl"]},
+        {"source": "osm-reeducation-camps", "record_id": HOSTILE["template"]}]
+    hostile["match"] = [
+        {"source": "buzzfeed-2020", "record_id": HOSTILE["img"], "method": "forced", "distance_m": 12.0,
+         "reason": HOSTILE["jinja"] + HOSTILE["script"], "compared_with": {"source": "aspi-xjdp-markers", "record_id": hid}},
+        {"source": "aspi-camp-dataset-v1", "record_id": HOSTILE["rtl"], "method": "crosswalk", "distance_m": 3.0,
+         "cited": "aspi-camp-dataset-v1 " + HOSTILE["quotes"], "matcher_agrees": False, "probability": 0.2,
+         "evidence": "same place: 20 % — " + HOSTILE["img"], "compared_with": {"source": "aspi-xjdp-markers", "record_id": hid}},
+        {"source": "osm-reeducation-camps", "record_id": HOSTILE["template"], "method": HOSTILE["js_url"], "distance_m": 1.0}]
+    review = [{"source": "buzzfeed-2020", "record_id": "300", "site_id": "aspi-666", "linked": False,
+               "probability": 0.3, "distance_m": 700.0, "evidence": "same place: 30 % — 700 m apart",
+               "records": [{"source": "buzzfeed-2020", "record_id": "300", "name": HOSTILE["img"], "county": HOSTILE["script"],
+                            "lon": other["lon"], "lat": other["lat"]},
+                           {"source": "aspi-xjdp-markers", "record_id": hid, "name": HOSTILE["template"], "county": None,
+                            "lon": 83.0, "lat": 40.0}]}]
+    payload = page_mod.build_payload({"name": "t", "title": "t", "layers": []}, sources=base_payload["sources"],
+                                     sites=base_payload["sites"], review=review)
+    (tmp_path / "index.html").write_text(render.render_map(payload, basemap="none"), encoding="utf-8")
+    with serve(tmp_path) as base:
+        r = Recorder(browser, base)
+        try:
+            page = r.open("index.html#site=aspi-666")
+            sec = page.locator("#fm-panel-body section.fm-matching")
+            text = sec.text_content()
+            for value in (HOSTILE["jinja"] + HOSTILE["script"], HOSTILE["quotes"], HOSTILE["img"], HOSTILE["rtl"],
+                          HOSTILE["template"], HOSTILE["js_url"], hid):
+                assert value in text, value
+            assert "Not linked, to review" in text
+            sec.locator("li.fm-review-pair button.fm-linkbtn").click()
+            page.wait_for_function("document.getElementById('fm-panel').dataset.site === 'bf-300'")
+            assert HOSTILE["img"] in page.locator("#fm-panel-body section.fm-matching").text_content()
+            assert page.evaluate("window.__pwned") is None
+            assert r.dialogs == [] and r.page_errors == [] and r.console_errors == []
+            assert page.evaluate("document.querySelectorAll('img[src=x]').length") == 0
+        finally:
+            r.close()

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -229,6 +230,11 @@ def _label(fields: dict, field: str) -> str:
     return (fields.get(field) or {}).get("label") or field
 
 
+def _has_rtl(text: str) -> bool:
+    """Whether text has right-to-left letters (then the list isolates it with dir="auto")."""
+    return any(unicodedata.bidirectional(c) in ("R", "AL") for c in text)
+
+
 def _site_rows(payload: dict) -> list[dict]:
     """Plain rows for the server-side list of all sites (no-JS and screen-reader view), grouped by layer."""
     sources = {s.get("slug"): s for s in payload.get("sources", [])}
@@ -243,12 +249,13 @@ def _site_rows(payload: dict) -> list[dict]:
             listed.append(f"{src.get('title') or rec.get('source')} ({rec.get('record_id')})")
         point, cls, _ = layers_mod.assign(resolved, feature) if resolved else (None, None, None)
         detail = []
-        if point is not None:
+        if point is not None:  # the site's class in its layer (the legend's words), else the layer's title
             layer = resolved[point]
-            detail.append(layer["title"])
             if cls is not None and layer["legend"][cls][0] is not None:
                 value = layer["legend"][cls][0]
                 detail.append(layer["labels"].get(value) or f"{_label(fields, layer['color_by'])}: {value}")
+            else:
+                detail.append(layer["title"])
         order = {k: i for i, k in enumerate(fields)}
         names = [(k[5:], p[k]) for k in sorted(p, key=lambda k: (order.get(k, len(order)), k))
                  if k.startswith("name_") and k != "name_en" and isinstance(p[k], str) and p[k]
@@ -257,7 +264,7 @@ def _site_rows(payload: dict) -> list[dict]:
             {
                 "site_id": str(p.get("site_id", "")),
                 "name": p.get("name") or p.get("name_en") or str(p.get("site_id", "")),
-                "names": [(lang.replace("_", "-"), text) for lang, text in names],
+                "names": [(lang.replace("_", "-"), text, _has_rtl(text)) for lang, text in names],
                 "kind": p.get("kind") or "",
                 "place": ", ".join(x for x in (p.get("county"), p.get("prefecture") or p.get("region")) if x),
                 "detail": " · ".join(detail),

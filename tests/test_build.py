@@ -279,6 +279,8 @@ def test_a_map_of_another_domain_declares_its_own_fields(tmp_path):
     assert data["fields"]["facility_type"] == {"label": "Facility type", "type": "string"}
     assert data["fields"]["capacity"] == {"label": "Capacity (beds)", "type": "integer", "min": 0}
     assert data["fields"]["county"]["label"] == "County" and "tier" not in data["fields"]
+    # without `layers:` the map has one layer of every site, coloured alike
+    assert [(x["id"], x["count"]) for x in data["layers"]] == [("sites", 4)]
 
 
 def test_a_field_the_map_does_not_declare_is_named_at_build_and_validate(tmp_path):

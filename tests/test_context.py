@@ -105,6 +105,7 @@ def test_the_shipped_map_gets_its_context_whole_and_small(tmp_path):
 
     root = Path(__file__).resolve().parent.parent
     shutil.copy(root / "maps" / "xinjiang.yaml", tmp_path / "xinjiang.yaml")
+    shutil.copy(root / "maps" / "xinjiang-places.csv", tmp_path / "xinjiang-places.csv")
     build("xinjiang", sources_dir=root / "sources", maps_dir=tmp_path, basemap="none")
     sites = json.loads((tmp_path / "xinjiang" / "sites.geojson").read_text(encoding="utf-8"))
     ctx = context.context(sites)

@@ -31,6 +31,7 @@ def maps(tmp_path_factory) -> Path:
     """A maps/ folder with the default spec; `publish` builds the map itself when it is missing."""
     maps = tmp_path_factory.mktemp("maps")
     shutil.copy(ROOT / "maps" / "xinjiang.yaml", maps / "xinjiang.yaml")
+    shutil.copy(ROOT / "maps" / "xinjiang-places.csv", maps / "xinjiang-places.csv")
     return maps
 
 
@@ -208,6 +209,7 @@ def test_embed_snippet_works_from_another_origin(tmp_path):
     maps = tmp_path / "maps"
     maps.mkdir()
     shutil.copy(ROOT / "maps" / "xinjiang.yaml", maps / "xinjiang.yaml")
+    shutil.copy(ROOT / "maps" / "xinjiang-places.csv", maps / "xinjiang-places.csv")
     build("xinjiang", sources_dir=ROOT / "sources", maps_dir=maps, basemap="none")  # no tiles: no request at all
     site = tmp_path / "site"
     site.mkdir()

@@ -30,10 +30,34 @@
     return "";
   }
 
+  /* A source's short name, or the head of its title when another source of the open panel has the same short
+     name (two lists of one publisher). */
+  let shortNames = new Map();
+  function sourceName(slug) {
+    return shortNames.get(show(slug)) || app.sourceShort(slug);
+  }
+  function setShortNames(slugs) {
+    const byShort = new Map();
+    slugs.forEach((slug) => {
+      const k = app.sourceShort(slug);
+      if (!byShort.has(k)) byShort.set(k, []);
+      if (byShort.get(k).indexOf(slug) < 0) byShort.get(k).push(slug);
+    });
+    shortNames = new Map();
+    byShort.forEach((list, k) => {
+      list.forEach((slug) => {
+        const src = app.sourceBySlug.get(slug);
+        // the title up to its first ":" or " (": "ASPI Xinjiang Data Project map markers"
+        const title = src && src.title ? String(src.title).split(/:| \(/)[0].trim() : "";
+        shortNames.set(show(slug), list.length > 1 && title ? title : k);
+      });
+    });
+  }
+
   /* "ASPI record 3201" with its footnote. */
   function recordRef(ref, cites) {
     if (!ref || typeof ref !== "object") return h("span", { text: "another record of this site" });
-    const node = h("span", null, [app.sourceShort(ref.source) + " record ", h("bdi", { text: show(ref.record_id) })]);
+    const node = h("span", null, [sourceName(ref.source) + " record ", h("bdi", { text: show(ref.record_id) })]);
     if (ref.source) node.appendChild(cites.mark(cites.source(ref.source)));
     return node;
   }
@@ -87,18 +111,18 @@
     }
     const second = Array.isArray(m.second_listing_of) ? m.second_listing_of.map(show) : earlier;
     if (second.length) {
-      add(" A second listing in " + app.sourceShort(m.source) + ": this site already holds its record" +
+      add(" A second listing in " + sourceName(m.source) + ": this site already holds its record" +
           (second.length > 1 ? "s " : " "));
       add(h("bdi", { text: second.join(", ") }));
       add(Array.isArray(m.second_listing_of) ? " under the same name." : ".");
     }
   }
 
-  /* "Aksu - 4 (Aksu), ASPI record 134" for one side of a pair to review. */
+  /* "BuzzFeed News record 134 “Aksu - 4” (Aksu)" for one side of a pair to review. */
   function side(r, cites) {
-    const parts = [h("bdi", { text: has(r.name) ? show(r.name) : "(no name)" })];
+    const parts = [recordRef(r, cites), " "];
+    parts.push(has(r.name) ? h("q", null, [h("bdi", { text: show(r.name) })]) : "(no name)");
     if (has(r.county)) parts.push(" (", h("bdi", { text: show(r.county) }), ")");
-    parts.push(", ", recordRef(r, cites));
     return h("span", null, parts);
   }
 
@@ -116,6 +140,9 @@
     const match = Array.isArray(p.match) ? p.match : [];
     const review = Array.isArray(s.review) ? s.review : [];
     if (!match.length && !review.length) return;
+    const slugs = recs.map((r) => r && r.source);
+    review.forEach((x) => { (Array.isArray(x && x.records) ? x.records : []).forEach((r) => { slugs.push(r && r.source); }); });
+    setShortNames(slugs.filter(has));
     const entryOf = new Map(), reviewOf = new Map();
     match.forEach((m) => { if (m && typeof m === "object") entryOf.set(refKey(m.source, m.record_id), m); });
     review.forEach((x) => { if (x && x.linked && x.site_id === s.id) reviewOf.set(refKey(x.source, x.record_id), x); });
@@ -128,7 +155,7 @@
       if (!r || typeof r !== "object") return;
       const key = refKey(r.source, r.record_id), m = entryOf.get(key);
       const li = h("li", { "data-record": show(r.source) + ":" + show(r.record_id) },
-        [h("strong", null, [app.sourceShort(r.source) + " record ", h("bdi", { text: show(r.record_id) })])]);
+        [h("strong", null, [sourceName(r.source) + " record ", h("bdi", { text: show(r.record_id) })])]);
       li.appendChild(cites.mark(cites.source(r.source)));
       li.appendChild(document.createTextNode(": "));
       const earlier = (seen.get(show(r.source)) || []).slice();
@@ -161,7 +188,7 @@
         const other = x.site_id === s.id ? x.record_site : x.site_id;
         const b = other && other !== s.id ? siteButton(other) : null;
         if (b) {
-          li.appendChild(h("span", { className: "fm-note", text: x.site_id === s.id ? " The record is at site " : " Compared with site " }));
+          li.appendChild(h("span", { className: "fm-note", text: " The other site:" }));
           li.appendChild(b);
         }
         ml.appendChild(li);

@@ -14,7 +14,7 @@ one, most probable pair first, from probability 0.5 up:
   random sampling, m by EM in two sessions (blocked on place, then on number), the prior from a deterministic
   rule (under 50 m).
 
-Run: PYTHONPATH=. .venv/bin/python scripts/matching_splink.py   (prints markdown)
+Run: PYTHONPATH=. .venv/bin/python scripts/matching_splink.py   (prints markdown; needs the `compare` extra: splink)
 """
 
 from __future__ import annotations

@@ -47,14 +47,14 @@
     byShort.forEach((list, k) => {
       list.forEach((slug) => {
         const src = app.sourceBySlug.get(slug);
-        // the title up to its first ":" or " (": "ASPI Xinjiang Data Project map markers"
+        // the title up to its first ":" or " (": "Example Institute map markers"
         const title = src && src.title ? String(src.title).split(/:| \(/)[0].trim() : "";
         shortNames.set(show(slug), list.length > 1 && title ? title : k);
       });
     });
   }
 
-  /* "ASPI record 3201" with its footnote. */
+  /* "Example Org record 3201" with its footnote. */
   function recordRef(ref, cites) {
     if (!ref || typeof ref !== "object") return h("span", { text: "another record of this site" });
     const node = h("span", null, [sourceName(ref.source) + " record ", h("bdi", { text: show(ref.record_id) })]);
@@ -118,7 +118,7 @@
     }
   }
 
-  /* "BuzzFeed News record 134 “Aksu - 4” (Aksu)" for one side of a pair to review. */
+  /* "Example Org record 134 “Nordby - 4” (Nordby)" for one side of a pair to review. */
   function side(r, cites) {
     const parts = [recordRef(r, cites), " "];
     parts.push(has(r.name) ? h("q", null, [h("bdi", { text: show(r.name) })]) : "(no name)");

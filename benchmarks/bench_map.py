@@ -129,7 +129,7 @@ def default_map() -> dict:
     selected = specs.select_sources(load_sources(ROOT / "sources"), spec, "maps/xinjiang.yaml")
     assert not validate_sources(selected)
     data = builder.assemble(spec, selected)
-    payload = builder.page_payload(data)  # the dict write_outputs gives render_map
+    payload = builder.page_payload(data)  # the dict outputs.write_outputs gives render_map
     return {"payload": payload, "full_build_s": full_build, "built": maps / "xinjiang"}
 
 

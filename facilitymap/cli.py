@@ -28,6 +28,26 @@ def _fail(exc: Exception) -> None:
     sys.exit(1)
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM, raised as an exception so that every ``finally`` and ``except BaseException`` that removes a
+    temporary folder runs, as it does for Ctrl-C (SIGINT is already KeyboardInterrupt)."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Interrupted(f"signal {signum}")
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM behaves like SIGINT: the verb stops, its temp folders are removed, previous outputs stay."""
+    import signal
+
+    try:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (e.g. a test runner calling the CLI from a worker): leave it
+        pass
+
+
+
 class Group(click.Group):
     """A click group that is the one place where errors meet the user.
 
@@ -54,6 +74,7 @@ class Group(click.Group):
 @click.version_option(__version__, prog_name="facilitymap")
 def main() -> None:
     """Sourced, embeddable maps of facilities from open datasets."""
+    install_signal_handlers()
 
 
 @main.command()
@@ -66,15 +87,21 @@ def main() -> None:
               help="Basemap tiles; 'none' makes a page with no network request at all.")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Join scene footprints on this Dask scheduler (e.g. tcp://scheduler.example.org:8786) instead of in memory.")
-def build(map_name: str | None, sources_dir: Path, maps_dir: Path, basemap: str | None,
-          scheduler: str | None) -> None:
+@click.option("--csv-raw", is_flag=True, default=None,
+              help="Write sites.csv/records.csv text as the sources give it, without neutralising cells that a "
+                   "spreadsheet would run as formulas (for pipelines, not for opening in Excel).")
+@click.option("--limit", "limit_pairs", multiple=True, metavar="NAME=N",
+              help="Raise (or lower) one limit, e.g. --limit rows=5000000 (names and defaults: README, Limits).")
+def build(map_name: str | None, sources_dir: Path, maps_dir: Path, basemap: str | None, scheduler: str | None,
+          csv_raw: bool | None, limit_pairs: tuple[str, ...]) -> None:
     """Build MAP (default: the only spec in MAPS) from the snapshots in sources/ into maps/MAP/."""
     from .builder import build as run_build
+    from .limits import parse_cli
     from .spec import default_map
 
     # bad input raises a FacilitymapError: the group prints it and exits 2
     result = run_build(map_name or default_map(maps_dir), sources_dir=sources_dir, maps_dir=maps_dir,
-                       basemap=basemap, scheduler=scheduler)
+                       basemap=basemap, scheduler=scheduler, csv_raw=csv_raw, limits=parse_cli(limit_pairs))
     for w in result.warnings:
         click.echo(w, err=True)
     click.echo(result.summary())
@@ -97,7 +124,7 @@ def review_line(report: dict) -> str:
               help="Also check the sources' fields against this map's vocabulary, and its annotations.")
 def validate(sources_dir: Path, maps_dir: Path, map_name: str | None) -> None:
     """Check descriptors, hashes, licences, field mappings and annotations."""
-    from .builder import validate_all, validate_notes, validate_warnings
+    from .validation import validate_all, validate_notes, validate_warnings
 
     for w in validate_warnings(sources_dir) + validate_notes(map_name):  # printed, never a failure
         click.echo(w)
@@ -164,7 +191,7 @@ def add(file: Path, slug: str | None, sources_dir: Path, map_name: str | None, m
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def sources(sources_dir: Path, as_json: bool) -> None:
     """List the sources with their record counts and licences."""
-    from .builder import sources_table
+    from .validation import sources_table
 
     rows = sources_table(sources_dir)
     if as_json:

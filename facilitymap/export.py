@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import math
+import re
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Iterable
@@ -19,10 +20,6 @@ import shapely
 from shapely.geometry import mapping
 
 COORD_DECIMALS = 7
-
-# Reconciled site fields that sites.csv carries with the slug of the source that gave each.
-SOURCED_FIELDS = ("name", "tier", "status", "latest_imagery", "county", "prefecture")
-
 
 def jsonable(value: Any) -> Any:
     """Turn numpy/pandas/shapely values into plain JSON values (NaN and NaT become None)."""
@@ -109,8 +106,43 @@ def value_source(props: dict, field: str) -> str | None:
     return None
 
 
-def sites_csv_rows(feats: Iterable[dict]) -> list[dict]:
-    """One flat row per site: reconciled values with their sources, member records, tiles, claims."""
+def with_intervals(fc: dict, types: dict[str, str]) -> dict:
+    """sites.geojson's copy of the sites: every value of a date-typed field (``types``: field -> type; see
+    dates.TYPES) in ``attributes`` also carries ``interval``, its first and last day and precision
+    (``dates.for_geojson``: {"start", "end", "precision", "text"}); series stay objects and get none. The values
+    themselves stay canonical text (``2018-Q3``), as in the CSVs. Features without such values are shared as they are."""
+    from . import dates
+
+    dated = {f for f, t in types.items() if t in dates.TYPES and t != "series"}
+    feats = []
+    for f in fc.get("features") or []:
+        attrs = (f.get("properties") or {}).get("attributes") or {}
+        hit = {k: v for k, v in attrs.items() if k in dated and isinstance(v, list)}
+        if not hit:
+            feats.append(f)
+            continue
+        new = dict(attrs)
+        for k, values in hit.items():
+            out = []
+            for a in values:
+                iv = None
+                if isinstance(a, dict) and a.get("value") is not None:
+                    try:
+                        iv = dates.for_geojson(types[k], a["value"])
+                    except dates.DateError:
+                        iv = None
+                out.append(dict(a, interval=iv) if iv is not None else a)
+            new[k] = out
+        feats.append(dict(f, properties=dict(f["properties"], attributes=new)))
+    return dict(fc, features=feats)
+
+
+def sites_csv_rows(feats: Iterable[dict], sourced: Iterable[str]) -> list[dict]:
+    """One flat row per site: reconciled values with their sources, member records, tiles, claims.
+
+    `sourced`: the fields whose value goes out beside the slug of the source that gives it (``<field>_source``):
+    the site fields of the map (`pipeline.MapData.site_value_fields`)."""
+    sourced = list(sourced)
     rows = []
     for f in feats:
         p = f["properties"]
@@ -124,7 +156,7 @@ def sites_csv_rows(feats: Iterable[dict]) -> list[dict]:
             "lon": p.get("lon"),
             "lat": p.get("lat"),
         }
-        for field in SOURCED_FIELDS:
+        for field in sourced:
             row[field] = p.get(field)
             row[f"{field}_source"] = value_source(p, field)
         records = p.get("records") or []
@@ -142,9 +174,22 @@ def sites_csv_rows(feats: Iterable[dict]) -> list[dict]:
     return rows
 
 
+def sites_csv_fields(sourced: Iterable[str]) -> list[str]:
+    """The columns of sites.csv in order, for the map's sourced fields (given to the writer, so a map with no site
+    still gets its header)."""
+    return list(dict.fromkeys(
+        ["site_id", "kind", "name", "name_en", "name_zh", "name_ug", "lon", "lat"]
+        + [c for f in sourced for c in (f, f"{f}_source")]
+        + ["sources", "records", "n_records", "has_outline", "near_outlines", "disagreements", "s2_tiles", "claims"]))
+RECORDS_CSV_FIELDS = ["source", "record_id", "row", "site_id", "kind", "name", "lon", "lat", "geometry_type",
+                      "attrs", "original"]
+
+
 def records_csv_rows(records: pd.DataFrame) -> list[dict]:
     """One row per source record with its site, its mapped attributes and the original row (as JSON)."""
     rows = []
+    if len(records) == 0:  # no record at all (e.g. every row rejected): the frame may lack columns
+        return rows
     for r in records.sort_values(["source", "row"]).itertuples(index=False):
         geom = r.geometry
         pt = geom if geom is None or geom.geom_type == "Point" else geom.representative_point()
@@ -164,26 +209,55 @@ def records_csv_rows(records: pd.DataFrame) -> list[dict]:
     return rows
 
 
-def write_csv(rows: list[dict], path: Path, fieldnames: list[str] | None = None) -> Path:
-    """CSV in UTF-8 with a header, \\n line ends, values that are None left empty."""
+def write_csv(rows: list[dict], path: Path, fieldnames: list[str] | None = None, raw: bool = False) -> Path:
+    """CSV in UTF-8 with a byte-order mark and a header, CRLF line ends (RFC 4180), values that are None left empty.
+
+    CRLF, because Python's csv writer quotes a cell only for the characters of its line terminator: with "\\n"
+    alone a carriage return inside a value went out unquoted and split the row for every reader.
+
+    The byte-order mark makes Excel read the file as UTF-8 (without it Excel uses the system code page and garbles
+    every name in a non-Latin script); Python's ``utf-8-sig``, pandas and LibreOffice skip it. Text cells that a
+    spreadsheet would run as a formula are neutralised (``neutralise``) unless ``raw`` is true (for pipelines
+    that want the values exactly as the sources give them: ``facilitymap build --csv-raw``).
+    """
     if fieldnames is None:
         fieldnames = list(rows[0].keys()) if rows else []
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fieldnames, lineterminator="\n", extrasaction="raise")
+    writer = csv.DictWriter(buf, fieldnames=fieldnames, lineterminator="\r\n", extrasaction="raise")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: _csv_value(row.get(k)) for k in fieldnames})
-    path.write_text(buf.getvalue(), encoding="utf-8", newline="")
+        writer.writerow({k: _csv_value(row.get(k), raw) for k in fieldnames})
+    path.write_text(buf.getvalue(), encoding="utf-8-sig", newline="")
     return path
 
 
-def _csv_value(value: Any) -> Any:
+# OWASP, "CSV Injection" (https://owasp.org/www-community/attacks/CSV_Injection): a cell that begins with one of
+# these characters is run as a formula by Excel, LibreOffice or Google Sheets (tab and CR too: some strip them).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def neutralise(text: str) -> str:
+    """A text cell made safe to open in a spreadsheet: when it starts with ``= + - @``, a tab or a carriage return,
+    a single quote is put in front (OWASP's advice; spreadsheets then show it as text, and the quote marks a value
+    that was changed). Text that is a plain number ("-12.5") cannot be a formula and is kept as it is. The
+    GeoJSON exports keep every value raw."""
+    if text.startswith(FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def _csv_value(value: Any, raw: bool = False) -> Any:
     if value is None:
         return ""
     if isinstance(value, float) and math.isnan(value):
         return ""
-    if isinstance(value, bool):
+    if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, (float, np.floating)) and value.is_integer():
         return int(value)
-    return value
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return value  # numbers stay numbers: a negative longitude is -80.5, not text
+    if not isinstance(value, str):
+        value = str(value)
+    return value if raw else neutralise(value)

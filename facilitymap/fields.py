@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
-from email.utils import parsedate_to_datetime
 
 from . import dates
 
@@ -157,8 +155,6 @@ def declaration_problems(fields) -> list[str]:
     return out
 
 
-_MONTHS = {m: i for i, m in enumerate(
-    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
 _TRUE = {"1", "true", "yes", "y", "t"}
 _FALSE = {"0", "false", "no", "n", "f"}
 
@@ -184,9 +180,12 @@ def convert(field: Field, value, fmt: str | None = None, item: str | None = None
     t = field.type
     if t in DATE_TYPES:  # see dates.py
         try:
-            return dates.convert(t, value, fmt, item)
+            out = dates.convert(t, value, fmt, item)
         except dates.DateError as e:
             raise FieldValueError(str(e)) from None
+        if t == "year" and out is not None and not _in_range(int(out), field):
+            raise FieldValueError(f"{value!r} is outside {_fmt(field.min)}..{_fmt(field.max)}")
+        return out
     if t in ("string", "text"):
         out = value if isinstance(value, str) else _plain(value)
     elif t == "integer":
@@ -195,20 +194,17 @@ def convert(field: Field, value, fmt: str | None = None, item: str | None = None
         out = _to_float(value)
     elif t == "boolean":
         out = _to_bool(value)
-    elif t == "yearmonth":
-        out = to_month(value, fmt)
-    elif t == "date":
-        out = to_date(value, fmt)
-    elif t == "year":
-        out = to_year(value, fmt)
     elif t == "array":
         out = _to_list(value, item)
     else:  # pragma: no cover - guarded by declaration_problems
         raise FieldValueError(f"unknown type {t}")
-    if t in RANGE_TYPES and out is not None:
-        if field.min is not None and out < field.min or field.max is not None and out > field.max:
-            raise FieldValueError(f"{value!r} is outside {_fmt(field.min)}..{_fmt(field.max)}")
+    if t in RANGE_TYPES and out is not None and not _in_range(out, field):
+        raise FieldValueError(f"{value!r} is outside {_fmt(field.min)}..{_fmt(field.max)}")
     return out
+
+
+def _in_range(value, field: Field) -> bool:
+    return not (field.min is not None and value < field.min or field.max is not None and value > field.max)
 
 
 def _fmt(x):
@@ -278,65 +274,3 @@ def _to_list(value, item):
     return out
 
 
-def to_month(value, fmt: str | None = None) -> str:
-    """A month as ``YYYY-MM`` from RFC-2822 (``Sun, 01 Mar 2020 00:00:00 +0000``), ``YY-Mon`` (``20-Mar``, read
-    as 2020: English month abbreviations, whatever the locale), ``YYYY-MM`` or ``YYYY-MM-DD``; or with an explicit
-    strptime ``fmt`` (whose %b/%B follow the process locale)."""
-    s = str(value).strip()
-    if fmt:
-        try:
-            d = datetime.strptime(s, fmt)
-        except ValueError:
-            raise FieldValueError(f"{value!r} does not match the date format {fmt!r}") from None
-        return f"{d.year:04d}-{d.month:02d}"
-    m = re.fullmatch(r"(\d{4})-(\d{2})(?:-\d{2})?", s)
-    if m and 1 <= int(m.group(2)) <= 12:
-        return f"{m.group(1)}-{m.group(2)}"
-    m = re.fullmatch(r"(\d{2})-([A-Za-z]{3})", s)
-    if m and m.group(2).lower() in _MONTHS:
-        return f"20{m.group(1)}-{_MONTHS[m.group(2).lower()]:02d}"
-    if "," in s or re.search(r"\d{2}:\d{2}", s):
-        try:
-            d = parsedate_to_datetime(s)
-            return f"{d.year:04d}-{d.month:02d}"
-        except (TypeError, ValueError, IndexError):
-            pass
-    raise FieldValueError(f"{value!r} is not a month (YYYY-MM, YY-Mon or an RFC-2822 date)")
-
-
-def to_date(value, fmt: str | None = None) -> str:
-    """A day as ``YYYY-MM-DD`` from ``YYYY-MM-DD`` (a time after it is dropped), RFC-2822, or a strptime ``fmt``."""
-    s = str(value).strip()
-    if fmt:
-        try:
-            d = datetime.strptime(s, fmt)
-        except ValueError:
-            raise FieldValueError(f"{value!r} does not match the date format {fmt!r}") from None
-        return f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
-    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})(?:[T ].*)?", s)
-    if m:
-        try:
-            d = datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-        except ValueError:
-            raise FieldValueError(f"{value!r} is not a date") from None
-        return f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
-    if "," in s:
-        try:
-            d = parsedate_to_datetime(s)
-            return f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
-        except (TypeError, ValueError, IndexError):
-            pass
-    raise FieldValueError(f"{value!r} is not a date (YYYY-MM-DD or an RFC-2822 date)")
-
-
-def to_year(value, fmt: str | None = None) -> int:
-    """A year as a whole number from ``YYYY`` (or a strptime ``fmt``)."""
-    if fmt:
-        try:
-            return datetime.strptime(str(value).strip(), fmt).year
-        except ValueError:
-            raise FieldValueError(f"{value!r} does not match the date format {fmt!r}") from None
-    y = _to_int(value)
-    if not 1 <= y <= 9999:
-        raise FieldValueError(f"{value!r} is not a year")
-    return y

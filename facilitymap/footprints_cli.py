@@ -97,13 +97,25 @@ def _map_bbox(map_dir: Path) -> tuple[float, float, float, float]:
               help="strftime pattern (e.g. %Y%m%d) or regex with a (?P<date>...) group to read dates from names.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("sources"), show_default=True)
 @click.option("--slug", default="local-rasters", show_default=True, callback=lambda c, p, v: _slug(v))
-def raster(paths: tuple[Path, ...], date_pattern: str | None, out_dir: Path, slug: str) -> None:
+@click.option("--limit", "limit_pairs", multiple=True, metavar="NAME=N",
+              help="Raise one limit, e.g. --limit raster_pixels=5000000000 (README, Limits).")
+def raster(paths: tuple[Path, ...], date_pattern: str | None, out_dir: Path, slug: str,
+           limit_pairs: tuple[str, ...]) -> None:
     """Compute valid-data footprints of local GeoTIFFs/COGs into a new source folder."""
+    import warnings
+
+    from . import limits
     from .footprints import raster as rmod
 
     try:
-        folder = rmod.write_raster_source(list(paths), out_dir, slug, date_pattern=date_pattern)
+        lim = limits.DEFAULTS.with_overrides(limits.parse_cli(limit_pairs), "--limit")
+        with limits.applied(lim), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", rmod.EmptyFootprintWarning)
+            folder = rmod.write_raster_source(list(paths), out_dir, slug, date_pattern=date_pattern)
     except Exception as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    for w in caught:
+        if issubclass(w.category, rmod.EmptyFootprintWarning):
+            click.echo(f"warning: {w.message}", err=True)
     click.echo(f"wrote source {folder}")

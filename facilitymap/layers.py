@@ -166,9 +166,10 @@ def assign(layers: list[dict], feature: dict) -> tuple[int | None, int | None, i
 
 def resolve(spec_layers: list | None, features: list[dict], fields: dict) -> list[dict]:
     """The payload's `layers`: each spec layer with its legend entries [[value, "#hex", count]] in a fixed order
-    (values the spec colours, in its order; then other values, sorted, coloured from PALETTE; then the missing
-    value, null, in MISSING_COLOR), `labels`, `note`, `visible`, `radius`, the count of its sites, and
-    `sources`: the slugs its `where` names, else those of its sites' records (cited under its legend).
+    (values the spec colours, in its order; then other values, sorted, coloured from PALETTE less the spec's
+    colours; then the missing value, null, in MISSING_COLOR), `labels`, `note`, `visible`, `radius`, the count of
+    its sites, and `sources`: the slugs its `where` names, else those of its sites' records (cited under its
+    legend).
 
     Without `layers:` the map has one layer of every site and, when some site has an outline, an outline layer.
     A site no layer takes goes to an added layer "Other sites", so no site is lost."""
@@ -235,7 +236,9 @@ def resolve(spec_layers: list | None, features: list[dict], fields: dict) -> lis
             legend = [[k, c, vals.get(k, 0)] for k, c in layer["_colors"].items()]
             others = sorted((k for k in vals if k is not None and k not in layer["_colors"]),
                             key=_sort_key([k for k in vals if k is not None]))
-            legend += [[k, PALETTE[i % len(PALETTE)], vals[k]] for i, k in enumerate(others)]
+            # the palette without the colours the spec already gave (two values never share one by accident)
+            palette = [c for c in PALETTE if c not in set(layer["_colors"].values())] or list(PALETTE)
+            legend += [[k, palette[i % len(palette)], vals[k]] for i, k in enumerate(others)]
             if vals.get(None) or layer["missing_label"]:
                 legend.append([None, MISSING_COLOR, vals.get(None, 0)])
         layer["legend"] = legend

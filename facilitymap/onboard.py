@@ -528,11 +528,13 @@ def propose_mapping(columns: dict[str, list], n_rows: int, reader: str, rows, vo
 
 def _by_name(columns, names, used, contains=None) -> list[str]:
     """Free columns named like the role: exact names in the order of `names`, then (for `contains`) columns
-    whose name starts with it and is not a name with a language tag (``name_en``, ``name:zh``)."""
+    whose name starts or ends with it (``name_official``, ``well_name``) and is not a name with a language tag
+    (``name_en``, ``name:zh``)."""
     free = [c for c in columns if c not in used]
     out = [c for want in names for c in free if _norm(c) == want]
     if contains:
         out += [c for c in free if c not in out and _norm(c).startswith(contains) and not _lang_tag(c)]
+        out += [c for c in free if c not in out and _norm(c).endswith(contains) and not _lang_tag(c)]
     return out
 
 

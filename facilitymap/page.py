@@ -14,6 +14,7 @@ import pandas as pd
 import shapely
 
 from . import layers as layers_mod
+from . import timeline
 from .footprints.coverage import IMAGERY_LINKS, imagery_links, scene_viewer_template
 from .footprints.imagery import referenced_ids
 
@@ -80,7 +81,104 @@ def build_payload(spec: dict, *, sources: list[dict], sites: dict, claims: list 
         payload["review"] = list(review)
     if scene_detail is not None:
         payload["scenes"] = page_scenes(sites, scene_detail, scene_geoms or {}, rasters or {})
+    if spec.get("time"):
+        payload["time"] = time_block(spec["time"], site_fc, payload["claims"], out_sources)
     return payload
+
+
+# -- time ------------------------------------------------------------------------------------------------------
+
+def site_records(props: dict) -> list[dict]:
+    """A site's records as timeline reads them ({source, record_id, site_id, attrs}), rebuilt from the site's
+    `attributes` (every value every record gives, with its source and record id): the page needs no other input."""
+    recs = []
+    for r in props.get("records") or []:
+        if not isinstance(r, dict):
+            continue
+        key = (r.get("source"), r.get("record_id"))
+        attrs = {}
+        for field, values in (props.get("attributes") or {}).items():
+            for a in values if isinstance(values, list) else []:
+                if isinstance(a, dict) and (a.get("source"), a.get("record_id")) == key and field not in attrs:
+                    attrs[field] = a.get("value")
+        recs.append({"source": key[0], "record_id": key[1], "site_id": props.get("site_id"), "attrs": attrs})
+    return recs
+
+
+def time_block(time_spec: dict, site_fc: dict, claims: list, sources: list) -> dict:
+    """payload["time"]: `timeline.time_payload` over the sites, plus "site_rows" ({site_id: timeline.site_rows}),
+    which `page_sites` moves into the sites' detail blocks (parsed when a panel opens; `page_time` drops it from
+    the core block)."""
+    props = [f.get("properties") or {} for f in site_fc.get("features") or []]
+    records = [r for p in props for r in site_records(p)]
+    out = timeline.time_payload(time_spec, [{"site_id": p.get("site_id"), "kind": p.get("kind")} for p in props],
+                                records, claims)
+    titles = {s.get("slug"): s.get("title") or s.get("slug") for s in sources}
+    by_id = {c.get("id"): c for c in claims}
+    by_site: dict = {}
+    for r in records:
+        by_site.setdefault(r["site_id"], []).append(r)
+    rows = {}
+    for p in props:
+        sid = p.get("site_id")
+        mine = [by_id[c] for c in p.get("claims") or [] if c in by_id]
+        r = timeline.site_rows(time_spec, by_site.get(sid, []), mine, titles)
+        if r:
+            rows[str(sid)] = r
+    out["site_rows"] = rows
+    return out
+
+
+def time_tables(time: dict) -> tuple[list[str], dict[str, list]]:
+    """(strings, dates) shared by the page's compact time rows: every source, field and label the rows name, sorted,
+    and {canonical date: [display text, first day, last day, precision]} of every dated event, so that a site's rows
+    name each once per page instead of once per mark."""
+    strings, dates_ = set(), {}
+    for rows in (time.get("site_rows") or {}).values():
+        for row in rows:
+            if row.get("source") is not None:
+                strings.add(row["source"])
+            for mark in (row.get("series") or []) + (row.get("events") or []):
+                strings.update(t for t in (mark["label"], mark["field"]) if isinstance(t, str))
+            for e in row.get("events") or []:
+                dates_[e["date"]] = [e["text"], e["start"], e["end"], e["precision"]]
+    return sorted(strings), {k: dates_[k] for k in sorted(dates_)}
+
+
+def page_time(time: dict) -> dict:
+    """payload["time"] as the page's core block carries it (static/js/65-timeline.js expands it): the per-site rows
+    left out (they are in the detail blocks, `page_time_rows`), each site's states as two strings, one character
+    per year (exists: "1" yes, "0" no, "-" unknown; basis: the rule's index, "-" none), plus the tables of
+    `time_tables`."""
+    strings, dates_ = time_tables(time)
+    out = {k: v for k, v in time.items() if k not in ("site_rows", "sites")}
+    out["sites"] = {sid: ["".join("-" if e is None else "1" if e else "0" for e in st["exists"]),
+                          "".join("-" if b is None else _base36(b) for b in st["basis"])]
+                    for sid, st in (time.get("sites") or {}).items()}
+    out["strings"], out["dates"] = strings, dates_
+    return out
+
+
+def _base36(n: int) -> str:
+    return "0123456789abcdefghijklmnopqrstuvwxyz"[n]
+
+
+def page_time_rows(rows: list[dict], strings: list[str]) -> list:
+    """One site's `timeline.site_rows` as its detail block carries them: a source's row as [source, series, events]
+    with series [[field, label, record id, values]] and events [[date, field, label, record id]] (source, field and
+    label as indexes into `page_time`'s "strings"), the claims row as {"claims": [claim id]}; titles and date texts
+    come back from the sources and the "dates" table. A series rule's per-year fields (a list) are not compacted."""
+    index = {t: i for i, t in enumerate(strings)}
+    key = lambda f: index[f] if isinstance(f, str) else f  # noqa: E731
+    out = []
+    for row in rows:
+        if row.get("source") is None and "claims" in row:
+            out.append({"claims": [e["claim"] for e in row["claims"]]})
+            continue
+        out.append([index[row["source"]],
+                    [[key(sr["field"]), index[sr["label"]], sr["record_id"], sr["values"]] for sr in row.get("series") or []],
+                    [[e["date"], key(e["field"]), index[e["label"]], e["record_id"]] for e in row.get("events") or []]])
+    return out
 
 
 # -- scenes ----------------------------------------------------------------------------------------------------
@@ -276,6 +374,8 @@ def page_sites(payload: dict) -> tuple[dict, list[dict]]:
     slug_index: dict[str, int] = {}
     rows, details = [], []
     reviews = site_reviews(payload.get("review") or [], features)
+    time_rows = (payload.get("time") or {}).get("site_rows") or {}
+    time_strings = time_tables(payload["time"])[0] if time_rows else []
     for f in features:
         p = f.get("properties") or {}
         attrs = p.get("attributes") if isinstance(p.get("attributes"), dict) else {}
@@ -320,6 +420,8 @@ def page_sites(payload: dict) -> tuple[dict, list[dict]]:
             d["imagery"] = dict(p["imagery"], links=links)
         if reviews.get(p.get("site_id")):
             d["~review"] = reviews[p.get("site_id")]
+        if str(p.get("site_id")) in time_rows:
+            d["~time"] = page_time_rows(time_rows[str(p.get("site_id"))], time_strings)
         details.append(d)
     core = {"cols": cols, "rows": rows, "slugs": slugs, "chunk": DETAIL_CHUNK, "links": IMAGERY_LINKS}
     return core, details

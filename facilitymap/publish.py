@@ -14,7 +14,6 @@ Like the build, it writes into a temporary folder beside the output and swaps it
 from __future__ import annotations
 
 import csv
-import html as html_lib
 import io
 import json
 import os
@@ -25,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
-from . import export
+from . import csp, export
 
 CARD_SIZE = (1200, 630)
 CARD = "card.png"
@@ -123,15 +122,12 @@ def _replace_once(html: str, mark: str, markup: str) -> str:
     return html.replace(mark, markup, 1)
 
 
-def _allow_self_images(html: str) -> str:
-    """Add 'self' to img-src of the page's Content-Security-Policy so the <noscript> picture can load."""
-    m = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', html)
-    if not m or "img-src " not in m.group(1):
-        raise PublishError("the built page has no Content-Security-Policy with img-src")
-    from markupsafe import escape
-
-    csp = html_lib.unescape(m.group(1)).replace("img-src ", "img-src 'self' ", 1)
-    return html[:m.start(1)] + str(escape(csp)) + html[m.end(1):]
+def _policy(html: str) -> str:
+    """The page with its Content-Security-Policy recomputed for what publish added: the hashes of its own inline
+    code (print.css, print.js) and 'self' for images (the <noscript> picture), keeping the build's hosts."""
+    sources = csp.host_sources(csp.read(html))
+    sources["img-src"] = ["'self'", *sources.get("img-src", [])]
+    return csp.apply(html, sources)
 
 
 def publish_page(html: str, url: str, sources: list[dict], citations: list[dict]) -> str:
@@ -139,6 +135,13 @@ def publish_page(html: str, url: str, sources: list[dict], citations: list[dict]
     from .render import STATIC, _embed_snippet, _env, _inline_safe
 
     meta = map_meta(html)
+    try:
+        bad = csp.disallowed(html)
+    except ValueError as e:
+        raise PublishError(f"the built page: {e}: rebuild the map with this version of facilitymap") from None
+    if bad:
+        raise PublishError(f"the built page holds inline code its Content-Security-Policy does not allow ({bad[0]}): "
+                           "was it edited after the build? Rebuild the map")
     title = meta.get("title") or meta.get("name") or "facilitymap"
     description = meta.get("description") or ""
     alt = f"Map: {title}"
@@ -149,7 +152,6 @@ def publish_page(html: str, url: str, sources: list[dict], citations: list[dict]
         print_js=_inline_safe((STATIC / "print.js").read_text(encoding="utf-8"), "print.js"), **common)
     html = _replace_once(html, HEAD_MARK, head.strip())
     html = _replace_once(html, NOSCRIPT_MARK, _env.get_template("publish_noscript.html").render(**common).strip())
-    html = _allow_self_images(html)
     works = [{"text": _csl_text(c), "url": _http(c.get("URL"))} for c in citations]
     refs = _env.get_template("publish_sources.html").render(
         cite_as=cite_as(meta), sources=_sources_rows(sources), works=works, snippet=_embed_snippet(title, url),
@@ -157,13 +159,13 @@ def publish_page(html: str, url: str, sources: list[dict], citations: list[dict]
     m = END.search(html)
     if not m:
         raise PublishError("the built page does not end with </body></html>")
-    return html[:m.start()] + refs + html[m.start():]
+    return _policy(html[:m.start()] + refs + html[m.start():])
 
 
 # --- the data package ---------------------------------------------------------------------------------------------
 
 def _table_schema(path: Path) -> dict:
-    with path.open(encoding="utf-8", newline="") as fh:
+    with path.open(encoding="utf-8-sig", newline="") as fh:  # export.py writes a byte-order mark for Excel
         header = next(csv.reader(fh))
     types = CSV_TYPES.get(path.name, {})
     fields = []
@@ -196,7 +198,7 @@ def datapackage(folder: Path, meta: dict, url: str, sources: list[dict]) -> dict
         path = folder / name
         data = path.read_bytes()
         res = {"name": name.replace(".", "-").lower(), "path": name, "description": CSV_DESCRIPTIONS[name],
-               "encoding": "utf-8", "bytes": len(data), "hash": "sha256:" + hashlib.sha256(data).hexdigest()}
+               "encoding": "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8", "bytes": len(data), "hash": "sha256:" + hashlib.sha256(data).hexdigest()}
         if name.endswith(".csv"):
             res.update(profile="tabular-data-resource", type="table", format="csv", mediatype="text/csv",
                        schema=_table_schema(path))

@@ -31,6 +31,7 @@ import csv
 import io
 import json
 import math
+import re
 from pathlib import Path
 from typing import Callable
 from xml.parsers import expat
@@ -38,6 +39,7 @@ from xml.parsers import expat
 import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon, shape
 
+from . import limits
 from .errors import SourceError
 from .registry import Source, check_resource_file
 from .rows import RawRow, ReadResult, Table, build_records, check_columns
@@ -104,6 +106,7 @@ def parse_csv(source: Source, path: Path) -> Table:
     rows: list[RawRow] = []
     header = None
     prev = 0
+    max_rows = limits.current().rows
     try:
         for values in reader:
             start = prev + 1
@@ -111,8 +114,11 @@ def parse_csv(source: Source, path: Path) -> Table:
             if not values or values == [""]:
                 continue  # a blank line is not a row
             if header is None:
+                too_wide = limits.exceeded("header_columns", len(values))
+                if too_wide:
+                    raise SourceError(path, start, f"the header has {len(values):,} columns: {too_wide}")
                 header = [h.strip() for h in values]
-                dup = sorted({h for h in header if header.count(h) > 1})
+                dup = _duplicates(header)
                 if dup:
                     raise SourceError(path, start, f"column(s) {dup} appear more than once in the header")
                 continue
@@ -120,6 +126,8 @@ def parse_csv(source: Source, path: Path) -> Table:
                 raise SourceError(path, start, f"CSV is broken: the row has {len(values)} fields, the header "
                                                f"has {len(header)} (delimiter {kw['delimiter']!r})")
             rows.append(RawRow(start, dict(zip(header, values))))
+            if len(rows) > max_rows:
+                raise SourceError(path, start, f"too many rows: {limits.exceeded('rows', len(rows))}")
     except csv.Error as e:
         raise SourceError(path, reader.line_num or None, f"CSV is broken: {e}") from None
     if header is None:
@@ -128,11 +136,19 @@ def parse_csv(source: Source, path: Path) -> Table:
     return Table(path, rows, _lookup_flat, cols.__contains__)
 
 
+def _duplicates(header: list[str]) -> list[str]:
+    """Column names that appear more than once (counted once each: linear, a 100k-column header is quick)."""
+    from collections import Counter
+
+    return sorted(h for h, n in Counter(header).items() if n > 1)
+
+
 # --- GeoJSON ----------------------------------------------------------------------------------------------------
 
 def parse_geojson(source: Source, path: Path) -> Table:
     """A FeatureCollection; row = feature number from 1; properties looked up by dotted path."""
     text = decode(path, path.read_bytes(), source.resource.get("encoding"))
+    _check_json_depth(path, text)
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
@@ -142,6 +158,9 @@ def parse_geojson(source: Source, path: Path) -> Table:
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
         raise SourceError(path, 1, "not a GeoJSON FeatureCollection (needs \"type\": \"FeatureCollection\" "
                                    "and a \"features\" list)")
+    too_many = limits.exceeded("rows", len(doc["features"]))
+    if too_many:
+        raise SourceError(path, None, f"too many features: {too_many}")
     rows = []
     for i, f in enumerate(doc["features"], start=1):
         if not isinstance(f, dict) or f.get("type") != "Feature":
@@ -171,6 +190,26 @@ def parse_geojson(source: Source, path: Path) -> Table:
     return Table(path, rows, lookup_path, has_column)
 
 
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _check_json_depth(path: Path, text: str) -> None:
+    """Stop before parsing when arrays/objects nest deeper than the ``json_depth`` limit (a 100k-deep file would
+    otherwise end in a RecursionError inside the parser). Strings are skipped, so brackets in text do not count."""
+    cap = limits.current().json_depth
+    depth = 0
+    for m in _JSON_TOKENS.finditer(text):
+        c = m.group()
+        if c in "[{":
+            depth += 1
+            if depth > cap:
+                line = text.count("\n", 0, m.start()) + 1
+                raise SourceError(path, line, f"JSON nesting deeper than {cap}: "
+                                              f"{limits.exceeded('json_depth', depth)}")
+        elif c in "]}":
+            depth -= 1
+
+
 # --- OSM XML ----------------------------------------------------------------------------------------------------
 
 def parse_osm(source: Source, path: Path) -> Table:
@@ -183,6 +222,7 @@ def parse_osm(source: Source, path: Path) -> Table:
     elements: list[dict] = []  # tagged-or-not ways/relations and tagged nodes, in file order
     stack: list[dict] = []
     root = []
+    max_rows = limits.current().rows
     p = expat.ParserCreate(encoding="UTF-8")
 
     def no_entities(*_a):
@@ -199,6 +239,8 @@ def parse_osm(source: Source, path: Path) -> Table:
                 raise SourceError(path, line, f"not OSM XML: the root element is <{name}>, not <osm>")
             return
         if name in ("node", "way", "relation") and not stack:
+            if len(elements) >= max_rows:
+                raise SourceError(path, line, f"too many elements: {limits.exceeded('rows', len(elements) + 1)}")
             el = {"type": name, "id": attrs.get("id"), "line": line, "tags": {}, "nds": [], "members": [],
                   "lat": attrs.get("lat"), "lon": attrs.get("lon")}
             stack.append(el)
@@ -307,7 +349,15 @@ def _relation_polygon(rel, ways, nodes):
 def parse_geoparquet(source: Source, path: Path) -> Table:
     """GeoParquet through geopandas; row = row number from 1; other geometry columns kept as WKT."""
     import geopandas as gpd
+    import pyarrow.parquet as pq
 
+    try:
+        n = pq.ParquetFile(path).metadata.num_rows
+    except Exception as e:  # pyarrow raises several types for a bad file
+        raise SourceError(path, None, f"not readable as GeoParquet: {e}") from None
+    too_many = limits.exceeded("rows", n)
+    if too_many:
+        raise SourceError(path, None, f"too many rows: {too_many}")
     try:
         gdf = gpd.read_parquet(path)
     except Exception as e:  # pyarrow/geopandas raise many types for a bad file
@@ -342,10 +392,21 @@ PARSERS: dict[str, Callable[[Source, Path], Table]] = {
 }
 
 
+def check_size(source: Source) -> None:
+    """Stop before a byte is read (even to hash it) when the resource's file is over the ``file_bytes`` limit."""
+    res = source.resource
+    if isinstance(res, dict) and isinstance(res.get("path"), str):
+        path = source.folder / res["path"]
+        problem = limits.check_file_size(path)
+        if problem:
+            raise SourceError(path, None, problem)
+
+
 def parse_source(source: Source) -> Table:
     """Check the file against the descriptor, then parse it with the format's parser."""
     if source.reader not in PARSERS:
         raise SourceError(source.descriptor_path, None, f"no format parser for reader {source.reader!r}")
+    check_size(source)
     path = check_resource_file(source)
     return PARSERS[source.reader](source, path)
 
@@ -378,6 +439,7 @@ def mapping_problems(source: Source) -> list[str]:
     """Columns named in the descriptor that the file does not have (or why the file cannot be read)."""
     try:
         if source.reader == "geoparquet":  # the schema is enough: no need to decode 20,000 geometries
+            check_size(source)
             path = check_resource_file(source)
             try:
                 import pyarrow.parquet as pq

@@ -1,6 +1,6 @@
 """Records to sites: which records of which sources describe the same real-world place.
 
-Sources are taken in priority order. The first source's detention points found sites; every later point source
+Sources are taken in priority order. The first source's points found sites; every later point source
 is matched onto existing sites by name (where configured), then by distance (one-to-one, nearest first, county
 agreement required beyond a strict distance), and outline sources by containment or distance to the outline.
 Every decision is counted in the report; every ambiguity is listed with the rule that settled it. The reconciled
@@ -63,7 +63,11 @@ DEFAULTS: dict[str, Any] = {
     "forbid": [],
     # {slug: [{column, source, separator}]}: the descriptors' crosswalks (given by the builder)
     "crosswalks": {},
+    # kinds of site whose records take part in no matching: each founds a site of its own (e.g. cultural sites
+    # listed beside the facilities of a map). Every other kind is matched, whatever it is.
+    "standalone_kinds": [],
 }
+NO_KIND = "site"  # the kind of a record whose source states none
 
 SOURCE_DEFAULTS: dict[str, Any] = {
     "site_id_prefix": None,    # prefix of the ids of sites this source founds; None: "<slug>-"
@@ -74,8 +78,9 @@ SOURCE_DEFAULTS: dict[str, Any] = {
     "compare_names": False,    # its names are compared for disagreements
 }
 
-# Fields reconciled when the builder gives none (`options["site_fields"]`).
-SITE_FIELDS = ("name", "name_en", "name_zh", "name_ug", "county", "prefecture", "tier", "status", "latest_imagery")
+# Fields reconciled when the builder gives none (`options["site_fields"]`): the package's name and place roles;
+# a map's own fields come from its spec (pipeline.site_level_fields).
+SITE_FIELDS = ("name", "name_en", "name_zh", "name_ug", "county", "prefecture")
 NAME_FIELDS = ("name", "name_en", "name_zh", "name_ug")
 RECORD_TEXT_FIELDS = ("name", "name_en", "name_zh", "name_ug", "county", "prefecture")
 LEAD_COLUMNS = ("site_id", "name", "name_en", "name_zh", "name_ug", "kind", "county", "prefecture", "lon", "lat")
@@ -269,6 +274,7 @@ class _Matcher:
     def __init__(self, opts: dict, order: list[str]):
         self.opts = opts
         self.order = order
+        self.standalone = {str(k) for k in opts.get("standalone_kinds") or []}
         self.sites: dict[str, _Site] = {}
         self.rules: dict[str, dict[str, int]] = {s: {} for s in order}
         self.ambiguities: list[dict] = []
@@ -311,14 +317,15 @@ class _Matcher:
             site.outline = rec.geometry
         self.count(rec.source, rule)
 
-    def detention_sites(self) -> list[_Site]:
-        return [s for _, s in sorted(self.sites.items()) if s.kind == "detention" and s.point is not None]
+    def matchable_sites(self) -> list[_Site]:
+        """Sites with a point whose kind takes part in matching (not a standalone kind)."""
+        return [s for _, s in sorted(self.sites.items()) if s.kind not in self.standalone and s.point is not None]
 
     # point sources
     def match_points(self, source: str, recs: list[_Rec]) -> list[_Rec]:
         """Name, distance and duplicate stages; returns the records left for new sites."""
         opts = self.opts
-        free = [s for s in self.detention_sites() if source not in s.sources()]
+        free = [s for s in self.matchable_sites() if source not in s.sources()]
         if not free or not recs:
             return recs
         lon = np.array([s.point.x for s in free])
@@ -398,7 +405,7 @@ class _Matcher:
         # 3. duplicates: a leftover record on top of a site that already holds a record of this source
         left = []
         dup_m = float(opts["duplicate_m"])
-        holders = [s for s in self.detention_sites() if source in s.sources()]
+        holders = [s for s in self.matchable_sites() if source in s.sources()]
         for r in recs:
             if r.key in done:
                 continue
@@ -435,7 +442,7 @@ class _Matcher:
         """Overrides, same record id, then one Fellegi–Sunter model per earlier source, one-to-one by probability;
         then duplicates. Returns the records left for new sites."""
         opts = self.opts
-        free = [s for s in self.detention_sites() if source not in s.sources()]
+        free = [s for s in self.matchable_sites() if source not in s.sources()]
         recs = [r for r in recs if _is_point(r.geometry)]
         if not free or not recs:
             return self.match_duplicates(source, recs)
@@ -443,8 +450,7 @@ class _Matcher:
         members: dict[str, list[tuple[_Rec, _Site]]] = {}
         for site in free:
             for mem in site.members:
-                if mem.kind == "detention" and mem.key in self._features or _is_point(mem.geometry) and \
-                        mem.kind == "detention":
+                if mem.kind not in self.standalone and (mem.key in self._features or _is_point(mem.geometry)):
                     members.setdefault(mem.source, []).append((mem, site))
         block = float(opts["block_m"])
         best: dict[tuple, dict] = {}  # (record key, site id) -> the best-scoring pair with a member of the site
@@ -602,7 +608,7 @@ class _Matcher:
         """A leftover record on top of a site that already holds a record of this source joins it."""
         left = []
         dup_m = float(self.opts["duplicate_m"])
-        holders = [s for s in self.detention_sites() if source in s.sources()]
+        holders = [s for s in self.matchable_sites() if source in s.sources()]
         pts = [(m.geometry if m is not None else s.point, s) for s in holders
                for m in ([m for m in s.members if m.source == source and _is_point(m.geometry)] or [None])]
         hx = np.array([p.x for p, _ in pts])
@@ -632,7 +638,7 @@ class _Matcher:
     def match_outlines(self, source: str, recs: list[_Rec]) -> list[_Rec]:
         """Containment, then distance to the outline; one outline per site; returns outlines left over."""
         max_m = float(self.opts["outline_m"])
-        cands = [s for s in self.detention_sites() if s.outline is None]
+        cands = [s for s in self.matchable_sites() if s.outline is None]
         if not cands or not recs:
             return recs
         tree = shapely.STRtree([s.point for s in cands])
@@ -739,8 +745,7 @@ def _records(source: str, rank: int, gdf: gpd.GeoDataFrame, opts: dict) -> list[
     derive = bool(source_setting(opts, source, "place_from_name"))
     for row in gdf.to_dict("records"):
         rid = str(row["record_id"])
-        kind = row.get("kind")
-        kind = "cultural" if kind == "cultural" else "detention"
+        kind = NO_KIND if _missing(row.get("kind")) else str(row.get("kind"))
         county = None if _missing(row.get("county")) else row.get("county")
         if county is None and derive:
             county = places.head_of_label(row.get("name"))
@@ -883,13 +888,13 @@ def _reconcile_once(records_by_source: dict[str, gpd.GeoDataFrame], order: list[
         recs = _records(source, rank, records_by_source[source], opts)
         m.ids_of[source] = {r.record_id for r in recs}
         all_recs += recs
-        cultural = [r for r in recs if r.kind == "cultural"]
-        points = [r for r in recs if r.kind != "cultural" and _is_point(r.geometry)]
-        outlines = [r for r in recs if r.kind != "cultural" and _is_outline(r.geometry)]
-        other = [r for r in recs if r.kind != "cultural" and not _is_point(r.geometry)
-                 and not _is_outline(r.geometry)]
-        for r in cultural:
-            m.found(r, "cultural")
+        standalone = [r for r in recs if r.kind in m.standalone]
+        matched = [r for r in recs if r.kind not in m.standalone]
+        points = [r for r in matched if _is_point(r.geometry)]
+        outlines = [r for r in matched if _is_outline(r.geometry)]
+        other = [r for r in matched if not _is_point(r.geometry) and not _is_outline(r.geometry)]
+        for r in standalone:
+            m.found(r, "standalone")
         if opts["method"] == "probabilistic":
             left = m.match_points_probabilistic(source, points) if rank > 0 else points
         else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html as html_lib
 import json
 import re
 import unicodedata
@@ -21,9 +22,11 @@ import folium
 import jinja2
 from branca.element import Element, Figure, MacroElement
 from folium.template import Template
+from markupsafe import Markup
 
+from . import csp
 from . import layers as layers_mod
-from .page import DETAIL_CHUNK, DETAIL_ONLY, page_sites
+from .page import DETAIL_CHUNK, DETAIL_ONLY, page_sites, page_time
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -92,6 +95,13 @@ def overlay_groups(payload: dict) -> list[tuple[str, str, bool]]:
     return out + [g for g in EXTRA_GROUPS if g[0] not in {k for k, _, _ in out}]
 
 
+def control_label(text: str) -> str:
+    """A layer's title as folium and Leaflet's layer control need it: Leaflet sets the label with innerHTML, so
+    the title is HTML-escaped; branca renders folium's output again as jinja, so braces become character
+    references too (a spec title ``{{ 7*7 }}`` must not become ``49``). The control shows the exact text."""
+    return html_lib.escape(str(text), quote=True).replace("{", "&#123;").replace("}", "&#125;")
+
+
 def _vendor_bytes(package: str, name: str) -> bytes:
     """A vendored file's bytes, checked against vendor/manifest.json."""
     manifest = json.loads((VENDOR / "manifest.json").read_text(encoding="utf-8"))
@@ -135,7 +145,8 @@ def _assets() -> dict[str, str]:
 
 def page_script() -> str:
     """Our page script: the parts in static/js/ concatenated in file-name order (DESIGN.md, "The page script")."""
-    return "\n".join(p.read_text(encoding="utf-8") for p in sorted((STATIC / "js").glob("*.js")))
+    parts = [STATIC / "timeline.js"] + sorted((STATIC / "js").glob("*.js"))  # fmTimeline: used by 65-timeline.js
+    return "\n".join(p.read_text(encoding="utf-8") for p in parts)
 
 
 def json_for_script(data) -> str:
@@ -151,14 +162,9 @@ def json_for_script(data) -> str:
     )
 
 
-def content_security_policy(basemaps: tuple[Basemap, ...]) -> str:
-    """Inline code only; images from the tile hosts (and data: URIs); nothing else, no connections."""
-    img = " ".join(["data:"] + [b.origin for b in basemaps])
-    return (
-        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-        f"img-src {img}; connect-src 'none'; font-src 'none'; frame-src 'none'; "
-        "base-uri 'none'; form-action 'none'"
-    )
+def csp_sources(basemaps: tuple[Basemap, ...]) -> dict[str, list[str]]:
+    """What the page's Content-Security-Policy allows beyond its own inline code (csp.policy): the tile hosts."""
+    return {"img-src": [b.origin for b in basemaps]}
 
 
 # --- folium elements with our own templates ------------------------------------------------------------
@@ -230,9 +236,23 @@ def _label(fields: dict, field: str) -> str:
     return (fields.get(field) or {}).get("label") or field
 
 
+# Bidi classes that can reorder text around them: right-to-left letters and digits, and the explicit controls.
+_BIDI_ACTIVE = {"R", "AL", "AN", "LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"}
+
+
 def _has_rtl(text: str) -> bool:
-    """Whether text has right-to-left letters (then the list isolates it with dir="auto")."""
-    return any(unicodedata.bidirectional(c) in ("R", "AL") for c in text)
+    """Whether text has right-to-left letters or digits or bidi controls (then the list isolates it)."""
+    return any(unicodedata.bidirectional(c) in _BIDI_ACTIVE for c in str(text))
+
+
+def _bdi(value) -> Markup:
+    """Source text among other text, escaped; in a <bdi> when it could reorder the line around it (a value of
+    left-to-right letters, digits and punctuation only cannot, and stays bare: the list is large)."""
+    return Markup("<bdi>{}</bdi>" if _has_rtl(value) else "{}").format(value)
+
+
+def _joined(values, sep: str) -> Markup:
+    return Markup(sep).join(_bdi(v) for v in values)
 
 
 def _site_rows(payload: dict) -> list[dict]:
@@ -246,16 +266,19 @@ def _site_rows(payload: dict) -> list[dict]:
         listed = []
         for rec in p.get("records") or []:
             src = sources.get(rec.get("source")) or {}
-            listed.append(f"{src.get('title') or rec.get('source')} ({rec.get('record_id')})")
+            listed.append(Markup("{} ({})").format(_bdi(src.get("title") or rec.get("source")),
+                                                   _bdi(rec.get("record_id"))))
         point, cls, _ = layers_mod.assign(resolved, feature) if resolved else (None, None, None)
         detail = []
         if point is not None:  # the site's class in its layer (the legend's words), else the layer's title
             layer = resolved[point]
             if cls is not None and layer["legend"][cls][0] is not None:
                 value = layer["legend"][cls][0]
-                detail.append(layer["labels"].get(value) or f"{_label(fields, layer['color_by'])}: {value}")
+                label = layer["labels"].get(value)
+                detail.append(_bdi(label) if label else Markup("{}: {}").format(
+                    _bdi(_label(fields, layer["color_by"])), _bdi(value)))
             else:
-                detail.append(layer["title"])
+                detail.append(_bdi(layer["title"]))
         order = {k: i for i, k in enumerate(fields)}
         names = [(k[5:], p[k]) for k in sorted(p, key=lambda k: (order.get(k, len(order)), k))
                  if k.startswith("name_") and k != "name_en" and isinstance(p[k], str) and p[k]
@@ -265,16 +288,17 @@ def _site_rows(payload: dict) -> list[dict]:
                 "site_id": str(p.get("site_id", "")),
                 "name": p.get("name") or p.get("name_en") or str(p.get("site_id", "")),
                 "names": [(lang.replace("_", "-"), text, _has_rtl(text)) for lang, text in names],
-                "kind": p.get("kind") or "",
-                "place": ", ".join(x for x in (p.get("county"), p.get("prefecture") or p.get("region")) if x),
-                "detail": " · ".join(detail),
-                "listed": "; ".join(listed),
+                "kind": _bdi(p["kind"]) if p.get("kind") else "",
+                "place": _joined([x for x in (p.get("county"), p.get("prefecture") or p.get("region")) if x], ", "),
+                "detail": Markup(" · ").join(detail),
+                "listed": Markup("; ").join(listed),
                 "order": point if point is not None else len(resolved),
             }
         )
         r = rows[-1]
         place = f"{p.get('lat')}, {p.get('lon')}"
-        r["rest"] = " · ".join(x for x in (r["kind"], r["place"], r["detail"], "listed in " + r["listed"] if r["listed"] else "", place) if x)
+        r["rest"] = Markup(" · ").join(x for x in (r["kind"], r["place"], r["detail"],
+                                                    Markup("listed in ") + r["listed"] if r["listed"] else "", place) if x)
     rows.sort(key=lambda r: (r["order"], r["name"].casefold(), r["site_id"]))
     return rows
 
@@ -285,6 +309,8 @@ def page_data(payload: dict) -> tuple[str, list[str]]:
     core, details = page_sites(payload)
     data = {k: core if k == "sites" else v for k, v in payload.items() if k not in DETAIL_ONLY}
     data.setdefault("sites", core)
+    if "time" in data:
+        data["time"] = page_time(data["time"])
     chunks = [json_for_script(details[i:i + DETAIL_CHUNK]) for i in range(0, len(details), DETAIL_CHUNK)]
     return json_for_script(data), chunks
 
@@ -303,13 +329,10 @@ def render_map(payload: dict, basemap: str = "default", embed_url: str | None = 
     title = meta.get("title") or meta.get("name") or "facilitymap"
     n_sites = len((payload.get("sites") or {}).get("features") or [])
 
-    head = _env.get_template("head.html").render(
-        title=title,
-        description=meta.get("description") or "",
-        csp=content_security_policy(basemaps),
-        **assets,
-    )
-    slots = {"head": head}
+    # The head holds only our code; the title and description (spec text) go into the "meta" slot after the
+    # policy is computed, with every other slot that carries source text.
+    slots = {"head": _env.get_template("head.html").render(meta=_slot("meta"), **assets)}
+    slots["meta"] = _env.get_template("meta.html").render(title=title, description=meta.get("description") or "").strip()
     page = _fixed(_Page(_slot("head"), _slot("tail")), "page")
     for part in (page.header, page.html, page.script):
         _fixed(part, "part")
@@ -330,7 +353,7 @@ def render_map(payload: dict, basemap: str = "default", embed_url: str | None = 
         folium.TileLayer(
             tiles=b.url,
             attr=b.attribution,
-            name=b.name,
+            name=control_label(b.name),
             max_zoom=b.max_zoom,
             max_native_zoom=b.max_native_zoom,
             overlay=False,
@@ -340,7 +363,7 @@ def render_map(payload: dict, basemap: str = "default", embed_url: str | None = 
         _fixed(list(fmap._children.values())[-1], b.key)
     groups = {}
     for key, label, shown in overlay_groups(payload):
-        groups[key] = _fixed(folium.FeatureGroup(name=label, show=shown), key)
+        groups[key] = _fixed(folium.FeatureGroup(name=control_label(label), show=shown), key)
         fmap.add_child(groups[key], name=key)
     control = _fixed(folium.LayerControl(collapsed=True, position="topright"), "layers")
     fmap.add_child(control, name="layers")
@@ -355,10 +378,20 @@ def render_map(payload: dict, basemap: str = "default", embed_url: str | None = 
     )
     page.add_child(_fixed(_Markup("bottom"), "bottom"), name="bottom")
     html = page.render()
+    bad = []
     for name, markup in slots.items():
         if html.count(_slot(name)) != 1:
             raise RuntimeError(f"page template lost or repeated the {name} slot")
         html = html.replace(_slot(name), markup, 1)
+        if name == "head":
+            # Every inline script and style is in the page now, and no source text yet: hash them.
+            html = csp.apply(html, csp_sources(basemaps))
+        else:
+            bad += csp.code_in(markup)  # the slots that carry source text must hold no code
+    if bad:
+        raise RuntimeError(f"inline code the page's policy does not allow: {bad[:3]}; either source text became code "
+                           "(an escaping failure) or a template put code in a slot that carries source text (meta, "
+                           "top, bottom, tail): our scripts and styles belong in head.html")
     return html
 
 
@@ -369,6 +402,9 @@ def _embed_snippet(map_title: str, page_url: str) -> str:
 
 
 def render_embed(map_title: str, page_url: str) -> str:
-    """embed.html: a copy-paste snippet for a responsive iframe (full width, fixed aspect ratio, a title)."""
+    """embed.html: a copy-paste snippet for a responsive iframe (full width, fixed aspect ratio, a title), and a
+    preview of it; its policy allows only the snippet's style attributes and the page in the frame."""
     snippet = _embed_snippet(map_title, page_url)
-    return _env.get_template("embed.html").render(title=map_title, url=page_url, snippet=snippet)
+    html = _env.get_template("embed.html").render(title=map_title, url=page_url, snippet=snippet)
+    origin = re.match(r"^https?://[^/?#]+", page_url, re.I)
+    return csp.apply(html, {"frame-src": [origin.group(0).lower() if origin else "'self'"]})

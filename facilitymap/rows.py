@@ -10,6 +10,7 @@ Rules (each rejected row gets its row number and a reason; repairs get a note; n
 - inside ±90 / ±180 but outside the declared ``extent``: when the swapped point is inside it, rejected as swapped
   (e.g. lat 80.2, lon 41.1 for a source whose extent is lon 73-97, lat 34-50); otherwise kept, with a note;
 - empty name → rejected when ``name`` is in the descriptor's ``required`` list;
+- a polygon with more vertices than the ``polygon_vertices`` limit (``limits.py``) → rejected;
 - a polygon that is not valid (e.g. self-intersecting) → repaired with shapely ``make_valid``, with a note;
   a polygon with nothing left → rejected;
 - a value that does not fit its field's type (e.g. "?" as a tier) → left out of ``attrs`` with a note; the
@@ -30,9 +31,25 @@ from shapely.geometry import MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from . import dates
+from . import limits
 from .errors import SourceError
 from .fields import MISSING_VALUES, NAME_FIELDS, Field, FieldValueError, _to_float, canonical, convert, is_missing
 from .fields import lookup as field_for
+
+# Bidi control characters (embeddings and overrides, isolates, marks, the Arabic letter mark): a value holding one
+# can reorder the text shown around it. The page isolates every value (<bdi>); the report names each one found.
+BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+
+
+def bidi_note(field_name: str, value) -> str | None:
+    """A note naming the bidi control characters in a value (a string or a list of strings), or None."""
+    found = sorted({c for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)
+                    for c in BIDI_CONTROLS.findall(v)})
+    if not found:
+        return None
+    return (f"{field_name}: contains bidi control character(s) {', '.join(f'U+{ord(c):04X}' for c in found)}; "
+            "the page shows the value isolated, the exports keep it as it is")
+
 
 RECORD_COLUMNS = ["source", "record_id", "row", "kind", "name", "name_en", "name_zh", "name_ug", "county",
                   "prefecture", "attrs", "original", "geometry"]
@@ -166,7 +183,7 @@ def build_records(slug: str, fm: dict, table: Table, vocabulary: dict[str, Field
         else:
             kind = kind_spec
         # attributes
-        attrs, row_notes = {}, []
+        attrs, row_notes = {}, [n for n in [bidi_note("record_id", rid)] if n]
         for ours, spec in fields_spec.items():
             if ours == "record_id":
                 continue
@@ -189,6 +206,9 @@ def build_records(slug: str, fm: dict, table: Table, vocabulary: dict[str, Field
                 continue
             if cv is not None and cv != []:
                 attrs[ours] = cv
+                note = bidi_note(ours, cv)
+                if note:
+                    row_notes.append(note)
         # geometry
         try:
             geom, geom_notes = _geometry(raw, attrs, fields_spec, extent)
@@ -344,7 +364,14 @@ def check_point(lon: float, lat: float, extent=None) -> tuple[Point, list[str]]:
 
 
 def check_polygon(geom, extent=None) -> tuple[BaseGeometry, list[str]]:
-    """A valid (Multi)Polygon, repaired with make_valid when needed (with a note), or _Reject."""
+    """A valid (Multi)Polygon, repaired with make_valid when needed (with a note), or _Reject.
+
+    A polygon with more vertices than the ``polygon_vertices`` limit is rejected before any check: repairing a
+    self-intersecting one of 200,000 vertices exhausts memory."""
+    n = int(shapely.get_num_coordinates(geom))
+    too_many = limits.exceeded("polygon_vertices", n)
+    if too_many:
+        raise _Reject(f"polygon has too many vertices: {too_many}")
     minx, miny, maxx, maxy = geom.bounds
     if not (_in_range(minx, miny) and _in_range(maxx, maxy)):
         raise _Reject(f"polygon coordinates outside ±90/±180 (bounds {minx}, {miny}, {maxx}, {maxy})")

@@ -71,9 +71,13 @@ class Loader(yaml.SafeLoader):
 
 def load(text: str, path: str | Path, loader: type[Loader] = Loader) -> Any:
     """The one document in `text`, as plain Python; any problem is a SourceError naming `path` and the line."""
-    ldr = loader(text)
+    ldr = None
     try:
+        ldr = loader(text)  # the reader refuses control characters here, before any parsing
         return ldr.get_single_data()
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow, refused before parsing
+        line = text.count("\n", 0, exc.position) + 1
+        raise SourceError(path, line, f"not valid YAML: character {exc.character!r} is not allowed") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -81,4 +85,5 @@ def load(text: str, path: str | Path, loader: type[Loader] = Loader) -> Any:
     except RecursionError:
         raise SourceError(path, None, "not valid YAML: nested too deeply") from None
     finally:
-        ldr.dispose()
+        if ldr is not None:
+            ldr.dispose()

@@ -54,7 +54,9 @@ def snapshot(map_dir: Path, out: Path, site_id: str | None = None, width: int = 
                 if site_id and page.get_attribute("#fm-panel", "data-site") != site_id:
                     raise ValueError(f"no site {site_id!r} on this map")
                 if hide:
-                    page.add_style_tag(content=", ".join(hide) + " { visibility: hidden !important; }")
+                    # Through the CSSOM: the page's Content-Security-Policy refuses an added <style>.
+                    page.evaluate("""sel => document.querySelectorAll(sel).forEach(
+                        el => el.style.setProperty("visibility", "hidden", "important"))""", ", ".join(hide))
                 if basemap_allowed:
                     page.wait_for_load_state("networkidle", timeout=timeout_ms)
                 out.parent.mkdir(parents=True, exist_ok=True)

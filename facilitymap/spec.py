@@ -16,7 +16,8 @@ from .schema import check_spec
 
 #: Every top-level key of a map spec; DESIGN.md "Map spec" documents each one.
 KNOWN_KEYS = ("name", "title", "description", "cite_as", "about", "sources", "basemap", "fields", "layers",
-              "match", "places", "rules", "time", "disagreement_distance_m", "cloud_threshold", "imagery_reference_field")
+              "match", "places", "rules", "time", "disagreement_distance_m", "cloud_threshold", "imagery_reference_field",
+              "limits", "csv_raw")
 
 
 def spec_path(maps_dir: Path, name: str) -> Path:
@@ -37,6 +38,11 @@ def load_map_spec(maps_dir: Path, name: str) -> dict:
     if not path.exists():
         known = sorted(p.stem for p in Path(maps_dir).glob("*.yaml"))
         raise SpecError(f"{path}: no such map spec (known maps: {', '.join(known) or 'none'})")
+    from .limits import check_file_size
+
+    too_big = check_file_size(path)  # the default cap: the spec itself is what could raise it
+    if too_big:
+        raise SpecError(f"{path}: {too_big}")
     try:  # duplicate keys, alias bombs and deep nesting are refused with the line (safeyaml)
         spec = safeyaml.load(path.read_text(encoding="utf-8"), path)
     except SourceError as exc:
@@ -88,10 +94,47 @@ def spec_problems(spec: dict, path: Path | str) -> list[str]:
                                            for f in (r.get("unless") if isinstance(r.get("unless"), list) else [])}
         known = set(vocab) | {n for n in named if isinstance(n, str) and lookup(vocab, n) is not None}
         out += [f"{path}: {p}" for p in rule_problems(rules, known)]
+        out += [f"{path}: {p}" for p in time_problems(spec.get("time"), spec, vocab)]
         ref = spec.get("imagery_reference_field")
         if ref is not None and (not isinstance(ref, str) or lookup(vocab, ref) is None
                                 or lookup(vocab, ref).type != "yearmonth"):
             out.append(f"{path}: imagery_reference_field: {ref!r} is not a field of type yearmonth of this map")
+    return out
+
+
+def time_problems(time_spec, spec: dict, vocab: dict) -> list[str]:
+    """Problems of the ``time:`` block: its keys and sources (``timeline.spec_problems``), then the fields its rules
+    and events name, each of the map's vocabulary and of a type the rule can read."""
+    from .fields import DATE_TYPES, lookup
+    from .timeline import spec_problems as time_spec_problems
+
+    if time_spec is None:
+        return []
+    out = time_spec_problems(time_spec, [s for s in spec.get("sources") or [] if isinstance(s, str)])
+    if out:
+        return out
+    dated = set(DATE_TYPES) - {"series"}
+
+    def check(at, name, types, what):
+        f = lookup(vocab, name) if isinstance(name, str) else None
+        if f is None:
+            out.append(f"{at}: {name!r} is not a field of this map (declare it under `fields:`)")
+        elif types and f.type not in types:
+            out.append(f"{at}: {name!r} is of type {f.type}; {what}")
+
+    for i, r in enumerate(time_spec["rules"]):
+        at = f"time.rules[{i}]"
+        if isinstance(r.get("series"), str):
+            check(f"{at}.series", r["series"], {"series"}, "a series rule needs a field of type series")
+        elif isinstance(r.get("series"), dict):
+            for y, name in r["series"].items():
+                check(f"{at}.series.{y}", name, None, "")
+        for k in ("seen", "from", "until"):
+            if k in r:
+                check(f"{at}.{k}", r[k], dated, f"`{k}` needs a date field ({', '.join(sorted(dated))})")
+    for i, e in enumerate(time_spec.get("events") or []):
+        check(f"time.events[{i}].field", e["field"], set(DATE_TYPES),
+              f"an event needs a date or series field ({', '.join(DATE_TYPES)})")
     return out
 
 

@@ -296,3 +296,106 @@ if __name__ == "__main__":  # serve a year of synthetic items for benchmarks: py
         print(srv.url, flush=True)
         while True:
             time.sleep(3600)
+
+
+# -- recorded responses of real APIs -----------------------------------------------------------------------------
+class RecordedStacServer:
+    """Replays the responses of a real STAC API recorded by pystac-client's test suite (vcrpy cassettes, see
+    ../shared/data/recorded/stac-api-responses/SOURCE.md) on 127.0.0.1.
+
+    Each recorded interaction answers a request with the same method and path whose paging token (``next`` for
+    Earth Search, ``token`` for the Planetary Computer) is the recorded one and whose ``collections`` are the
+    recorded ones; the rest of the query (bbox, datetime, limit, fields) is the harvester's and is kept in
+    ``requests`` for the test to look at. Bodies are served as recorded with the API's host replaced by this
+    server's address (so ``next`` links come back here), gzip-compressed when the recorded response carried
+    ``Content-Encoding: gzip``. A request with no recording gets a 404 naming it. When the cassettes hold no landing
+    page (the Planetary Computer ones), ``landing`` supplies a minimal one: core + item-search conformance and a
+    POST search link, and nothing else."""
+
+    def __init__(self, cassettes: list, api_url: str, landing: bool = False):
+        import yaml
+
+        self.api_url = api_url.rstrip("/")
+        self.prefix = urlparse(self.api_url).path.rstrip("/")
+        self.recorded: list[dict] = []
+        for path in cassettes:
+            for it in yaml.safe_load(open(path, encoding="utf-8"))["interactions"]:
+                req, resp = it["request"], it["response"]
+                body = json.loads(req["body"]) if req.get("body") else {}
+                headers = {k.lower(): v for k, v in resp["headers"].items()}
+                enc = [v.lower() for v in headers.get("content-encoding", [])]
+                self.recorded.append({"method": req["method"], "path": urlparse(req["uri"]).path.rstrip("/"),
+                                      "token": _token(body), "collections": body.get("collections"),
+                                      "status": resp["status"]["code"], "body": resp["body"]["string"],
+                                      "gzip": "gzip" in enc, "used": 0})
+        self.landing = landing
+        self.requests: list[dict] = []
+        self.gzip_sent = 0
+
+    def __enter__(self) -> "RecordedStacServer":
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                server._handle(self, "GET")
+
+            def do_POST(self):
+                server._handle(self, "POST")
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}{self.prefix}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def _handle(self, req: BaseHTTPRequestHandler, method: str) -> None:
+        parsed = urlparse(req.path)
+        body = {}
+        if method == "POST":
+            body = json.loads(req.rfile.read(int(req.headers.get("Content-Length") or 0)) or b"{}")
+        path = parsed.path.rstrip("/")
+        self.requests.append({"method": method, "path": path, "body": body,
+                              "accept_encoding": req.headers.get("Accept-Encoding", "")})
+        match = next((r for r in self.recorded if r["method"] == method and r["path"] == path
+                      and r["token"] == _token(body) and (method == "GET" or r["collections"] ==
+                                                          body.get("collections"))), None)
+        if match is None and self.landing and method == "GET" and path == self.prefix:
+            text = json.dumps({"type": "Catalog", "id": "recorded", "stac_version": "1.0.0",
+                               "description": "landing page supplied by the test (none was recorded)",
+                               "conformsTo": [CORE, ITEM_SEARCH],
+                               "links": [{"rel": "self", "href": self.api_url + "/"},
+                                         {"rel": "root", "href": self.api_url + "/"},
+                                         {"rel": "search", "href": self.api_url + "/search", "method": "POST",
+                                          "type": "application/geo+json"}]})
+            match = {"status": 200, "body": text, "gzip": False, "used": 0}
+        if match is None:
+            data, status, gz = json.dumps({"code": "NotRecorded", "description": f"{method} {path} "
+                                           f"{json.dumps(body, sort_keys=True)}"}).encode(), 404, False
+        else:
+            match["used"] += 1
+            data = match["body"].replace(self.api_url, self.url).encode("utf-8")
+            status, gz = match["status"], match["gzip"]
+        if gz:
+            import gzip
+
+            data = gzip.compress(data, mtime=0)
+            self.gzip_sent += 1
+        req.send_response(status)
+        req.send_header("Content-Type", "application/geo+json")
+        if gz:
+            req.send_header("Content-Encoding", "gzip")
+        req.send_header("Content-Length", str(len(data)))
+        req.end_headers()
+        req.wfile.write(data)
+        req.close_connection = True
+
+
+def _token(body: dict) -> str | None:
+    return body.get("next") or body.get("token")

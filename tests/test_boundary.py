@@ -516,6 +516,13 @@ def test_duplicate_yaml_keys_in_a_spec_name_the_line(tmp_path):
                             "(first at line 2)")
 
 
+def test_control_characters_in_a_spec_are_a_clean_error(tmp_path):
+    """Found by the fuzzer: YAML's reader refuses control characters before parsing (it raised past the loader)."""
+    write_source(tmp_path / "sources")
+    res = build_cli(tmp_path, "sources: [src]\ntitle: \x1f\n")
+    assert_clean_error(res, "m.yaml:2: not valid YAML")
+
+
 BOMB = "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 10) + "]\n" for i in range(8))
 

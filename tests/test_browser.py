@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import concurrent.futures
+import html as htmllib
+import re
 import os
 from pathlib import Path
 
@@ -288,7 +290,9 @@ def test_phone_viewport_and_320px_iframe(browser, site, payload):
     try:
         r.page.goto(r.base_url + "host.html")
         frame = r.page.frame_locator("#f")
-        r.page.frames[1].wait_for_function(READY)
+        # a locator, not wait_for_function: Playwright may evaluate a string predicate with eval() in the frame,
+        # which the page's Content-Security-Policy refuses (no 'unsafe-eval', as before this policy too)
+        frame.locator("html[data-map-ready='true']").wait_for(timeout=15000)
         inner = r.page.frames[1]
         assert inner.evaluate("document.documentElement.scrollWidth") <= 320
         for b in ("#fm-btn-search", "#fm-btn-about", "#fm-btn-sources"):
@@ -454,3 +458,191 @@ def test_canvas_colours_match_the_legend_after_pan_and_filter(rec, payload):
     page.fill("#fm-q", "Hotan")
     page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     check({p["site_id"] for p in dets if p["county"] == "Hotan"})
+
+
+CSP_LISTENER = """window.__csp = [];
+document.addEventListener('securitypolicyviolation',
+    e => window.__csp.push([e.effectiveDirective, e.blockedURI, e.sample]), true);"""
+INJECTED = ('<script>window.__pwned = 9</script><img src="x" onerror="window.__pwned = 10">'
+            '<p id="fm-injected" style="color: rgb(255, 0, 0)">x</p><style>#fm-title { color: rgb(255, 0, 0) }</style>')
+
+
+def test_csp_hashes_the_pages_own_code_only(browser, site, payload):
+    """The policy names the page's inline code by hash: no 'unsafe-inline', the page's own scripts run with no
+    violation (through panels, search and the legend), and markup inserted after the build (as an escaping failure
+    would) does not run or style anything while the map keeps working."""
+    root, base = site
+    html = (root / "default" / "index.html").read_text(encoding="utf-8")
+    meta = htmllib.unescape(re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', html).group(1))
+    assert "unsafe-inline" not in meta and "'sha256-" in meta.split("script-src")[1].split(";")[0]
+    assert html.index("Content-Security-Policy") < html.index("<script")
+    injected = root / "injected"
+    injected.mkdir(exist_ok=True)
+    at = html.index('<ul class="fm-sitelist">')
+    (injected / "index.html").write_text(html[:at] + INJECTED + html[at:].replace("</body>", INJECTED + "</body>"),
+                                         encoding="utf-8")
+    for folder in ("default", "injected"):
+        r = Recorder(browser, base)
+        r.context.add_init_script(CSP_LISTENER)
+        try:
+            page = r.open(f"{folder}/index.html#site=aspi-1000")
+            assert page.get_attribute("#fm-panel", "data-site") == "aspi-1000"
+            assert page.evaluate("document.documentElement.dataset.siteCount") == str(n_features(payload))
+            assert canvas_pixels(page) > 500
+            page.click("#fm-btn-search")
+            page.fill("#fm-q", "Hotan")
+            page.click("#fm-btn-sources")
+            page.click("#fm-btn-about")
+            page.click("#fm-list summary")
+            assert page.evaluate("window.__pwned") is None
+            assert r.page_errors == []
+            swatch = page.evaluate("getComputedStyle(document.querySelector('.fm-legend .fm-swatch')).backgroundColor")
+            assert swatch not in ("rgba(0, 0, 0, 0)", "transparent"), "legend swatches are coloured (CSSOM)"
+            violations = page.evaluate("window.__csp")
+            if folder == "default":
+                assert violations == [] and r.console_errors == []
+            else:
+                assert {v[0] for v in violations} >= {"script-src-elem", "script-src-attr", "style-src-attr",
+                                                      "style-src-elem"}
+                assert all(v[1] in ("inline", base + "injected/x") for v in violations), violations
+                assert page.evaluate("getComputedStyle(document.getElementById('fm-injected')).color") != "rgb(255, 0, 0)"
+                assert page.evaluate("getComputedStyle(document.getElementById('fm-title')).color") != "rgb(255, 0, 0)"
+        finally:
+            r.close()
+
+
+LTR_OF = """([sel, text]) => {
+    // Is `text` (inside the element `sel`) drawn left to right? Compare the x of its first and last characters.
+    const root = document.querySelector(sel);
+    const walk = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+        const i = n.data.indexOf(text);
+        if (i < 0) continue;
+        const x = (k) => { const r = document.createRange(); r.setStart(n, k); r.setEnd(n, k + 1);
+                           return r.getBoundingClientRect().left; };
+        return x(i) < x(i + text.length - 1);
+    }
+    return null;
+}"""
+
+
+def test_bidi_controls_in_source_text_stay_inside_their_value(browser, site, payload):
+    """A county ending in an unterminated U+202E (right-to-left override) reorders only itself: the coordinates
+    after it in the list still read "40.9, 80.9", and the prefecture after it in the panel subtitle still reads
+    left to right; values in the panel are <bdi>s or isolated."""
+    import copy
+
+    root, base = site
+    bidi = copy.deepcopy(payload)
+    f = next(f for f in bidi["sites"]["features"] if f["properties"]["site_id"] == "aspi-1005")
+    f["properties"].update(county="Konasheher\u202e", prefecture="Kashgar Prefecture", lat=40.9, lon=80.9)
+    f["geometry"] = {"type": "Point", "coordinates": [80.9, 40.9]}
+    (root / "bidi").mkdir(exist_ok=True)
+    (root / "bidi" / "index.html").write_text(render.render_map(bidi, basemap="none"), encoding="utf-8")
+    r = Recorder(browser, base)
+    try:
+        page = r.open("bidi/index.html#site=aspi-1005")
+        page.click("#fm-list summary")
+        li = "#fm-list li:has(a[href='#site=aspi-1005'])"
+        assert page.evaluate(LTR_OF, [li, "40.9, 80.9"]) is True
+        assert page.evaluate(LTR_OF, [li, "Kashgar Prefecture"]) is True
+        assert page.evaluate(LTR_OF, ["#fm-panel-body .fm-sub", "Kashgar Prefecture"]) is True
+        # every element of the subtitle and the list entry that holds the county is isolated
+        iso = page.evaluate("""sel => [...document.querySelectorAll(sel)].filter(e => e.textContent.includes('\\u202e'))
+            .map(e => getComputedStyle(e).unicodeBidi)""", "#fm-panel-body .fm-sub *, #fm-list li bdi")
+        assert iso and set(iso) == {"isolate"}
+        page.click("#fm-btn-search")
+        page.fill("#fm-q", "Konasheher")
+        assert page.evaluate(LTR_OF, ["#fm-results", "Konasheher County Facility"]) is True
+        assert r.page_errors == []
+    finally:
+        r.close()
+
+
+HOSTILE_HASHES = ["site=__proto__", "site=constructor", "site=toString", "site=hasOwnProperty", "site=valueOf",
+                  "claim=__proto__", "claim=constructor", "claim=toString", "t=__proto__", "t=constructor",
+                  "site=%E2%80%AE__proto__", "site=", "claim=", "site=%"]
+
+
+def test_prototype_names_in_deep_links(rec):
+    """Ids the URL names are looked up in Maps: a prototype name is no site and no finding, with a status line
+    saying so, no panel and no exception, at start and on a hash change."""
+    page = rec.open("none/index.html")
+    for h in HOSTILE_HASHES:
+        for how in ("start", "change"):
+            if how == "start":
+                page.goto("about:blank")
+                page.goto(rec.base_url + "none/index.html#" + h)
+                page.wait_for_function(READY)
+            else:
+                page.evaluate("location.hash = 'about'")
+                page.evaluate("""h => new Promise(done => {  // the page's own hashchange listener runs first
+                    addEventListener('hashchange', () => setTimeout(done), {once: true});
+                    FacilityMap.closePanel();
+                    location.hash = h; })""", h)
+            assert page.is_hidden("#fm-panel"), (h, how)
+            status = page.text_content("#fm-status")
+            kind, _, ident = h.partition("=")
+            if kind == "site" and ident not in ("",):
+                assert status.startswith("No site with the id"), (h, how, status)
+            elif kind == "claim" and ident:
+                assert status.startswith("No finding with the id"), (h, how, status)
+    assert rec.page_errors == [] and rec.console_errors == []
+
+
+def test_links_are_http_only_with_no_whitespace(rec):
+    page = rec.open("none/index.html")
+    got = page.evaluate("""urls => urls.map(u => FacilityMap.safeUrl(u))""",
+                        ["HTTPS://example.org/a", "Http://example.org/", "https://example.org/a\n", "https://ex.org/ a",
+                         " https://example.org/", "https://example.org/\t", "javascript:alert(1)", "JAVASCRIPT:x",
+                         "data:text/html,x", "https:///x", "https://", "ftp://example.org/", "//example.org/x"])
+    assert got == ["https://example.org/a", "http://example.org/"] + [None] * 11
+
+
+def test_layer_control_shows_a_hostile_layer_title_as_text(browser, site, payload):
+    import copy
+
+    root, base = site
+    hostile = copy.deepcopy(payload)
+    title = "T{{ 7*7 }}T " + HOSTILE["img"] + " & </script>"
+    hostile["layers"][0]["title"] = title
+    (root / "layer").mkdir(exist_ok=True)
+    (root / "layer" / "index.html").write_text(render.render_map(hostile, basemap="none"), encoding="utf-8")
+    r = Recorder(browser, base)
+    try:
+        page = r.open("layer/index.html")
+        labels = page.eval_on_selector_all(".leaflet-control-layers-overlays label", "ls => ls.map(l => l.textContent.trim())")
+        assert labels[0] == title
+        assert page.locator(".leaflet-control-layers img").count() == 0
+        assert page.evaluate("window.__pwned") is None and r.page_errors == []
+    finally:
+        r.close()
+
+
+def test_prototype_names_as_field_names(browser, site, payload):
+    """Field names come from the data: a property or attribute named __proto__, constructor or toString is an
+    ordinary value of the site (its properties have no prototype), shown in the panel, with no exception."""
+    import copy
+
+    root, base = site
+    proto = copy.deepcopy(payload)
+    f = next(f for f in proto["sites"]["features"] if f["properties"]["site_id"] == "aspi-1005")
+    for k in ("__proto__", "constructor", "toString"):
+        f["properties"][k] = f"{k}-value"
+        f["properties"]["attributes"][k] = [{"value": f"{k}-attr", "source": "aspi-xjdp-markers", "record_id": "1005"}]
+    (root / "proto").mkdir(exist_ok=True)
+    (root / "proto" / "index.html").write_text(render.render_map(proto, basemap="none"), encoding="utf-8")
+    r = Recorder(browser, base)
+    try:
+        page = r.open("proto/index.html#site=aspi-1005")
+        assert page.get_attribute("#fm-panel", "data-site") == "aspi-1005"
+        got = page.evaluate("""() => { const p = FacilityMap.siteFeature('aspi-1005').properties;
+            return [Object.getPrototypeOf(p), p.__proto__, p.constructor, p.toString, p.attributes.constructor]; }""")
+        assert got == [None, "__proto__-value", "constructor-value", "toString-value",
+                       [{"value": "constructor-attr", "source": "aspi-xjdp-markers", "record_id": "1005"}]]
+        page.click("text=All attributes")
+        body = page.text_content("#fm-panel-body")
+        assert all(f"{k}-attr" in body for k in ("__proto__", "constructor", "toString"))
+        assert r.page_errors == []
+    finally:
+        r.close()

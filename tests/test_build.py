@@ -49,7 +49,7 @@ def test_every_record_lands_in_exactly_one_site(built):
     sites = json.loads((built / "sites.geojson").read_text())["features"]
     listed = {(r["source"], r["record_id"]): f["properties"]["site_id"]
               for f in sites for r in f["properties"]["records"]}
-    with open(built / "records.csv", newline="", encoding="utf-8") as fh:
+    with open(built / "records.csv", newline="", encoding="utf-8-sig") as fh:
         rows = list(csv.DictReader(fh))
     report = json.loads((built / "build-report.json").read_text())
     site_sources = {r["source"] for r in rows}
@@ -74,7 +74,7 @@ def test_sites_geojson_contract(built):
         for field, values in p["attributes"].items():
             for v in values:
                 assert v["source"] in {r["source"] for r in p["records"]}, (p["site_id"], field)
-    with open(built / "sites.csv", newline="", encoding="utf-8") as fh:
+    with open(built / "sites.csv", newline="", encoding="utf-8-sig") as fh:
         assert len(list(csv.DictReader(fh))) == len(fc["features"])
 
 
@@ -213,6 +213,17 @@ def test_a_large_page_is_built_with_a_warning(tmp_path, monkeypatch):
     result = build("small", sources_dir=tmp_path / "sources", maps_dir=maps)
     assert any("index.html is" in w for w in result.warnings)
     assert (maps / "small" / "index.html").exists()
+
+
+def test_the_build_returns_the_report_it_wrote(tmp_path):
+    """outputs.write_outputs returns the report it writes; the build result carries it (not read back)."""
+    shutil.copytree(ROOT / "sources" / "buzzfeed-2020", tmp_path / "sources" / "buzzfeed-2020")
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    (maps / "small.yaml").write_text(SMALL_SPEC)
+    result = build("small", sources_dir=tmp_path / "sources", maps_dir=maps, basemap="none")
+    assert result.report == json.loads((maps / "small" / "build-report.json").read_text(encoding="utf-8"))
+    assert result.files == OUTPUTS and result.report["sources"]["buzzfeed-2020"]["rows"] == 443
 
 
 # --- a map of another domain, with its own fields --------------------------------------------------------------

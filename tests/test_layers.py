@@ -69,3 +69,11 @@ def test_bad_layers_are_named():
 def test_without_layers_one_layer_and_outlines():
     out = layers.resolve(None, [site("s1"), site("s2", geometry="Polygon")], FIELDS)
     assert [(x["id"], x["geometry"], x["count"]) for x in out] == [("sites", "points", 2), ("outlines", "outlines", 1)]
+
+
+def test_palette_skips_the_colours_the_spec_gives():
+    spec = [{"id": "typed", "title": "T", "color_by": "status", "colors": {"b": layers.PALETTE[0].upper()}}]
+    feats = [site("p1", status="a"), site("p2", status="b"), site("p3", status="c")]
+    (out,) = layers.resolve(spec, feats, FIELDS)
+    assert [e[:2] for e in out["legend"]] == [["b", layers.PALETTE[0]], ["a", layers.PALETTE[1]],
+                                              ["c", layers.PALETTE[2]]]

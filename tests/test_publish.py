@@ -101,6 +101,35 @@ def test_head_tags_escape_hostile_map_text():
         pub.publish_page(page, "https://example.org/a/index.html", [], [])  # markers are used up: not twice
 
 
+def test_published_policy_hashes_what_publish_adds():
+    """publish recomputes the page's policy: print.js and print.css by hash, 'self' for the <noscript> picture,
+    the build's tile hosts kept, still no 'unsafe-inline'; a built page holding inline code its policy does not
+    allow (edited after the build) is refused."""
+    from facilitymap import csp
+    from facilitymap.render import STATIC
+
+    payload = make_payload()
+    built = render_map(payload)
+    page = pub.publish_page(built, "https://example.org/a/index.html", payload["sources"], [])
+    policy = csp.parse(csp.read(page))
+    assert csp.sha256((STATIC / "print.js").read_text(encoding="utf-8")) in policy["script-src"]
+    assert csp.sha256((STATIC / "print.css").read_text(encoding="utf-8")) in policy["style-src"]
+    assert set(csp.parse(csp.read(built))["script-src"]) < set(policy["script-src"])
+    assert policy["img-src"] == ["data:", "'self'", "https://tile.openstreetmap.org", "https://server.arcgisonline.com"]
+    assert "unsafe-inline" not in csp.read(page) and csp.disallowed(page) == []
+    tampered = built.replace("</body>", "<script>window.__pwned = 1</script></body>")
+    with pytest.raises(pub.PublishError, match="does not allow"):
+        pub.publish_page(tampered, "https://example.org/a/index.html", payload["sources"], [])
+
+
+def test_sources_section_isolates_source_text():
+    payload = make_payload()
+    sources = [dict(payload["sources"][0], publisher="Pub\u202e", citation="Cite \u202bx")]
+    page = pub.publish_page(render_map(payload), "https://example.org/a/index.html", sources, [])
+    refs = page.split('<section class="fm-refs"', 1)[1]
+    assert ", <bdi>Pub\u202e</bdi>. Licence: <bdi>" in refs and "Cite as: <bdi>Cite \u202bx</bdi>" in refs
+
+
 @pytest.mark.parametrize("url", ["javascript:alert(1)//", "maps/x/", "ftp://example.org/", "https://e.org/?q=1"])
 def test_base_url_must_be_an_http_folder(url):
     with pytest.raises(pub.PublishError):
@@ -171,6 +200,8 @@ def test_print_layout_and_noscript_picture(published):
         requests = []
         ctx.on("request", lambda r: requests.append(r.url))
         ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith(base) else r.abort())
+        ctx.add_init_script("window.__csp = []; document.addEventListener('securitypolicyviolation', "
+                            "e => window.__csp.push(e.effectiveDirective + ' ' + e.blockedURI), true);")
         page = ctx.new_page()
         page.goto(base + "index.html")
         page.wait_for_function("document.documentElement.dataset.mapReady === 'true'", timeout=15000)
@@ -186,6 +217,7 @@ def test_print_layout_and_noscript_picture(published):
         assert shown == {"tools": False, "zoom": False, "map": True, "legend": True, "refs": True, "list": False,
                          "open": True}
         assert page.pdf(format="A4")[:5] == b"%PDF-"
+        assert page.evaluate("window.__csp") == []  # print.js and print.css run under the recomputed policy
         assert all(u.startswith((base,) + TILE_HOSTS) for u in requests), requests  # the default basemap's tiles
         ctx.close()
 
@@ -245,4 +277,12 @@ def test_embed_snippet_works_from_another_origin(tmp_path):
             assert box["width"] > 900 and abs(box["height"] - box["width"] * 3 / 4) < 2
             assert requests and all(u.startswith("http://127.0.0.1:") for u in requests), requests
             assert any(u.startswith(map_base) for u in requests) and any(u.startswith(cms_base) for u in requests)
+            # embed.html itself, under its own policy: the preview frame shows the map, nothing is refused
+            page = ctx.new_page()
+            page.add_init_script("window.__csp = []; document.addEventListener('securitypolicyviolation', "
+                                 "e => window.__csp.push(e.effectiveDirective + ' ' + e.blockedURI), true);")
+            page.goto(map_base + "embed.html")
+            page.frame_locator("iframe").locator("html[data-map-ready='true']").wait_for(timeout=20000)
+            assert page.evaluate("getComputedStyle(document.querySelector('iframe')).position") == "absolute"
+            assert page.evaluate("window.__csp") == []
             ctx.close()

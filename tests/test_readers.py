@@ -62,7 +62,9 @@ def test_camp_dataset_v1(reads):
     assert first["name"] == "Tiemenguan Facility #1" and first["row"] == 2  # the header is line 1
     a = first["attrs"]
     assert a["tier"] == 3 and a["watchtowers"] is True and a["interior_fencing"] is True
-    assert a["buildings_2017"] == 0 and a["buildings_2018"] == 15 and "buildings_2020" not in a  # empty cell
+    assert a["buildings"] == {"2017": 0, "2018": 15, "2019": 15, "2020": None}  # four columns, one series; 2020 empty
+    assert a["construction"] == {"2019": False, "2020": False}
+    assert a["security_changed_when"] == "2018-Q3"  # "3rdQt2018", at its precision
     assert a["latest_imagery"] == "2019-06"  # "19-Jun"
     assert a["etnam_code"] == "C_KO02" and "shawn_no" not in a  # "#N/A" is missing
     assert first.geometry.equals(Point(85.89292251, 41.79631457))
@@ -233,7 +235,10 @@ def test_geoparquet_roundtrip(make_source, tmp_path):
 
 
 def test_month_normalisation():
-    from facilitymap.fields import FieldValueError, to_month
+    from facilitymap.fields import Field, FieldValueError, convert
+
+    def to_month(value, fmt=None):
+        return convert(Field("seen", "Seen", "yearmonth"), value, fmt)
 
     assert to_month("Sun, 01 Mar 2020 00:00:00 +0000") == "2020-03"
     assert to_month("Tue, 01 Jun 2021 00:00:00 +0000") == "2021-06"
@@ -251,3 +256,21 @@ def test_explicit_date_format_in_the_mapping(make_source):
                                                   "latest_imagery": {"from": "seen", "format": "%d/%m/%Y"}})
     vocab = vocab_of(latest_imagery={"label": "Seen", "type": "yearmonth"})
     assert read_source(src, vocab).records.iloc[0]["attrs"]["latest_imagery"] == "2019-11"
+
+
+def test_bidi_controls_are_named_in_the_notes(make_source):
+    """A value holding bidi control characters is kept as it is and named in the notes (row, record, field)."""
+    text = ("id,name,lat,lon,county\n"
+            "a1,Plain,40.9,80.9,Tekes\n"
+            "a2,Camp \u202eevil,40.9,80.9,Tekes\u2067x\u200f\n"
+            "a3\u061c,Ok,41.0,81.0,Aksu\n")
+    src = make_source(text, reader="csv", fields={"record_id": "id", "name": "name", "lat": "lat", "lon": "lon",
+                                                  "county": "county"})
+    rr = read_source(src)
+    assert rr.records.set_index("record_id").loc["a2", "name"] == "Camp \u202eevil"
+    got = [(n["row"], n["record_id"], n["note"].split(";")[0]) for n in rr.notes]
+    assert got == [
+        (3, "a2", "name: contains bidi control character(s) U+202E"),
+        (3, "a2", "county: contains bidi control character(s) U+200F, U+2067"),
+        (4, "a3\u061c", "record_id: contains bidi control character(s) U+061C"),
+    ]

@@ -362,3 +362,16 @@ def test_real_sources_every_v1_record_joins_a_marker_site_or_is_reported(real):
     # every OSM outline is a site's geometry
     outlines = r.sites[r.sites.geometry.geom_type != "Point"]
     assert len(outlines) == len(inputs[OSM])
+
+
+def test_kinds_are_kept_as_given_and_only_standalone_kinds_skip_matching():
+    """A map of wells and pumps: its kinds reach the sites as the sources give them; kinds the map's
+    `standalone_kinds` names found a site each; every other kind is matched."""
+    inputs = {M: records(M, (1, "Well A", at(0, 0), {"kind": "well"}), (2, "Shrine", at(300, 0), {"kind": "shrine"})),
+              BF: records(BF, (9, "Pump A", at(10, 0), {"kind": "pump"}), (8, "Pump B", at(305, 0), {"kind": None}))}
+    r = reconcile(inputs, PRIORITY, {"standalone_kinds": ["shrine"], "method": "rules"})
+    assert members(r, "aspi-1") == [(M, "1"), (BF, "9")]
+    assert site(r, "aspi-1")["kind"] == "well" and site(r, "aspi-2")["kind"] == "shrine"
+    assert members(r, "aspi-2") == [(M, "2")]  # the shrine takes no record, though Pump B is 5 m away
+    assert site(r, "bf-8")["kind"] == reconcile_module.NO_KIND
+    assert r.report["rules"][M] == {"primary": 1, "standalone": 1}

@@ -260,3 +260,70 @@ def test_source_text_is_never_template_code():
     core = data["sites"]
     assert core["rows"][0][core["cols"].index("county")] == "CC{{ range.__name__ }}DD"
     assert '"RR{{ 7*7 }}SS"' in re.search(r'<script type="application/json" id="fm-detail-0">(.*?)</script>', html, re.S)[1]
+
+
+def test_csp_hashes_every_inline_script_and_style(page):
+    """No 'unsafe-inline': the policy lists the sha256 of each script that runs and each <style>, and nothing for
+    the JSON data blocks (never executed); the finished page needs no other hash."""
+    from facilitymap import csp
+
+    policy = csp.parse(csp.read(page))
+    assert not any("unsafe" in v for vs in policy.values() for v in vs)
+    s = scan(page)
+    code = [d for a, d in s.scripts if a.get("type") != "application/json"]
+    assert len(code) == 3 and len(s.blocks) >= 2  # Leaflet, our page script, folium's; fm-data and fm-detail-*
+    assert sorted(policy["script-src"]) == sorted(csp.sha256(c) for c in code)
+    assert len(policy["style-src"]) == 2 and all(v.startswith("'sha256-") for v in policy["style-src"])
+    assert csp.disallowed(page) == [] and csp.policy(page, render.csp_sources(render.BASEMAPS["default"])) == \
+        csp.read(page)
+    code = csp.inline_code(page)
+    assert code.style_attrs == [] and code.handlers == []  # no style or event-handler attribute in the markup
+
+
+def test_an_escaping_failure_stops_the_build(monkeypatch):
+    """The policy is computed before source text is in the page, so source text that became a script (here: the
+    list rendered without autoescaping) is not hashed: the renderer refuses to write such a page."""
+    import jinja2
+
+    loose = jinja2.Environment(loader=render._env.loader, autoescape=False, undefined=jinja2.StrictUndefined,
+                               keep_trailing_newline=True)
+    monkeypatch.setattr(render, "_env", loose)
+    monkeypatch.setattr(render, "_bdi", lambda v: str(v))
+    with pytest.raises(RuntimeError, match="an escaping failure"):
+        render.render_map(make_payload())
+
+
+def test_embed_page_has_a_policy():
+    from facilitymap import csp
+
+    out = render.render_embed("Map", "https://news.example.org/maps/x/index.html")
+    policy = csp.parse(csp.read(out))
+    assert policy["script-src"] == ["'none'"] and policy["frame-src"] == ["https://news.example.org"]
+    assert policy["style-src"][0] == "'unsafe-hashes'" and len(policy["style-src"]) == 3  # the snippet's two
+    assert csp.disallowed(out) == []
+    assert csp.parse(csp.read(render.render_embed("Map", "index.html")))["frame-src"] == ["'self'"]
+
+
+def test_list_isolates_every_source_value():
+    """In the list without JavaScript each source value that holds right-to-left text or bidi controls is its own
+    <bdi>: an unterminated U+202E in a county cannot reorder the coordinates after it."""
+    payload = make_payload()
+    f = next(f for f in payload["sites"]["features"] if f["properties"]["site_id"] == "aspi-1005")
+    f["properties"].update(county="Kona\u202e", lat=40.9, lon=80.9)
+    out = render.render_map(payload)
+    line = next(x for x in out.splitlines() if 'href="#site=aspi-1005"' in x)
+    assert "<bdi>Kona\u202e</bdi>, " in line and line.endswith(" · 40.9, 80.9</li>")
+    # values that cannot reorder anything (left-to-right letters, digits, punctuation) stay bare: the list is large
+    assert "<bdi>detention</bdi>" not in line and " · detention · " in line
+
+
+def test_layer_titles_reach_the_layer_control_as_text():
+    """A spec's layer title goes to Leaflet's layer control, which sets labels with innerHTML, through folium,
+    whose output branca renders again as jinja: it arrives escaped for both."""
+    payload = make_payload()
+    payload["layers"][0]["title"] = "T{{ 7*7 }}T " + HOSTILE["img"] + " & </script>"
+    out = render.render_map(payload)
+    assert "T49T" not in out
+    folium_script = out.rsplit("</script>", 2)[-2].rsplit("<script>", 1)[1]
+    assert "T\\u0026#123;\\u0026#123; 7*7 \\u0026#125;\\u0026#125;T \\u0026lt;img src=x" in folium_script
+    assert "onerror=\\u0026#34;" in folium_script or "onerror=\\u0026quot;" in folium_script

@@ -20,13 +20,35 @@ def _spec(tmp_path, text, name="m"):
 
 def test_keys_owned_elsewhere_are_passed_through(tmp_path):
     _spec(tmp_path, "sources: [a]\nlayers: [{id: x, color_by: kind}]\nmatch: {duplicate_m: 5}\n"
-                    "places: {table: c.csv}\ntime: {field: opened}\n")
+                    "places: {table: c.csv}\n")
     (tmp_path / "c.csv").write_text("key,local,basis\nnorth,Nordby,test\n", encoding="utf-8")
     spec = load_map_spec(tmp_path, "m")
     assert spec["layers"] == [{"id": "x", "color_by": "kind"}] and spec["match"] == {"duplicate_m": 5}
-    assert spec["places"] == {"table": "c.csv"} and spec["time"] == {"field": "opened"}
+    assert spec["places"] == {"table": "c.csv"}
     assert spec["places_table"].canonical("NORDBY") == "north"  # the table, loaded from beside the spec
     assert (spec["name"], spec["title"], spec["fields"], spec["rules"]) == ("m", "m", {}, [])
+
+
+def test_time_is_checked_against_the_sources_and_the_vocabulary(tmp_path):
+    good = ("sources: [a]\nfields: {opened: {label: Opened, type: date}, n: {label: N, type: integer}}\n"
+            "time: {rules: [{source: a, from: opened}]}\n")
+    _spec(tmp_path, good)
+    assert load_map_spec(tmp_path, "m")["time"] == {"rules": [{"source": "a", "from": "opened"}]}
+    path = _spec(tmp_path, good.replace("from: opened", "from: n").replace("}]}", "}], colour: 1}"))
+    with pytest.raises(SpecError) as err:
+        load_map_spec(tmp_path, "m")
+    assert f"{path}: time.colour: unknown key" in str(err.value)
+    path = _spec(tmp_path, good.replace("from: opened}]", "from: n}, {source: b, seen: opened}]"))
+    with pytest.raises(SpecError) as err:
+        load_map_spec(tmp_path, "m")
+    assert f"{path}: time.rules[1].source: 'b' is not a source of the map" in str(err.value)
+    path = _spec(tmp_path, good.replace("from: opened}]}", "from: n}], events: [{source: a, field: nope}]}"))
+    with pytest.raises(SpecError) as err:
+        load_map_spec(tmp_path, "m")
+    assert str(err.value).splitlines() == [
+        f"{path}: time.rules[0].from: 'n' is of type integer; `from` needs a date field (date, daterange, day, "
+        "halfyear, quarter, year, yearmonth)",
+        f"{path}: time.events[0].field: 'nope' is not a field of this map (declare it under `fields:`)"]
 
 
 def test_every_problem_is_named_at_once_with_file_and_key(tmp_path):

@@ -114,8 +114,8 @@ def test_panel_timeline_rows_marks_and_table(browser, site):
     r = open_page(browser, base)
     p = r.page
     # source A (series and events) and the claims; source B dates nothing of this site, so it has no row
-    assert p.locator(".fm-timeline g.fm-tl-row").count() == len(rows) == 2
-    titles = p.eval_on_selector_all(".fm-timeline [data-source] > title, .fm-timeline .fm-tl-claim > title",
+    assert p.locator(".fm-tl g.fm-tl-row").count() == len(rows) == 2
+    titles = p.eval_on_selector_all(".fm-tl [data-source] > title, .fm-tl .fm-tl-claim > title",
                                     "els => els.map(e => e.textContent)")
     # every mark names its source: series bars and events name source A's title, claims their claims source
     assert sum(1 for t in titles if t.endswith(f"({HOSTILE})")) == 4 + 2 + 2  # 4 + 2 bars, 2 events
@@ -146,7 +146,7 @@ def test_panel_timeline_rows_marks_and_table(browser, site):
     p.keyboard.press("Enter")
     assert p.evaluate("window.marks") == [["claim", None, "drill"], ["event", "src-a", "changed"]]
     SHOTS.mkdir(parents=True, exist_ok=True)
-    p.locator(".fm-timeline").screenshot(path=str(SHOTS / "timeline-panel.png"))
+    p.locator(".fm-tl").screenshot(path=str(SHOTS / "timeline-panel.png"))
     assert r.page_errors == [] and r.console_errors == [] and r.off_site_requests() == []
     r.close()
 
@@ -222,14 +222,14 @@ def test_panel_of_a_real_site_with_the_tekes_drill(browser, tmp_path):
 
     spec = builder.load_map_spec(REPO / "maps", "xinjiang")
     data = builder.assemble(spec, builder.select_sources(load_sources(REPO / "sources"), spec, "xinjiang"))
-    rec, claims = data["reconciled"].records, data["annotations"]["claims"]
+    rec, claims = data.reconciled.records, data.annotations["claims"]
     drill = next(c for c in claims if c["id"] == "tekes-tiger-chair-drill")
     with_v1 = set(rec[rec.source == "aspi-camp-dataset-v1"].site_id)
     sid = sorted(s for s in drill["site_ids"] if s in with_v1)[0]
-    titles = {s["slug"]: s["title"] for s in data["sources"]}
+    titles = {s["slug"]: s["title"] for s in data.sources}
     rows = timeline.site_rows(XINJIANG_TIME, rec[rec.site_id == sid], [c for c in claims if sid in c["site_ids"]],
                               titles)
-    time = timeline.time_payload(XINJIANG_TIME, data["reconciled"].sites, rec, claims)
+    time = timeline.time_payload(XINJIANG_TIME, data.reconciled.sites, rec, claims)
     (tmp_path / "index.html").write_text(page_html({"time": time, "rows": rows, "name": sid}), encoding="utf-8")
     with serve(tmp_path) as base:
         r = open_page(browser, base)
@@ -242,6 +242,6 @@ def test_panel_of_a_real_site_with_the_tekes_drill(browser, tmp_path):
                 "Tekes)"] in [[row[0], row[1], row[2]] for row in table]
         assert any(row[2].startswith("facilities with buildings, per ASPI v1: ") for row in table)
         SHOTS.mkdir(parents=True, exist_ok=True)
-        p.locator(".fm-timeline").screenshot(path=str(SHOTS / "timeline-panel-xinjiang.png"))
+        p.locator(".fm-tl").screenshot(path=str(SHOTS / "timeline-panel-xinjiang.png"))
         assert r.page_errors == [] and r.off_site_requests() == []
         r.close()

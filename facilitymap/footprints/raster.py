@@ -43,6 +43,14 @@ DATE_TAGS = (
 COLUMNS = ["id", "path", "datetime", "datetime_source", "crs", "bands", "width", "height", "collection",
            "cloud_cover", "platform", "tile", "url", "image", "image_bounds", "geometry"]
 
+class RasterError(ValueError):
+    """A raster that cannot be used: names the file and the reason (no georeference, over a limit)."""
+
+
+class EmptyFootprintWarning(UserWarning):
+    """A raster whose valid-data footprint is empty: it is kept in the source but covers no site."""
+
+
 LICENCE = {"name": "as-provided-by-the-user",
            "title": "As provided by the user: state the imagery's licence here before publishing"}
 
@@ -58,15 +66,27 @@ def raster_footprints(paths: list[Path], date_pattern: str | None = None, image_
     image_bounds = [[south, west], [north, east]] for a Leaflet ImageOverlay). Columns collection ("local"),
     cloud_cover, platform, tile and url make the rows usable as scenes in `coverage`.
     """
+    from .. import limits
+
     paths = [Path(p) for p in paths]
     ids = _unique_ids(paths)
     rows = []
     for rid, path in zip(ids, paths):
+        size_problem = limits.check_file_size(path)
+        if size_problem:
+            raise RasterError(f"{path}: {size_problem}")
         with rasterio.open(path) as src:
             if src.crs is None or src.transform == Affine.identity():
-                raise ValueError(f"{path}: raster has no coordinate reference system or geotransform; "
-                                 "it cannot be placed on the map")
+                raise RasterError(f"{path}: raster has no coordinate reference system or geotransform; "
+                                  "it cannot be placed on the map")
+            too_big = limits.exceeded("raster_pixels", src.width * src.height)
+            if too_big:  # checked from the header, before a pixel is read
+                raise RasterError(f"{path}: {src.width:,} × {src.height:,} pixels: {too_big}")
             geom = _footprint(src, max_size)
+            if geom.is_empty:
+                warnings.warn(EmptyFootprintWarning(
+                    f"{path}: no pixel holds data (every pixel is nodata or masked): its footprint is empty, "
+                    "so it covers no site"), stacklevel=2)
             when, how = _file_date(path, date_pattern)
             if when is None:
                 when, how = _metadata_date(src)
@@ -276,8 +296,9 @@ def write_raster_source(gdf_or_paths, out_dir: Path, slug: str, date_pattern: st
     if target.exists():
         raise FileExistsError(f"{target} already exists: choose another --slug or remove it")
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{slug}.", dir=out_dir))
-    try:
+    tmp = None
+    try:  # from the mkdtemp on: an error, Ctrl-C or SIGTERM (cli.py raises it) removes the temp folder
+        tmp = Path(tempfile.mkdtemp(prefix=f".{slug}.", dir=out_dir))
         if isinstance(gdf_or_paths, gpd.GeoDataFrame):
             gdf = gdf_or_paths.copy()
             images = tmp / "images"
@@ -303,7 +324,8 @@ def write_raster_source(gdf_or_paths, out_dir: Path, slug: str, date_pattern: st
             json.dumps(descriptor, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
         os.rename(tmp, target)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
 

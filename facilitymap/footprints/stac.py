@@ -134,6 +134,30 @@ def month_windows(start: str, end: str) -> list[str]:
     return out
 
 
+WORLD = (-180.0, -90.0, 180.0, 90.0)
+
+
+def world_footprint(geometry: dict) -> tuple[dict, bool]:
+    """The footprint cut to longitude ±180 / latitude ±90, and whether it had to be cut.
+
+    Real catalogues give footprints a hair outside the world: Earth Search's Copernicus DEM tile at the antimeridian
+    reaches longitude -180.0014 (the outer half of its edge pixels), which a source reader rejects as out of range."""
+    import shapely
+    from shapely.geometry import box, mapping, shape
+
+    try:
+        geom = shape(geometry)
+    except Exception:  # shapely raises several types for bad GeoJSON: the reader judges it later
+        return geometry, False
+    x0, y0, x1, y1 = geom.bounds
+    if x0 >= WORLD[0] and y0 >= WORLD[1] and x1 <= WORLD[2] and y1 <= WORLD[3]:
+        return geometry, False
+    cut = shapely.make_valid(geom).intersection(box(*WORLD))
+    if cut.is_empty:
+        return geometry, False
+    return mapping(cut), True
+
+
 def slim_item(item: dict) -> dict:
     """The part of a STAC item the map needs: footprint, time, cloud, platform, tile, link to the item."""
     props = item.get("properties") or {}
@@ -201,14 +225,17 @@ class _Checkpoint:
             yield from json.loads((self.pages_dir / f"{n:06d}.json").read_text("utf-8"))
 
     def add_page(self, window: str, items: list[dict], next_link: dict | None, duplicates: int,
-                 no_geometry: int = 0) -> None:
+                 no_geometry: int = 0, clipped: int = 0) -> None:
         st = self.state
         n = st["pages"] + 1
         if st["window"] != window:  # first page of this window: remember where it started, for a rewind
-            st["window_start"] = {k: st.get(k, 0) for k in ("pages", "items", "duplicates", "no_geometry")}
+            st["window_start"] = {k: st.get(k, 0) for k in ("pages", "items", "duplicates", "no_geometry",
+                                                            "clipped")}
         _write_atomic(self.pages_dir / f"{n:06d}.json", json.dumps(items, sort_keys=True).encode("utf-8"))
         st["pages"], st["items"], st["duplicates"] = n, st["items"] + len(items), st["duplicates"] + duplicates
         st["no_geometry"] = st.get("no_geometry", 0) + no_geometry
+        if clipped:
+            st["clipped"] = st.get("clipped", 0) + clipped
         if next_link is None:
             st["done"].append(window)
             st["window"], st["next"], st["links"] = None, None, []
@@ -305,7 +332,8 @@ def harvest(out_dir: Path, bbox: tuple[float, float, float, float], collections:
             bar.close()
     table = _items_table(ckpt)
     stats = {"items": table.num_rows, "pages": ckpt.state["pages"], "duplicates": ckpt.state["duplicates"],
-             "no_geometry": ckpt.state.get("no_geometry", 0), "windows": len(windows), "fields": fields is not None}
+             "no_geometry": ckpt.state.get("no_geometry", 0), "clipped": ckpt.state.get("clipped", 0),
+             "windows": len(windows), "fields": fields is not None}
     folder = _write_source(out_dir, slug, table, query, stats)
     shutil.rmtree(ckpt.folder)
     _fsync_dir(out_dir)
@@ -352,7 +380,7 @@ def _harvest_window(search: Any, io: _HarvestIO, ckpt: _Checkpoint, window: str,
         nxt = next((ln for ln in page.get("links", []) if ln.get("rel") == "next"), None)
         if nxt is not None and _link_key(nxt) in links_seen:
             raise RepeatedPageError(nxt["href"], f"next link already followed in window {window}")
-        kept, dup, nogeom = [], 0, 0
+        kept, dup, nogeom, clipped = [], 0, 0, 0
         for f in feats:
             key = (f.get("collection"), f["id"])
             if key in seen:
@@ -362,12 +390,15 @@ def _harvest_window(search: Any, io: _HarvestIO, ckpt: _Checkpoint, window: str,
                 nogeom += 1
                 continue
             seen.add(key)
-            kept.append(slim_item(f))
+            slim = slim_item(f)
+            slim["geometry"], was_cut = world_footprint(slim["geometry"])
+            clipped += was_cut
+            kept.append(slim)
         if max_items is not None:
             kept = kept[: max(0, max_items - st["items"])]
             if st["items"] + len(kept) >= max_items:
                 nxt = None
-        ckpt.add_page(window, kept, nxt, dup, nogeom)
+        ckpt.add_page(window, kept, nxt, dup, nogeom, clipped)
         bar.update(len(kept))
         if nxt is None:
             return
@@ -423,8 +454,9 @@ def _licences(collections: list[str]) -> list[dict]:
 
 def _write_source(out_dir: Path, slug: str, table: Any, query: dict, stats: dict) -> Path:
     target = out_dir / slug
-    tmp = Path(tempfile.mkdtemp(prefix=f".{slug}.", suffix=".tmp", dir=out_dir))
-    try:
+    tmp = old = None
+    try:  # from the mkdtemp on: an error, Ctrl-C or SIGTERM (cli.py raises it) removes the temp folder
+        tmp = Path(tempfile.mkdtemp(prefix=f".{slug}.", suffix=".tmp", dir=out_dir))
         import stac_geoparquet.arrow as sga
 
         sga.to_parquet(table, tmp / RESOURCE)
@@ -435,7 +467,6 @@ def _write_source(out_dir: Path, slug: str, table: Any, query: dict, stats: dict
                       (json.dumps(descriptor, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())
         _write_atomic(tmp / "README.md", _readme(descriptor).encode("utf-8"))
         _fsync_dir(tmp)
-        old = None
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{slug}.", suffix=".old", dir=out_dir))
             os.replace(target, old / slug)
@@ -444,7 +475,11 @@ def _write_source(out_dir: Path, slug: str, table: Any, query: dict, stats: dict
         if old is not None:
             shutil.rmtree(old)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and (old / slug).exists() and not target.exists():
+            os.replace(old / slug, target)  # stopped between the two renames: the previous source goes back
+        for folder in (tmp, old):
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
         raise
     return target
 
@@ -481,7 +516,8 @@ def _descriptor(slug: str, query: dict, stats: dict, parquet: Path) -> dict:
                       "limit": query["limit"], "max_items": query["max_items"], "method": query["method"],
                       "windows": "one search per calendar month"},
             "harvest": {"items": stats["items"], "pages": stats["pages"], "duplicates_dropped": stats["duplicates"],
-                        "no_geometry_dropped": stats["no_geometry"], "windows": stats["windows"],
+                        "no_geometry_dropped": stats["no_geometry"], "clipped_to_world": stats["clipped"],
+                        "windows": stats["windows"],
                         "fields_extension": stats["fields"]},
         },
     }
@@ -500,7 +536,8 @@ Harvested with `facilitymap footprints fetch` from {fm['endpoint']} on {fm['retr
 - Query: bbox {q['bbox']}, collections {', '.join(q['collections'])}, datetime {q['datetime']}
   (one search per calendar month, page size {q['limit']}{cap}).
 - Result: {h['items']} items in {h['pages']} pages; {h['duplicates_dropped']} duplicates and
-  {h['no_geometry_dropped']} items without a footprint (null geometry) dropped.
+  {h['no_geometry_dropped']} items without a footprint (null geometry) dropped; {h['clipped_to_world']} footprints
+  reaching past longitude ±180 or latitude ±90 cut to the world.
 - File: `{res['path']}` (stac-geoparquet), {res['bytes']} bytes, {res['hash']}.
 
 ## Licence of the imagery

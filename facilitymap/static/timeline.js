@@ -76,7 +76,7 @@ const fmTimeline = (() => {
       return {row, marks, outside, lanes: ends.length, h: 13 + ends.length * lane + (row.series || []).length * band + 6};
     });
     const height = layout.reduce((t, r) => t + r.h, 0) + axisH;
-    const fig = el(doc, "figure", {class: "fm-timeline", id});
+    const fig = el(doc, "figure", {class: "fm-tl", id});
     // an image, unless its marks are buttons: then a group (an image may not hold interactive parts)
     const svg = svgEl(doc, "svg", {width, height, viewBox: `0 0 ${width} ${height}`,
                                    role: opts.onMark ? "group" : "img", "aria-labelledby": id + "-cap",
@@ -91,7 +91,11 @@ const fmTimeline = (() => {
     let yTop = 2;
     for (const {row, marks, outside, lanes, h} of layout) {
       const g = svg.appendChild(svgEl(doc, "g", {class: "fm-tl-row", "data-source": row.source || ""}));
-      g.appendChild(svgEl(doc, "text", {x: 4, y: yTop + 9, "font-size": 10, fill: COLORS.axis}, row.title));
+      // a long title is cut to the figure's width (about 5.6 px a character); its <title> and the table keep it whole
+      const room = Math.floor((width - 8) / 5.6), full = String(row.title === null ? "" : row.title);
+      const label = g.appendChild(svgEl(doc, "text", {x: 4, y: yTop + 9, "font-size": 10, fill: COLORS.axis},
+                                        full.length > room ? full.slice(0, room - 1) + "\u2026" : full));
+      if (full.length > room) label.appendChild(svgEl(doc, "title", {}, full));
       for (const m of marks.concat(outside)) {
         const e = m.e;
         let title, what;

@@ -37,8 +37,12 @@
     return el;
   };
 
+  /* As registry.py checks links: http or https in any case, a host, no whitespace anywhere (the URL parser would
+     drop a trailing newline or tab silently); nothing else becomes a link. */
+  const HTTP_URL = /^https?:\/\/[^\s\/?#]+\S*$/i;
+
   app.safeUrl = function safeUrl(url) {
-    if (typeof url !== "string" || !url) return null;
+    if (typeof url !== "string" || !HTTP_URL.test(url)) return null;
     try {
       const u = new URL(url);
       return u.protocol === "http:" || u.protocol === "https:" ? u.href : null;
@@ -54,13 +58,32 @@
     return app.h("a", { href: ok, target: "_blank", rel: "noopener noreferrer", text: text || url });
   };
 
+  /* Source text inline among other text: a <bdi>, so bidi controls or right-to-left script in the value cannot
+     reorder what stands around it. (Elements holding one value alone, like a <dd>, are their own paragraph.) */
+  app.bdi = (v) => app.h("bdi", { text: app.show(v) });
+
+  /* values (source text) as <bdi>s with `sep` (our text) between them. */
+  app.joined = (values, sep) => {
+    const out = [];
+    values.forEach((v, i) => { if (i) out.push(sep); out.push(app.bdi(v)); });
+    return out;
+  };
+
+  /* A status line: parts are our text (strings) or source text (wrapped in <bdi>). */
+  app.say = function say(el, parts) {
+    while (el.firstChild) el.removeChild(el.firstChild);
+    parts.forEach((p) => { el.appendChild(typeof p === "object" ? p : document.createTextNode(p)); });
+  };
+
   app.show = function show(v) {
     if (v === null || v === undefined) return "";
     if (typeof v === "object") return JSON.stringify(v);
     return String(v);
   };
 
-  app.norm = (s) => app.show(s).normalize("NFKC").toLocaleLowerCase();
+  /* Text as search compares it: compatibility forms folded, lower case, Latin accents dropped ("Étienne" is found
+     by "etienne"; only the combining marks U+0300-036F go, so other scripts' marks stay). */
+  app.norm = (s) => app.show(s).normalize("NFKC").toLocaleLowerCase().normalize("NFD").replace(/[\u0300-\u036f]/g, "").normalize("NFC");
 
   app.has = (v) => v !== null && v !== undefined && v !== "";
 

@@ -26,7 +26,7 @@
     const slugs = SD.slugs || [];
     app.siteData = { links: SD.links, chunk: SD.chunk || 1, chunks: new Map() };
     app.sites = (SD.rows || []).map((row, i) => {
-      const p = {};
+      const p = Object.create(null);  // keyed by field names from the data: no inherited "constructor" etc.
       core.forEach((c) => { p[c] = row[col.get(c)]; });
       const src = (row[col.get("_src")] || []).map((k) => slugs[k]);
       const g = row[col.get("_geom")];
@@ -46,7 +46,9 @@
   /* The label of a field, from payload.fields. */
   app.label = function (field) {
     const f = Object.prototype.hasOwnProperty.call(app.fields, field) ? app.fields[field] : null;
-    return (f && f.label) || field;
+    if (f && f.label) return f.label;
+    const lang = /^name_([a-z]{2,3}(?:_[a-z0-9]{2,8})*)$/.exec(field);  // the role name_<tag> (fields.role)
+    return lang ? "Name (" + lang[1].replace(/_/g, "-") + ")" : field;
   };
 
   /* A short name for a source: the abbreviation in its publisher's name ("... (ABC)"), or the publisher. */
@@ -61,7 +63,7 @@
 
   /* A value [value, record index] stands for {value, source, record_id} of that record. */
   function expandAttributes(attrs, recs) {
-    const out = {};
+    const out = Object.create(null);
     Object.keys(attrs).forEach((k) => {
       out[k] = Array.isArray(attrs[k]) ? attrs[k].map((a) => {
         if (!Array.isArray(a)) return a;
@@ -104,6 +106,7 @@
       if (k === "~absent") d[k].forEach((c) => { delete p[c]; });
       else if (k === "~feature") s.feature = d[k];
       else if (k === "~review") s.review = d[k];  // to_review entries about the site: beside its properties
+      else if (k === "~time") s.timeline = d[k];  // its panel timeline rows (timeline.site_rows), not a property
       else if (k === "attributes" && d[k] && typeof d[k] === "object") p[k] = expandAttributes(d[k], d.records || []);
       else if (k === "imagery" && d[k] && d[k].links && !Array.isArray(d[k].links) && typeof d[k].links === "object") {
         p[k] = Object.assign({}, d[k], { links: app.fillLinks(sd.links, p.lon, p.lat, d[k].links.t) });

@@ -122,46 +122,66 @@
     return drawn;
   };
 
-  /* The site's layer and class in words, under the panel title. */
-  app.siteSubtitle = function (s) {
-    const p = s.p, bits = [], layer = app.layers[s.layer];
+  /* The site's layer, class and place, under the panel title: [[value, ...] per part], values from the data. */
+  function subtitleParts(s) {
+    const p = s.p, parts = [], layer = app.layers[s.layer];
     if (layer) {
-      bits.push(layer.title);
-      if (layer.color_by && s.cls !== null && layer.legend[s.cls]) bits.push(app.entryLabel(layer, layer.legend[s.cls], true));
+      parts.push([layer.title]);
+      if (layer.color_by && s.cls !== null && layer.legend[s.cls]) parts.push([app.entryLabel(layer, layer.legend[s.cls], true)]);
     }
-    const place = [p.county, p.prefecture || p.region].filter(has).join(", ");
-    if (place) bits.push(place);
-    return bits.join(" \u00b7 ");
+    const place = [p.county, p.prefecture || p.region].filter(has);
+    if (place.length) parts.push(place);
+    return parts;
+  }
+
+  /* As text (for tooltips and tests). */
+  app.siteSubtitle = (s) => subtitleParts(s).map((vs) => vs.join(", ")).join(" \u00b7 ");
+
+  /* As nodes: each value in its own <bdi>, so a right-to-left mark in a county cannot reorder the line. */
+  app.siteSubtitleNodes = function (s) {
+    const out = [];
+    subtitleParts(s).forEach((vs, i) => {
+      if (i) out.push(" \u00b7 ");
+      app.joined(vs, ", ").forEach((n) => { out.push(n); });
+    });
+    return out;
   };
 
-  /* "Reading the map": the spec's `about` text, else a sentence per layer. */
+  /* "Reading the map": the spec's `about` text, else a sentence per layer; nodes for a <p> (spec text in <bdi>). */
   app.aboutLayers = function () {
-    if (app.meta.about) return app.meta.about;
-    return app.layers.filter((l) => l.count).map((l) => {
-      let t = l.title + (l.geometry === "outlines" ? ": outlines of sites." : l.color_by ? ": coloured by " + app.label(l.color_by) + "." : ".");
-      if (l.note) t += " " + l.note;
-      if (!l.visible) t += " (Off at start; turn it on in the layer control.)";
-      return t;
-    }).join(" ");
+    if (app.meta.about) return [app.bdi(app.meta.about)];
+    const out = [];
+    app.layers.filter((l) => l.count).forEach((l, i) => {
+      if (i) out.push(" ");
+      out.push(app.bdi(l.title));
+      if (l.geometry === "outlines") out.push(": outlines of sites.");
+      else if (l.color_by) out.push(": coloured by ", app.bdi(app.label(l.color_by)), ".");
+      else out.push(".");
+      if (l.note) out.push(" ", app.bdi(l.note));
+      if (!l.visible) out.push(" (Off at start; turn it on in the layer control.)");
+    });
+    return out;
   };
 
   function swatch(colour, text, cls) {
-    const style = cls ? "border-color:" + colour : "background:" + colour;
-    return h("li", null, [h("span", { className: "fm-swatch" + (cls ? " " + cls : ""), style: style, "aria-hidden": "true" }), text]);
+    /* Set through the CSSOM: the page's Content-Security-Policy allows no style attribute. */
+    const sw = h("span", { className: "fm-swatch" + (cls ? " " + cls : ""), "aria-hidden": "true" });
+    if (cls) sw.style.borderColor = colour; else sw.style.background = colour;
+    return h("li", null, [sw].concat(text));
   }
 
   /* A layer's legend section: its title, its entries (value, colour, count), its note and sources. */
   function legendSection(layer, first) {
     const parts = [];
     if (layer.geometry === "outlines") {
-      return [h("ul", null, [swatch(layer.color, layer.title, "fm-swatch-outline")])];
+      return [h("ul", null, [swatch(layer.color, [app.bdi(layer.title)], "fm-swatch-outline")])];
     }
-    const entries = layer.color_by ? layer.legend.filter((e) => e[2] > 0).map((e) => swatch(e[1], app.entryLabel(layer, e) + " (" + e[2] + ")"))
-      : [swatch(layer.color, layer.title)];
+    const entries = layer.color_by ? layer.legend.filter((e) => e[2] > 0).map((e) => swatch(e[1], [app.bdi(app.entryLabel(layer, e)), " (" + e[2] + ")"]))
+      : [swatch(layer.color, [app.bdi(layer.title)])];
     const ul = h("ul", null, entries);
     let note = null;
     if (layer.note || layer.sources.length) {
-      note = h("p", null, [layer.note ? layer.note + " " : ""]);
+      note = h("p", null, layer.note ? [app.bdi(layer.note), " "] : []);
       const srcs = layer.sources.map((slug) => app.sourceBySlug.get(slug)).filter(Boolean);
       if (srcs.length) {
         note.appendChild(document.createTextNode(srcs.length === 1 ? "Source: " : "Sources: "));
@@ -172,10 +192,10 @@
       }
     }
     if (!layer.color_by) return [ul];
-    const title = layer.title + (layer.visible ? "" : " (layer off at start)");
-    if (first) return [h("h2", { text: title }), ul, note];
+    const title = () => [app.bdi(layer.title), layer.visible ? "" : " (layer off at start)"];
+    if (first) return [h("h2", null, title()), ul, note];
     /* Long lists fold away so the legend does not cover the map. */
-    const sub = h("details", { className: "fm-legend-sub" }, [h("summary", { text: title + ": " + layer.count + " sites" }), ul, note]);
+    const sub = h("details", { className: "fm-legend-sub" }, [h("summary", null, title().concat([": " + layer.count + " sites"])), ul, note]);
     if (layer.visible && entries.length <= 4) sub.open = true;
     parts.push(sub);
     return parts;

@@ -83,7 +83,8 @@
   }
 
   function setHash(hash) {
-    const base = location.href.split("#")[0];
+    const base = location.href.split("#")[0], extra = app.hashExtra ? app.hashExtra() : "";  // e.g. "t=2018"
+    hash = [hash, extra].filter(Boolean).join("&");
     try {
       history.replaceState(null, "", hash ? base + "#" + hash : base);
     } catch (e) { /* sandboxed frames may refuse; the page still works */ }
@@ -155,7 +156,7 @@
   function licenceNode(lic) {
     if (!lic) return h("span", { text: "No licence stated" });
     const text = lic.title || lic.name || "No licence stated";
-    return safeUrl(lic.path) ? link(lic.path, text) : h("span", { text: text });
+    return safeUrl(lic.path) ? link(lic.path, text) : app.bdi(text);
   }
 
   function sourceCitation(slug) {
@@ -163,17 +164,18 @@
     if (!s) return h("span", { text: slug });
     const lic = (s.licence) || (s.licenses && s.licenses[0]);
     return h("span", null, [
-      s.citation || s.title || slug, ". ",
-      s.publisher ? s.publisher + ". " : "",
+      app.bdi(String(s.citation || s.title || slug).replace(/\.\s*$/, "")), ". ",  // one full stop, also after "2026."
+      s.publisher ? app.bdi(s.publisher) : "", s.publisher ? ". " : "",
       "Licence: ", licenceNode(lic), ". ",
-      s.retrieved ? "Retrieved " + s.retrieved + ". " : "",
+      s.retrieved ? "Retrieved " : "", s.retrieved ? app.bdi(s.retrieved) : "", s.retrieved ? ". " : "",
       safeUrl(s.citation_url) ? link(s.citation_url) : ""
     ]);
   }
 
   app.workCitation = function (c) {
+    const bdi = app.bdi;
     if (c.reference) {
-      const ref = h("span", null, [c.reference + (c.locator ? ", " + c.locator : "") + ". "]);
+      const ref = h("span", null, [bdi(c.reference), c.locator ? ", " : "", c.locator ? bdi(c.locator) : "", ". "]);
       if (c.quote) { ref.appendChild(h("q", { text: c.quote })); ref.appendChild(document.createTextNode(" ")); }
       if (c.url) ref.appendChild(link(c.url));
       if (safeUrl(c.archived_url)) {
@@ -185,19 +187,19 @@
     }
     const who = c.author || c.publisher || "";
     const parts = [];
-    if (who) parts.push(who + ", ");
-    parts.push("\u201c" + (c.title || "Untitled") + "\u201d");
-    if (c.journal || c["container-title"]) parts.push(", " + (c.journal || c["container-title"]));
-    if (c.volume) parts.push(", vol. " + c.volume);
-    if (c.pages) parts.push(", pp. " + c.pages);
-    if (c.publisher && c.author) parts.push(", " + c.publisher);
-    parts.push(" (" + (c.published || "n.d.") + ")");
-    if (c.locator) parts.push(", " + c.locator);
+    if (who) parts.push(bdi(who), ", ");
+    parts.push("\u201c", bdi(c.title || "Untitled"), "\u201d");
+    if (c.journal || c["container-title"]) parts.push(", ", bdi(c.journal || c["container-title"]));
+    if (c.volume) parts.push(", vol. ", bdi(c.volume));
+    if (c.pages) parts.push(", pp. ", bdi(c.pages));
+    if (c.publisher && c.author) parts.push(", ", bdi(c.publisher));
+    parts.push(" (", bdi(c.published || "n.d."), ")");
+    if (c.locator) parts.push(", ", bdi(c.locator));
     parts.push(". ");
     const node = h("span", null, parts);
     if (c.quote) node.appendChild(h("q", { text: c.quote }));
     if (c.quote) node.appendChild(document.createTextNode(" "));
-    if (c.doi) node.appendChild(h("span", { text: "DOI " + c.doi + " " }));
+    if (c.doi) node.appendChild(h("span", null, ["DOI ", bdi(c.doi), " "]));
     if (safeUrl(c.url)) node.appendChild(link(c.url));
     if (safeUrl(c.archived_url)) {
       node.appendChild(document.createTextNode(" (archived: "));
@@ -229,7 +231,7 @@
         const n = app.sourceShort(slug);
         if (names.indexOf(n) < 0) names.push(n);
       });
-      if (names.length) dd.appendChild(h("span", { className: "fm-src", text: " \u2014 " + names.join(", ") }));
+      if (names.length) dd.appendChild(h("span", { className: "fm-src" }, [" \u2014 "].concat(app.joined(names, ", "))));
       byValue.get(k).forEach((slug) => { dd.appendChild(cites.mark(cites.source(slug))); });
     });
     return dd;
@@ -238,14 +240,15 @@
   function isOutlineSource(slug) { return (app.sourceBySlug.get(slug) || {}).layer === "outlines"; }
 
   function buildSite(s, body) {
-    const p = app.fullSite(s), cites = app.Citations(), attrs = p.attributes || {};
+    const p = app.fullSite(s), cites = app.Citations(), attrs = p.attributes || Object.create(null);
     const label = app.label, sourceShort = app.sourceShort;
-    body.appendChild(h("p", { className: "fm-sub", text: app.siteSubtitle(s) }));
+    body.appendChild(h("p", { className: "fm-sub" }, app.siteSubtitleNodes(s)));
 
     const names = h("dl", { className: "fm-dl" });
+    const english = has(app.fields.name_en);  // a map that declares English names shows the main name as one
     nameFields(p).forEach((k) => {
       const lang = k.slice(5).replace(/_/g, "-");
-      nameRow(names, label(k), k === "name_en" ? p.name_en || p.name : p[k], lang);
+      nameRow(names, label(k), k === "name_en" && english ? p.name_en || p.name : p[k], lang);
     });
     if (names.firstChild) {
       body.appendChild(h("h3", { text: "Names" }));
@@ -273,7 +276,7 @@
       const ul = h("ul", { className: "fm-list-plain" });
       recs.forEach((r) => {
         const src = app.sourceBySlug.get(r.source);
-        const li = h("li", null, [(src && src.title) || r.source, ", record ", h("bdi", { text: show(r.record_id) })]);
+        const li = h("li", null, [app.bdi((src && src.title) || r.source), ", record ", h("bdi", { text: show(r.record_id) })]);
         li.appendChild(cites.mark(cites.source(r.source)));
         const rl = recordLink(src, show(r.record_id));
         if (rl) {
@@ -290,12 +293,12 @@
       body.appendChild(h("h3", { text: "Where the datasets disagree" }));
       const dl = h("ul", { className: "fm-list-plain" });
       dis.forEach((d) => {
-        const li = h("li", null, [h("strong", { text: label(d.field) + ": " })]);
+        const li = h("li", null, [h("strong", null, [app.bdi(label(d.field)), ": "])]);
         (d.values || []).forEach((v, i) => {
           if (i) li.appendChild(document.createTextNode("; "));
           li.appendChild(h("bdi", { text: show(v.value) }));
           if (v.source) {
-            li.appendChild(h("span", { className: "fm-src", text: " (" + sourceShort(v.source) + ")" }));
+            li.appendChild(h("span", { className: "fm-src" }, [" (", app.bdi(sourceShort(v.source)), ")"]));
             li.appendChild(cites.mark(cites.source(v.source)));
           }
         });
@@ -309,7 +312,7 @@
     if (s.outline) {
       const outlineRec = recs.filter((r) => isOutlineSource(r.source))[0];
       body.appendChild(h("h3", { text: outlineTitle }));
-      const op = h("p", null, ["Outline drawn on the map from ", outlineRec ? sourceShort(outlineRec.source) : "the outline source"]);
+      const op = h("p", null, ["Outline drawn on the map from ", outlineRec ? app.bdi(sourceShort(outlineRec.source)) : "the outline source"]);
       if (outlineRec) op.appendChild(cites.mark(cites.source(outlineRec.source)));
       op.appendChild(document.createTextNode("."));
       body.appendChild(op);
@@ -326,7 +329,7 @@
         const li = h("li", null, [
           document.createTextNode(n.method === "containment" ? "Inside the outline of " : "Within " + n.distance_m + " m of the outline of "),
           b,
-          document.createTextNode(" (" + sourceShort(n.source) + " " + n.record_id + ")")
+          " (", app.bdi(sourceShort(n.source)), " ", app.bdi(n.record_id), ")"
         ]);
         li.appendChild(cites.mark(cites.source(n.source)));
         nl.appendChild(li);
@@ -347,7 +350,7 @@
       const tb = h("tbody");
       rest.forEach((k) => {
         attrs[k].forEach((a) => {
-          const src = h("td", { text: a.source ? sourceShort(a.source) : "" });
+          const src = h("td", null, [a.source ? app.bdi(sourceShort(a.source)) : ""]);
           if (a.source) src.appendChild(cites.mark(cites.source(a.source)));
           tb.appendChild(h("tr", null, [h("th", { scope: "row", text: label(k) }), h("td", null, [h("bdi", { text: show(a.value) })]), src]));
         });
@@ -374,14 +377,14 @@
     fp._fmScene = sceneId || null;
     fp.eachLayer((l) => { l._fmScene = sceneId || null; });
     footprintLayer = fp;
-    app.statusEl.textContent = "Footprint of scene " + (sceneId || "") + " drawn on the map.";
+    app.say(app.statusEl, ["Footprint of scene ", app.bdi(sceneId || ""), " drawn on the map."]);
     fp.addTo(app.highlight);
     app.map.fitBounds(fp.getBounds(), { animate: false, padding: [20, 20] });
   };
 
   app.openSite = function (id, opts) {
     const s = app.siteById.get(id);
-    if (!s) { app.statusEl.textContent = "No site with the id " + id + " on this map."; return false; }
+    if (!s) { app.say(app.statusEl, ["No site with the id \u201c", app.bdi(id), "\u201d on this map."]); return false; }
     opts = opts || {};
     if (opts.from !== "hash" && document.activeElement && document.activeElement !== document.body) {
       app.opener = app.opener || document.activeElement;
@@ -441,7 +444,7 @@
       const meta = app.meta;
       if (meta.description) body.appendChild(h("p", { text: meta.description }));
       body.appendChild(h("h3", { text: "Reading the map" }));
-      body.appendChild(h("p", { text: app.aboutLayers() }));
+      body.appendChild(h("p", null, app.aboutLayers()));
       const mc = app.claims.filter(app.isMapClaim);
       if (mc.length) {
         body.appendChild(h("h3", { text: "Findings about the whole map" }));
@@ -456,7 +459,7 @@
   };
 
   app.applyHash = function (focus) {
-    const hash = location.hash.replace(/^#/, "");
+    const hash = location.hash.replace(/^#/, "").split("&").filter((p) => !/^t=/.test(p)).join("&");  // t: 65-timeline
     const m = /^site=(.+)$/.exec(hash);
     if (m) {
       let id;

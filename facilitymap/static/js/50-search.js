@@ -36,7 +36,7 @@
           cb.checked = !hidden.has(k);
           cb.addEventListener("change", () => { if (cb.checked) hidden.delete(k); else hidden.add(k); update(); });
           boxes.push(cb);
-          fs.appendChild(h("label", { className: "fm-check", "for": id }, [cb, app.entryLabel(layer, e)]));
+          fs.appendChild(h("label", { className: "fm-check", "for": id }, [cb, app.bdi(app.entryLabel(layer, e))]));
         });
         body.appendChild(fs);
       });
@@ -65,8 +65,8 @@
         visible.slice(0, 100).forEach((s) => {
           const b = h("button", { type: "button", className: "fm-linkbtn", "data-site": s.id }, [h("bdi", { text: s.title })]);
           const other = Object.keys(s.p).filter((k) => /^name_/.test(k) && k !== "name_en" && has(s.p[k]) && s.p[k] !== s.title)[0];
-          const extra = [other ? s.p[other] : null, s.p.county].filter(has).join(" \u00b7 ");
-          if (extra) b.appendChild(h("span", { className: "fm-src", text: " \u2014 " + extra }));
+          const extra = [other ? s.p[other] : null, s.p.county].filter(has);
+          if (extra.length) b.appendChild(h("span", { className: "fm-src" }, [" \u2014 "].concat(app.joined(extra, " \u00b7 "))));
           b.addEventListener("click", () => { app.opener = app.searchButton(); app.openSite(s.id, { from: "search" }); });
           results.appendChild(h("li", null, [b]));
         });

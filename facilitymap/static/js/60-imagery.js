@@ -136,7 +136,7 @@
     function sceneLine(id, prefix) {
       const sc = scene(id) || {};
       const bits = [day(sc.datetime), sc.collection || (own(store.rasters, id) ? "local image" : ""), sc.cloud_cover !== null && sc.cloud_cover !== undefined ? sc.cloud_cover + "% cloud" : ""].filter(has);
-      const li = h("li", { "data-scene": id }, [prefix ? h("strong", { text: prefix + ": " }) : null, bits.join(" \u00b7 ") + " "]);
+      const li = h("li", { "data-scene": id }, [prefix ? h("strong", { text: prefix + ": " }) : null].concat(app.joined(bits, " \u00b7 "), [" "]));
       const url = typeof sc.url === "number" ? String(store.urls[sc.url] || "").replace("{id}", id) : sc.url;
       if (safeUrl(url)) { li.appendChild(link(url, "STAC item")); li.appendChild(document.createTextNode(" ")); }
       const viewer = fillViewer(typeof sc.viewer === "number" ? store.viewers[sc.viewer] : null, s.latlng, sc.datetime);

@@ -58,7 +58,7 @@
     if (c.status) head.appendChild(h("span", { className: "fm-badge", text: c.status }));
     if (c.date || c.period) head.appendChild(h("span", { className: "fm-badge", text: show(c.date || c.period) }));
     if (head.firstChild) box.appendChild(head);
-    const text = h("p", { text: show(c.text) });
+    const text = h("p", null, [app.bdi(c.text)]);
     if (area) box.appendChild(h("p", { className: "fm-note", text: "About the area as a whole, not this facility in particular." }));
     (c.citations || []).forEach((w) => { text.appendChild(cites.mark(cites.work(w))); });
     (c.sources || []).forEach((slug) => { text.appendChild(cites.mark(cites.source(slug))); });
@@ -68,7 +68,7 @@
 
   app.openClaim = function (id, opts) {
     const c = app.claimById.get(id);
-    if (!c) return false;
+    if (!c) { app.say(app.statusEl, ["No finding with the id \u201c", app.bdi(id), "\u201d on this map."]); return false; }
     opts = opts || {};
     const panel = app.openPanel("claim", c.level === "area" ? "Finding about " + show(c.area || "an area") : "Finding", (body) => {
       const cites = app.Citations();

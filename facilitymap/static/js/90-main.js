@@ -5,7 +5,7 @@
 
   app.init = function (map, cfg) {
     app.map = map;
-    app.groups = cfg.groups;
+    app.groups = Object.assign(Object.create(null), cfg.groups);  // looked up by layer ids from the spec
     app.control = cfg.control;
     app.basemap = cfg.basemap;
     app.loadPayload(cfg.data || {});
@@ -20,8 +20,8 @@
     if (pts.length) map.fitBounds(L.latLngBounds(pts), { padding: [20, 20], animate: false, maxZoom: 14 });
     else map.setView([20, 0], 2, { animate: false });
     const n = app.draw();
-    app.applyHash(false);
     app.statusEl.textContent = n + " sites on the map.";
+    app.applyHash(false);  // after the count, so "no site with the id ..." stays readable
     requestAnimationFrame(() => {
       requestAnimationFrame(() => {
         document.documentElement.dataset.mapReady = "true";

@@ -105,6 +105,15 @@ def build(map_name: str | None, sources_dir: Path, maps_dir: Path, basemap: str 
     for w in result.warnings:
         click.echo(w, err=True)
     click.echo(result.summary())
+    click.echo(review_line(result.report))
+
+
+def review_line(report: dict) -> str:
+    """One line counting the links under the review threshold (build report `matching.to_review`)."""
+    review = (report.get("matching") or {}).get("to_review") or []
+    linked = sum(1 for x in review if x.get("linked"))
+    return (f"{len(review)} links to review: {linked} taken and {len(review) - linked} near misses not taken, "
+            "under the review threshold (build-report.json, matching.to_review)")
 
 
 @main.command()

@@ -70,7 +70,7 @@ def page_payload(data, sites_fc: dict | None = None) -> dict:
             data.spec, sources=data.sources, sites=sites_fc if sites_fc is not None else site_collection(data),
             claims=data.annotations["claims"], citations=data.annotations["csl"], tiles=data.tiles,
             scene_detail=data.scenes_detail, scene_geoms=data.scene_geoms, rasters=data.rasters,
-            record_urls=data.record_urls)
+            record_urls=data.record_urls, review=export.jsonable(data.reconciled.report.get("to_review") or []))
     except LayerError as exc:
         raise BuildError(f"maps/{data.spec['name']}.yaml: {exc}") from None
 

@@ -23,6 +23,7 @@ from .footprints.imagery import referenced_ids
 CORE = ("site_id", "name", "name_en", "name_zh", "name_ug", "kind", "county", "prefecture", "lon", "lat")
 SEARCH_FIELDS = ("name", "name_en", "name_zh", "name_ug", "county", "prefecture")  # attribute values searched too
 DETAIL_CHUNK = 500  # sites per lazily parsed detail block
+DETAIL_ONLY = ("review",)  # payload keys page_sites moves into the sites' detail blocks (not in fm-data)
 FOOTPRINT_DECIMALS = 5  # about 1 m
 FOOTPRINT_TOLERANCE = 0.002  # simplification, as a share of the footprint's larger side
 
@@ -47,13 +48,16 @@ def payload_fields(spec: dict) -> dict:
 def build_payload(spec: dict, *, sources: list[dict], sites: dict, claims: list | None = None,
                   citations: list | None = None, tiles: dict | None = None, scene_detail: pd.DataFrame | None = None,
                   scene_geoms: dict | None = None, rasters: dict | None = None,
-                  record_urls: dict | None = None, fields: dict | None = None) -> dict:
+                  record_urls: dict | None = None, fields: dict | None = None,
+                  review: list | None = None) -> dict:
     """The page payload from a map spec and the build's outputs.
 
     sources: sources.json entries; sites: the sites.geojson FeatureCollection; claims/citations: resolved claims
     and CSL-JSON; tiles: the Sentinel-2 tiles FeatureCollection; scene_detail/scene_geoms/rasters: the scene
     coverage join, the footprints it names and the local rasters (absent without a scenes source);
-    record_urls: {slug: URL template with "{record_id}"} from the descriptors' `record_url`.
+    record_urls: {slug: URL template with "{record_id}"} from the descriptors' `record_url`; review: the build
+    report's `matching.to_review` entries (links and near misses under the review threshold), shown in the
+    panels of the sites they concern.
     """
     fields = fields if fields is not None else payload_fields(spec)
     site_fc = slim_sites(sites) if scene_detail is not None else sites
@@ -73,6 +77,8 @@ def build_payload(spec: dict, *, sources: list[dict], sites: dict, claims: list 
         "citations": list(citations or []),
         "tiles": tiles or {"type": "FeatureCollection", "features": []},
     }
+    if review:
+        payload["review"] = list(review)
     if scene_detail is not None:
         payload["scenes"] = page_scenes(sites, scene_detail, scene_geoms or {}, rasters or {})
     if spec.get("time"):
@@ -320,6 +326,28 @@ def _compact_attributes(attributes: dict, records: list) -> dict:
     return out
 
 
+def site_reviews(review: list, features: list) -> dict:
+    """{site_id: [to_review entries]}: each entry (build report `matching.to_review`) goes to the site it was scored
+    against (`site_id`) and to the site holding its record, with "record_site" (that site's id, or None), so
+    both panels say that the link is to be reviewed and point at each other."""
+    holder = {}
+    for f in features:
+        p = f.get("properties") or {}
+        for r in p.get("records") or []:
+            if isinstance(r, dict):
+                holder.setdefault((r.get("source"), str(r.get("record_id"))), p.get("site_id"))
+    out: dict = {}
+    for e in review:
+        if not isinstance(e, dict):
+            continue
+        own = holder.get((e.get("source"), str(e.get("record_id"))))
+        entry = dict(e, record_site=own)
+        for sid in dict.fromkeys((e.get("site_id"), own)):
+            if sid is not None:
+                out.setdefault(sid, []).append(entry)
+    return out
+
+
 def page_sites(payload: dict) -> tuple[dict, list[dict]]:
     """The payload's sites as the page carries them: (core, details).
 
@@ -330,8 +358,9 @@ def page_sites(payload: dict) -> tuple[dict, list[dict]]:
     "layers" of the layer drawing its point), "_class" (index into that layer's legend, or null) and "_outline"
     (index of the outline layer drawing its outline, or null). "links" = coverage.IMAGERY_LINKS.
     details[i] = the site's other properties, with attributes compacted (`_compact_attributes`), imagery links
-    as {"t": date} when IMAGERY_LINKS filled give them exactly, "~absent" listing CORE keys the site does not have
-    and "~feature" any other Feature member. The page script expands a detail to the exact properties.
+    as {"t": date} when IMAGERY_LINKS filled give them exactly, "~absent" listing CORE keys the site does not have,
+    "~feature" any other Feature member and "~review" the payload's `review` entries that concern the site (see
+    `site_reviews`). The page script expands a detail to the exact properties (and keeps "~review" beside them).
     """
     resolved = layers_mod.indexed(payload.get("layers") or [])
     features = (payload.get("sites") or {}).get("features") or []
@@ -344,6 +373,7 @@ def page_sites(payload: dict) -> tuple[dict, list[dict]]:
     slugs: list[str] = []
     slug_index: dict[str, int] = {}
     rows, details = [], []
+    reviews = site_reviews(payload.get("review") or [], features)
     time_rows = (payload.get("time") or {}).get("site_rows") or {}
     time_strings = time_tables(payload["time"])[0] if time_rows else []
     for f in features:
@@ -388,6 +418,8 @@ def page_sites(payload: dict) -> tuple[dict, list[dict]]:
         links = slim_links(p)
         if links is not None:
             d["imagery"] = dict(p["imagery"], links=links)
+        if reviews.get(p.get("site_id")):
+            d["~review"] = reviews[p.get("site_id")]
         if str(p.get("site_id")) in time_rows:
             d["~time"] = page_time_rows(time_rows[str(p.get("site_id"))], time_strings)
         details.append(d)

@@ -495,7 +495,7 @@ class _Matcher:
                     if link is not None and link["method"] == method:
                         cand = best.get((r.key, site.site_id))
                         d = _point_distance(r, site, link["member"])
-                        self.join(site, r, method, d, method, **_scored(cand),
+                        self.join(site, r, method, d, method, compared_with=_ref(link["member"]), **_scored(cand),
                                   **{k: v for k, v in link.items() if k in ("reason", "cited", "matcher_agrees")})
                         taken.add(site.site_id)
                         done.add(r.key)

@@ -26,7 +26,7 @@ from markupsafe import Markup
 
 from . import csp
 from . import layers as layers_mod
-from .page import DETAIL_CHUNK, page_sites, page_time
+from .page import DETAIL_CHUNK, DETAIL_ONLY, page_sites, page_time
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -307,7 +307,8 @@ def page_data(payload: dict) -> tuple[str, list[str]]:
     """(the fm-data block, the fm-detail-<n> blocks): the payload with its sites as `page.page_sites` gives them,
     as JSON safe inside <script type="application/json">."""
     core, details = page_sites(payload)
-    data = dict(payload, sites=core)
+    data = {k: core if k == "sites" else v for k, v in payload.items() if k not in DETAIL_ONLY}
+    data.setdefault("sites", core)
     if "time" in data:
         data["time"] = page_time(data["time"])
     chunks = [json_for_script(details[i:i + DETAIL_CHUNK]) for i in range(0, len(details), DETAIL_CHUNK)]

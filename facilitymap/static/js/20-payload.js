@@ -105,6 +105,7 @@
     Object.keys(d).forEach((k) => {
       if (k === "~absent") d[k].forEach((c) => { delete p[c]; });
       else if (k === "~feature") s.feature = d[k];
+      else if (k === "~review") s.review = d[k];  // to_review entries about the site: beside its properties
       else if (k === "~time") s.timeline = d[k];  // its panel timeline rows (timeline.site_rows), not a property
       else if (k === "attributes" && d[k] && typeof d[k] === "object") p[k] = expandAttributes(d[k], d.records || []);
       else if (k === "imagery" && d[k] && d[k].links && !Array.isArray(d[k].links) && typeof d[k].links === "object") {

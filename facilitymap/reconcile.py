@@ -1,11 +1,14 @@
 """Records to sites: which records of which sources describe the same real-world place.
 
-Sources are taken in priority order. The first source's points found sites; every later point source
-is matched onto existing sites by name (where configured), then by distance (one-to-one, nearest first, county
-agreement required beyond a strict distance), and outline sources by containment or distance to the outline.
-Every decision is counted in the report; every ambiguity is listed with the rule that settled it. The reconciled
-value of a field comes from the highest-priority source that gives it, and every value stays in `attributes`.
-See docs/matching-evaluation.md for the rules, thresholds and their measured precision and recall.
+Sources are taken in priority order. The first source's points found sites; every later point source is linked
+onto existing sites by the probabilistic matcher (`linkage.py`: a Fellegi-Sunter model per source pair, estimated
+by EM without labels, one-to-one by probability), after the map's forced pairs, same-id links between releases of
+one list and publishers' crosswalks (`crosswalks.py`); `match: {method: rules}` keeps the former rule matcher (name,
+then distance with place agreement). Outline sources join by containment or distance to the outline. Nothing here
+names a source: every per-source setting comes from `options` (the map spec's `match:` and `places:`). Every
+decision is counted in the report; links under the review threshold are listed in `to_review`. The reconciled value
+of a field comes from the highest-priority source that gives it, and every value stays in `attributes`.
+See DESIGN.md "Matching options" and docs/matching-evaluation.md for the measured precision and recall.
 """
 
 from __future__ import annotations

@@ -87,7 +87,7 @@ class Recorder:
     def open(self, path: str = "index.html", wait_ready: bool = True):
         self.page.goto(self.base_url + path)
         if wait_ready:
-            wait_map_ready(self.page)
+            self.page.locator("html[data-map-ready='true']").wait_for(state="attached", timeout=15000)
         return self.page
 
     def non_tile_requests(self) -> list[str]:

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from browser import Recorder, chromium, serve, wait_map_ready
+from browser import Recorder, chromium, serve
 from facilitymap import render
 from facilitymap.snapshot import snapshot
 from payload_factory import HOSTILE, HOSTILE_NAME, make_payload
 
 pytestmark = pytest.mark.browser
 AXE = (Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js").read_text(encoding="utf-8")
-READY = "document.documentElement.dataset.mapReady === 'true'"
+READY = "html[data-map-ready='true']"  # a selector: waiting by locator needs no eval under the page's CSP
 SHOTS = Path(os.environ.get("FM_SCREENSHOTS", "/tmp/facilitymap-screenshots"))
 
 
@@ -137,7 +137,7 @@ def test_site_panel_sources_citations_and_claims(rec, payload):
     assert page.locator("#fm-panel-body a[href='https://www.thexinjiangpolicefiles.org/']").count() == 1
     assert "No licence stated" in body and "Retrieved 2024-01-15" in body
     page.goto(rec.base_url + "default/index.html#site=aspi-1000")
-    wait_map_ready(page)
+    page.locator(READY).wait_for(state="attached")
     body = page.text_content("#fm-panel-body")
     assert "Where the datasets disagree" in body and "points 266 m apart" in body
     assert "Compound outline" in body and "view on openstreetmap.org" in body  # the source's record_url
@@ -159,7 +159,7 @@ def test_annotation_layer_and_claim_deep_link(rec, payload):
     page.get_by_label("Findings with citations (annotations)").check()
     assert page.evaluate("feature_group_annotations.getLayers().length") == len(tekes) + 1
     page.goto(rec.base_url + "none/index.html#claim=claim-tekes-drill")
-    page.wait_for_function("document.getElementById('fm-panel').dataset.claim === 'claim-tekes-drill'")
+    page.locator("#fm-panel[data-claim='claim-tekes-drill']").wait_for(state="attached")
     body = page.text_content("#fm-panel-body")
     assert "area-level: Tekes County" in body and "not this facility in particular" in body
     assert page.locator("#fm-panel-body a[href='https://www.thexinjiangpolicefiles.org/']").count() == 1
@@ -182,7 +182,7 @@ def test_deep_link_and_url_follows_reader(rec, payload):
     pt = page.evaluate(f"FacilityMap.map.latLngToContainerPoint([{target['lat']}, {target['lon']}])")
     box = page.locator("#map_fm").bounding_box()
     page.mouse.click(box["x"] + pt["x"], box["y"] + pt["y"])
-    page.wait_for_function("document.getElementById('fm-panel').dataset.site === 'bf-300'")
+    page.locator("#fm-panel[data-site='bf-300']").wait_for(state="attached")
     assert page.evaluate("location.hash") == "#site=bf-300"
     page.click("#fm-btn-sources")
     assert page.evaluate("location.hash") == "#sources"
@@ -191,7 +191,7 @@ def test_deep_link_and_url_follows_reader(rec, payload):
     # a list link (no-JS view) opens the site too
     page.click("#fm-list summary")
     page.click("#fm-list a[href='#site=aspi-2003']")
-    page.wait_for_function("document.getElementById('fm-panel').dataset.site === 'aspi-2003'")
+    page.locator("#fm-panel[data-site='aspi-2003']").wait_for(state="attached")
     assert page.text_content("#fm-panel-title") == "Mosque 4"
 
 
@@ -280,7 +280,7 @@ def test_phone_viewport_and_320px_iframe(browser, site, payload):
         page.screenshot(path=str(SHOTS / "phone.png"))
         page.goto(r.base_url + "default/index.html#site=aspi-1001")
         page.reload()
-        wait_map_ready(page)
+        page.locator(READY).wait_for(state="attached")
         panel = page.locator("#fm-panel").bounding_box()
         assert panel["width"] <= 375 and panel["y"] > 150, "the panel is a bottom sheet leaving the map visible"
         page.screenshot(path=str(SHOTS / "phone-site.png"))
@@ -357,7 +357,7 @@ def test_shipped_map(browser, shipped):
         tekes = next(f["properties"]["site_id"] for f in features
                      if (f["properties"].get("county") or "").startswith("Tekes") and f["properties"].get("claims"))
         page.goto(base + "index.html#site=" + tekes)
-        page.wait_for_function(f"document.getElementById('fm-panel').dataset.site === {json.dumps(tekes)}")
+        page.locator(f"#fm-panel[data-site={json.dumps(tekes)}]").wait_for(state="attached")
         body = page.text_content("#fm-panel-body")
         assert "area-level" in body and "not this facility in particular" in body
         assert page.locator("#fm-panel-body a[href='https://www.thexinjiangpolicefiles.org/']").count() >= 1
@@ -368,10 +368,10 @@ def test_shipped_map(browser, shipped):
         near = next(f["properties"] for f in features if f["properties"].get("near_outlines"))
         holder = near["near_outlines"][0]["site_id"]
         page.goto(base + "index.html#site=" + near["site_id"])
-        page.wait_for_function(f"document.getElementById('fm-panel').dataset.site === {json.dumps(near['site_id'])}")
+        page.locator(f"#fm-panel[data-site={json.dumps(near['site_id'])}]").wait_for(state="attached")
         assert "outline of" in page.text_content("#fm-panel-body")
         page.locator("#fm-panel-body button.fm-linkbtn", has_text=by_id[holder]["name"]).first.click()
-        page.wait_for_function(f"document.getElementById('fm-panel').dataset.site === {json.dumps(holder)}")
+        page.locator(f"#fm-panel[data-site={json.dumps(holder)}]").wait_for(state="attached")
         page.add_script_tag(content=AXE)
         result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
         assert [v["id"] for v in result["violations"] if v["impact"] in ("serious", "critical")] == []
@@ -391,7 +391,7 @@ def test_cultural_layer_off_at_start_then_clickable(rec, payload):
     pt = page.evaluate(f"FacilityMap.map.latLngToContainerPoint([{target['lat']}, {target['lon']}])")
     box = page.locator("#map_fm").bounding_box()
     page.mouse.click(box["x"] + pt["x"], box["y"] + pt["y"])
-    page.wait_for_function(f"document.getElementById('fm-panel').dataset.site === '{target['site_id']}'")
+    page.locator(f"#fm-panel[data-site='{target['site_id']}']").wait_for(state="attached")
     assert "damage index" in page.text_content("#fm-panel-body").lower()
 
 
@@ -573,7 +573,7 @@ def test_prototype_names_in_deep_links(rec):
             if how == "start":
                 page.goto("about:blank")
                 page.goto(rec.base_url + "none/index.html#" + h)
-                wait_map_ready(page)
+                page.locator(READY).wait_for(state="attached")
             else:
                 page.evaluate("location.hash = 'about'")
                 page.evaluate("""h => new Promise(done => {  // the page's own hashchange listener runs first

@@ -211,7 +211,7 @@ def test_imagery_in_the_page(built, page_rec):
 
     # a site no raster covers: no raster list, no compare form
     page.goto(rec.base_url + f"index.html#site={site_id(built, SITES[1][1])}")
-    page.wait_for_function("document.getElementById('fm-panel').dataset.site !== undefined")
+    page.locator("#fm-panel[data-site]").wait_for(state="attached")
     assert page.locator("#fm-panel-body .fm-rasters").count() == 0
     assert page.locator(".fm-timeline rect").count() == len(expected_months(SITES[1]))
 

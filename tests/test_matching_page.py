@@ -115,7 +115,7 @@ def sites_of(folder: Path) -> dict:
 
 def open_site(page, base, sid):
     page.goto(base + "index.html#site=" + sid)
-    page.wait_for_function(f"document.getElementById('fm-panel').dataset.site === {json.dumps(sid)}")
+    page.locator(f"#fm-panel[data-site={json.dumps(sid)}]").wait_for(state="attached")
     return page.locator("#fm-panel-body section.fm-matching")
 
 
@@ -197,7 +197,7 @@ def test_links_to_review_show_in_the_panels_of_both_sites(browser, linked):
         assert miss["records"][0]["name"] in pair.text_content() and miss["records"][1]["name"] in pair.text_content()
         own = site_of[(miss["source"], miss["record_id"])]
         pair.locator("button.fm-linkbtn").click()
-        page.wait_for_function(f"document.getElementById('fm-panel').dataset.site === {json.dumps(own)}")
+        page.locator(f"#fm-panel[data-site={json.dumps(own)}]").wait_for(state="attached")
         assert "Not linked, to review" in page.locator("#fm-panel-body section.fm-matching").text_content()
     finally:
         r.close()
@@ -293,7 +293,7 @@ def test_hostile_match_and_review_text_is_literal_and_inert(browser, tmp_path):
                 assert value in text, value
             assert "Not linked, to review" in text
             sec.locator("li.fm-review-pair button.fm-linkbtn").click()
-            page.wait_for_function("document.getElementById('fm-panel').dataset.site === 'bf-300'")
+            page.locator("#fm-panel[data-site='bf-300']").wait_for(state="attached")
             assert HOSTILE["img"] in page.locator("#fm-panel-body section.fm-matching").text_content()
             assert page.evaluate("window.__pwned") is None
             assert r.dialogs == [] and r.page_errors == [] and r.console_errors == []

@@ -204,7 +204,7 @@ def test_print_layout_and_noscript_picture(published):
                             "e => window.__csp.push(e.effectiveDirective + ' ' + e.blockedURI), true);")
         page = ctx.new_page()
         page.goto(base + "index.html")
-        page.wait_for_function("document.documentElement.dataset.mapReady === 'true'", timeout=15000)
+        page.locator("html[data-map-ready='true']").wait_for(state="attached", timeout=15000)
         page.emulate_media(media="print")
         page.evaluate("window.dispatchEvent(new Event('beforeprint'))")
         shown = page.evaluate("""(() => {

@@ -104,7 +104,7 @@ def test_page_styled_by_its_spec(served):
             assert pg.get_by_label("Prisons").count() >= 1  # the layer control names the spec's layer
 
             pg.goto(base + "index.html#site=ex-P2")
-            pg.wait_for_function("document.getElementById('fm-panel').dataset.site === 'ex-P2'")
+            pg.locator("#fm-panel[data-site='ex-P2']").wait_for(state="attached")
             body = pg.text_content("#fm-panel-body")
             assert body.startswith("Prisons \u00b7 Facility type: state")
             assert "Facility type" in body and "Capacity (beds)" in body and "300" in body

@@ -58,7 +58,7 @@ def served(built):
 def open_map(browser, base, hash_="", **size):
     r = Recorder(browser, base, bypass_csp=True, **size)  # bypass_csp only so that axe can be injected
     r.page.goto(base + "index.html" + hash_)
-    r.page.wait_for_function("document.documentElement.dataset.mapReady === 'true'", timeout=20000)
+    r.page.locator("html[data-map-ready='true']").wait_for(state="attached", timeout=20000)
     return r
 
 
@@ -187,7 +187,7 @@ def test_deep_links_set_the_year_and_keep_the_site(browser, served, built):
         assert p.get_by_role("slider", name="Year").input_value() == "2018"
         assert state(p)["count"] == n_all - t["totals"]["2018"]["no"]
         p.goto(served + f"index.html#site={sid}&t=2019")
-        p.wait_for_function(f"document.getElementById('fm-panel').dataset.site === {json.dumps(sid)}")
+        p.locator(f"#fm-panel[data-site={json.dumps(sid)}]").wait_for(state="attached")
         assert state(p)["year"] == "2019" and p.get_by_role("slider", name="Year").input_value() == "2019"
         assert p.evaluate("location.hash") == f"#site={sid}&t=2019"
         p.click("#fm-close")
@@ -235,7 +235,7 @@ def test_panel_timeline_of_a_tekes_site(browser, served, built):
         focused = p.evaluate("document.activeElement.closest('.fm-cites') && document.activeElement.textContent")
         assert focused and "Xinjiang's detention facilities dataset, version 1" in focused
         fig.locator(f".fm-tl-claim[data-claim='{DRILL}']").click()
-        p.wait_for_function(f"document.getElementById('fm-panel').dataset.claim === {json.dumps(DRILL)}")
+        p.locator(f"#fm-panel[data-claim={json.dumps(DRILL)}]").wait_for(state="attached")
         assert r.page_errors == [] and r.console_errors == []
     finally:
         r.close()
@@ -250,7 +250,7 @@ def test_map_level_findings_at_their_dates(browser, served):
         assert any(m.startswith("claim konasheher-internment-indicators (area-level: Konasheher): 2017\u20132018")
                    for m in marks)
         p.locator(f"#fm-time .fm-tl-claim[data-claim='{DRILL}']").click()
-        p.wait_for_function(f"document.getElementById('fm-panel').dataset.claim === {json.dumps(DRILL)}")
+        p.locator(f"#fm-panel[data-claim={json.dumps(DRILL)}]").wait_for(state="attached")
     finally:
         r.close()
 

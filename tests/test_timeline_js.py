@@ -105,7 +105,7 @@ def browser():
 def open_page(browser, base, hash_=""):
     r = Recorder(browser, base, bypass_csp=True)
     r.page.goto(base + "index.html" + hash_)
-    r.page.wait_for_function("document.documentElement.dataset.ready === 'true'", timeout=15000)
+    r.page.locator("html[data-ready='true']").wait_for(state="attached", timeout=15000)
     return r
 
 

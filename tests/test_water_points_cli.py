@@ -264,8 +264,8 @@ def test_the_page_is_styled_and_labelled_by_its_spec(water):
 
         # the panel: the accented name, the spec's field labels, the value with its source's title
         page.goto(base + "index.html#site=" + sites["Pompe de la Fontaine Hélène"]["site_id"])
-        page.wait_for_function("document.documentElement.dataset.mapReady === 'true'")
-        page.wait_for_function("document.getElementById('fm-panel-title').textContent.length > 0")
+        page.locator("html[data-map-ready='true']").wait_for(state="attached")
+        page.locator("#fm-panel-title:not(:empty)").wait_for(state="attached")
         assert page.text_content("#fm-panel-title") == "Pompe de la Fontaine Hélène"
         body = page.text_content("#fm-panel-body")
         assert "Condition as reported" in body and "en panne" in body
@@ -275,7 +275,7 @@ def test_the_page_is_styled_and_labelled_by_its_spec(water):
         assert "Example Water Desk, Pompes à eau de l'Examplestan, 2026. Example Water Desk." in body
         assert "Names" not in body and "name_en" not in body  # no English name stands in for a French one
         page.goto(base + "index.html#site=" + sites["Northgate Well"]["site_id"])
-        page.wait_for_function("document.getElementById('fm-panel-title').textContent === 'Northgate Well'")
+        page.locator("#fm-panel-title", has_text="Northgate Well").wait_for(state="attached")
         assert "Depth (m)" in page.text_content("#fm-panel-body")
 
         # search finds the accented names typed with and without their accents

@@ -67,7 +67,7 @@ def load_map_spec(maps_dir: Path, name: str) -> dict:
     spec.setdefault("fields", {})
     spec.setdefault("layers", [])
     spec.setdefault("rules", [])
-    from .places import from_spec  # the place-name table (helper "matching"), a path beside the spec
+    from .places import from_spec  # the place-name table, a path beside the spec
 
     try:
         spec["places_table"] = from_spec(spec, Path(maps_dir))

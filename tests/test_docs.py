@@ -158,7 +158,7 @@ def spec_keys() -> set[str]:
         return set(schema["properties"])
     specmod = None
     if _has_module("spec"):
-        from facilitymap import spec as specmod  # helper "vocab"'s module, when merged
+        from facilitymap import spec as specmod
     for name in ("KNOWN_KEYS", "SPEC_KEYS", "KEYS"):
         keys = getattr(specmod, name, None)
         if isinstance(keys, (set, frozenset, tuple, list, dict)):

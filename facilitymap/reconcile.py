@@ -420,14 +420,7 @@ class _Matcher:
             if best is None:
                 left.append(r)
                 continue
-            d, s = best
-            holder = [m.record_id for m in s.members if m.source == source]
-            self.join(s, r, "distance", d, "duplicate")
-            self.ambiguities.append({
-                "source": source, "record_id": r.record_id, "stage": "duplicate",
-                "candidates": [{"site_id": s.site_id, "distance_m": _round(d)}], "chosen": s.site_id,
-                "rule": f"within {dup_m:g} m of a site that already holds {source} record(s) "
-                        f"{', '.join(holder)}: joined it as a second listing of the same place"})
+            self._join_duplicate(source, r, *best, dup_m)
         return left
 
     # point sources, probabilistic
@@ -627,15 +620,18 @@ class _Matcher:
             if best is None:
                 left.append(r)
                 continue
-            d, s = best
-            holder = [m.record_id for m in s.members if m.source == source]
-            self.join(s, r, "distance", d, "duplicate")
-            self.ambiguities.append({
-                "source": source, "record_id": r.record_id, "stage": "duplicate",
-                "candidates": [{"site_id": s.site_id, "distance_m": _round(d)}], "chosen": s.site_id,
-                "rule": f"within {dup_m:g} m of a site that already holds {source} record(s) "
-                        f"{', '.join(holder)}: joined it as a second listing of the same place"})
+            self._join_duplicate(source, r, *best, dup_m)
         return left
+
+    def _join_duplicate(self, source: str, r, d: float, s, dup_m: float) -> None:
+        """Join a leftover record to the nearby site holding its own source's record: a second listing."""
+        holder = [m.record_id for m in s.members if m.source == source]
+        self.join(s, r, "distance", d, "duplicate")
+        self.ambiguities.append({
+            "source": source, "record_id": r.record_id, "stage": "duplicate",
+            "candidates": [{"site_id": s.site_id, "distance_m": _round(d)}], "chosen": s.site_id,
+            "rule": f"within {dup_m:g} m of a site that already holds {source} record(s) "
+                    f"{', '.join(holder)}: joined it as a second listing of the same place"})
 
     # outline sources
     def match_outlines(self, source: str, recs: list[_Rec]) -> list[_Rec]:
